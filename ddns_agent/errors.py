@@ -1,0 +1,115 @@
+"""One error tree; each class carries its decision (exit code, retry kind) as data.
+
+    DdnsError
+      ConfigError          file:line section.option                 no retry, exit 2
+      SourceError          netifd/netlink unreadable; record kept   next event, exit 1
+      ProviderError        carries provider, record, status
+        AuthError          token or signature refused               stop until config changes
+        RejectedError      bad name, missing zone, dyndns2 fatal    stop until config changes
+        NotFoundError      cached record id is gone                 re-resolve at once
+        RateLimitedError   retry_after                              wait, capped
+        TransientError     connect failure, 5xx, timeout            retry by policy
+          UnconfirmedError sent, no trustworthy answer              read back before resending
+
+`socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py`.
+"""
+
+from __future__ import annotations
+
+# Retry kinds, read by publish.py and retry.py.
+NEVER = "never"      # fix the input; nothing to retry
+STOP = "stop"        # fatal for this record until its config changes
+POLICY = "policy"    # retry with backoff
+WAIT = "wait"        # wait for a server-given time (capped) then retry
+RESOLVE = "resolve"  # look the record up again, then retry once
+
+
+class DdnsError(Exception):
+    """Root of every error the agent raises on purpose."""
+
+    exit_code = 1
+    retry = NEVER
+
+
+class ConfigError(DdnsError):
+    """Bad configuration, with the place it was found: `file:line: section.option: message`."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, file: str = "", line: int = 0,
+                 section: str = "", option: str = "") -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.section = section
+        self.option = option
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file or "<config>"
+        if self.line:
+            where += ":%d" % self.line
+        what = self.section
+        if self.option:
+            what = "%s.%s" % (what, self.option) if what else self.option
+        return "%s: %s: %s" % (where, what, self.message) if what else "%s: %s" % (where, self.message)
+
+
+class SourceError(DdnsError):
+    """An address source (netifd, netlink, upstream gateway) could not be read."""
+
+    retry = POLICY
+
+
+class ProviderError(DdnsError):
+    """A DNS provider call failed; `status` is the HTTP status or provider code when known."""
+
+    retry = NEVER
+
+    def __init__(self, message: str, status: object = None, provider: str = "") -> None:
+        self.message = message
+        self.status = status
+        self.provider = provider
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AuthError(ProviderError):
+    """Credentials or signature refused: stop until the config changes."""
+
+    retry = STOP
+
+
+class RejectedError(ProviderError):
+    """The provider refuses the request itself (bad name, missing zone, fatal dyndns2 code)."""
+
+    retry = STOP
+
+
+class NotFoundError(ProviderError):
+    """A cached record id no longer exists at the provider."""
+
+    retry = RESOLVE
+
+
+class RateLimitedError(ProviderError):
+    """Too many requests; `retry_after` is the server's hint in seconds (None when not given)."""
+
+    retry = WAIT
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 status: object = None, provider: str = "") -> None:
+        super().__init__(message, status, provider)
+        self.retry_after = retry_after
+
+
+class TransientError(ProviderError):
+    """Connection failure, timeout or server error; safe to retry by policy."""
+
+    retry = POLICY
+
+
+class UnconfirmedError(TransientError):
+    """The request was sent but no trustworthy answer came: read back before resending."""

@@ -1,0 +1,67 @@
+"""A small log sink: syslog when /dev/log exists, else stderr. A router's Python has no `logging`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+LEVELS = {"debug": 7, "info": 6, "notice": 5, "warning": 4, "error": 3}
+_NAMES = {v: k for k, v in LEVELS.items()}
+
+
+class Log:
+    """Writes one line per message, tagged `ddns_agent`; `once` suppresses repeated hints."""
+
+    __slots__ = ("level", "_syslog", "_stream", "_seen", "lines")
+
+    def __init__(self, level: str = "info", use_syslog: bool | None = None, stream=None,
+                 keep: bool = False) -> None:
+        self.level = LEVELS.get(level, 6)
+        if use_syslog is None:
+            use_syslog = stream is None and os.path.exists("/dev/log")
+        self._syslog = None
+        if use_syslog:
+            import syslog
+            syslog.openlog("ddns_agent", syslog.LOG_PID, syslog.LOG_DAEMON)
+            self._syslog = syslog
+        self._stream = stream if stream is not None else sys.stderr
+        self._seen: set = set()
+        self.lines: list | None = [] if keep else None
+
+    def log(self, priority: int, message: str) -> None:
+        """Emit `message` if `priority` passes the level (lower number = more severe)."""
+        if priority > self.level:
+            return
+        if self.lines is not None:
+            self.lines.append((_NAMES[priority], message))
+        if self._syslog is not None:
+            self._syslog.syslog(priority, message)
+        else:
+            self._stream.write("ddns_agent: %s: %s\n" % (_NAMES[priority], message))
+            self._stream.flush()
+
+    def debug(self, message: str) -> None:
+        """Detail for -v."""
+        self.log(7, message)
+
+    def info(self, message: str) -> None:
+        """A success or a normal step."""
+        self.log(6, message)
+
+    def notice(self, message: str) -> None:
+        """A refusal or a decision the user should know about."""
+        self.log(5, message)
+
+    def warning(self, message: str) -> None:
+        """Something odd that did not fail."""
+        self.log(4, message)
+
+    def error(self, message: str) -> None:
+        """A failure."""
+        self.log(3, message)
+
+    def once(self, key: str, priority: int, message: str) -> None:
+        """Log `message` only the first time `key` is seen by this sink."""
+        if key not in self._seen:
+            self._seen.add(key)
+            self.log(priority, message)

@@ -1,0 +1,46 @@
+"""Registry of provider types: name -> module, imported only when used, and the options each takes."""
+
+from __future__ import annotations
+
+import importlib
+
+#: options every provider section may carry
+COMMON_OPTIONS = ("type", "endpoint", "cacert", "timeout")
+
+
+class ProviderInfo:
+    """What the config layer needs to know about a provider type, without importing it."""
+
+    __slots__ = ("module", "cls", "required", "optional", "secrets", "record_options", "summary")
+
+    def __init__(self, module: str, cls: str, required: tuple = (), optional: tuple = (),
+                 secrets: tuple = (), record_options: tuple = (), summary: str = "") -> None:
+        self.module = module
+        self.cls = cls
+        self.required = required            # each may also be given as <option>_file
+        self.optional = optional
+        self.secrets = secrets              # never logged; <option>_file reads a 0600 file
+        self.record_options = record_options  # extra options a record of this provider may set
+        self.summary = summary
+
+
+REGISTRY = {
+    "log": ProviderInfo(
+        "log", "LogProvider",
+        summary="publishes nothing; logs what it would publish (dry runs, demos)"),
+    "cloudflare": ProviderInfo(
+        "cloudflare", "Cloudflare", required=("api_token",), optional=("zone_id",),
+        secrets=("api_token",), record_options=("proxied",),
+        summary="Cloudflare API v4 with an API token (Zone:Read + DNS:Edit)"),
+    "dnspod": ProviderInfo(
+        "dnspod", "DNSPod", required=("login_token",), optional=("record_line",),
+        secrets=("login_token",), record_options=("record_line",),
+        summary="DNSPod legacy API (dnsapi.cn) with login_token 'ID,Token'"),
+}
+
+
+def load(type_name: str):
+    """Import and return the provider class for `type_name` (KeyError if unknown)."""
+    info = REGISTRY[type_name]
+    module = importlib.import_module("ddns_agent.providers." + info.module)
+    return getattr(module, info.cls)

@@ -1,0 +1,75 @@
+"""The provider interface: find, create, update. Providers build requests and parse answers only.
+
+A provider gets its account options and an `Http` object. It does not retry, sleep, read files,
+keep state or log. It raises `ddns_agent.errors` classes; transport errors come from `Http`
+already translated. The cached-id dance (update by id, NotFoundError, find, create) lives in
+publish.py, written once.
+"""
+
+from __future__ import annotations
+
+
+class RecordSpec:
+    """What a provider needs to know about one record."""
+
+    __slots__ = ("key", "domain", "name", "type", "ttl", "options")
+
+    def __init__(self, key: str, domain: str, name: str, type: str, ttl: int | None = None,
+                 options: dict | None = None) -> None:
+        self.key = key          # the UCI section name of the record
+        self.domain = domain    # the zone, e.g. example.com
+        self.name = name        # '@' for the apex, else the label(s) below the zone
+        self.type = type        # 'A' or 'AAAA'
+        self.ttl = ttl          # None: the provider's default
+        self.options = options or {}  # record-level provider options (e.g. proxied)
+
+    @property
+    def fqdn(self) -> str:
+        """The full name, e.g. home.example.com (the zone itself for '@')."""
+        return self.domain if self.name in ("@", "") else "%s.%s" % (self.name, self.domain)
+
+    def __str__(self) -> str:
+        return "%s %s" % (self.fqdn, self.type)
+
+
+class Remote:
+    """A record as the provider holds it; `id` is None for update-only protocols."""
+
+    __slots__ = ("id", "value", "ttl")
+
+    def __init__(self, id: str | None, value: str | None, ttl: int | None = None) -> None:
+        self.id = id
+        self.value = value
+        self.ttl = ttl
+
+    def __repr__(self) -> str:
+        return "Remote(id=%r, value=%r, ttl=%r)" % (self.id, self.value, self.ttl)
+
+
+class Provider:
+    """Base class. Full APIs implement find/create/update; update-only ones just `update`."""
+
+    #: provider type name, as in `option type`
+    type = ""
+    #: True when the API can read records (find/create); False for update-only protocols
+    can_find = True
+
+    def __init__(self, options: dict, http) -> None:
+        self.options = options
+        self.http = http
+
+    def find(self, rec: RecordSpec) -> Remote | None:
+        """Return the remote record for `rec`, or None when it does not exist."""
+        return None
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """Create the record with `address`; return it with its id."""
+        return self.update(rec, Remote(None, None), address)
+
+    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
+        """Point the existing record `remote` at `address`; raise NotFoundError if its id is stale."""
+        raise NotImplementedError
+
+    def check(self) -> str:
+        """One read-only call proving credentials and zone access; return a short description."""
+        return "no read-only check for this protocol"
