@@ -1,0 +1,246 @@
+"""One update cycle, end to end: sources -> plan -> publish -> state. Also plan, check --online, watch."""
+
+from __future__ import annotations
+
+import time
+
+from ddns_agent import plan as plan_mod
+from ddns_agent import sources, state
+from ddns_agent.errors import DdnsError
+
+try:  # the builtin module skips loading OpenSSL: this runs on the no-change path
+    from _sha2 import sha256
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        from hashlib import sha256
+
+FAILED, OK = 1, 0
+RETRY_FIRST_S = 60       # first re-check after a failed run, doubled per failure
+RETRY_LONGEST_S = 3600
+
+
+def config_hash(record, provider) -> str:
+    """A short digest of everything that defines a record, so a config change resets its state.
+
+    Secrets go into the digest (a new password must lift a `badauth` stop) but never in clear.
+    """
+    parts = [record.provider, record.domain, record.name, record.type, str(record.ttl),
+             provider.type]
+    parts += ["%s=%s" % (k, record.options[k]) for k in sorted(record.options)]
+    for k in sorted(provider.options):
+        v = provider.options[k]
+        parts.append("%s=%s" % (k, v.reveal() if hasattr(v, "reveal") else v))
+    return sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def describe(item) -> str:
+    """`home.example.com A` prefix for log lines."""
+    return "%s %s" % (item.record.fqdn, item.record.type)
+
+
+class Agent:
+    """Holds the config, the state directory and the log sink for one process."""
+
+    def __init__(self, cfg, state_dir: str, log, clock=time.time, sleep=time.sleep,
+                 rand=None) -> None:
+        self.cfg = cfg
+        self.state_dir = state_dir
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+        if rand is None:
+            import random
+
+            rand = random.random
+        self.rand = rand
+        self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _records(self, interface: str | None) -> list:
+        records = [r for r in self.cfg.records if r.enabled]
+        if interface:
+            records = sources.related_records(records, interface)
+        return records
+
+    def _plan(self, records: list, saved: dict, force: bool):
+        observer = sources.Observer()
+        selections = {r.key: observer.observe(r) for r in records}
+        hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
+        p = plan_mod.plan(records, selections, saved, self.clock(), force,
+                          self.cfg.agent.force_interval, hashes)
+        return p, hashes, observer
+
+    def show_plan(self, interface: str | None, as_json: bool) -> int:
+        """Print what `update` would do, without provider traffic or state changes."""
+        saved = state.read(self.state_dir)["records"]
+        p, _, _ = self._plan(self._records(interface), saved, False)
+        if as_json:
+            from ddns_agent import jsonlib
+
+            print(jsonlib.dumps(p.to_json(), indent=2))
+            return OK
+        for i in p.items:
+            addr = i.address or "-"
+            src = " [%s]" % i.origin if i.origin else ""
+            print("%-32s %-4s %-8s %-40s %s%s" % (i.record.fqdn, i.record.type, i.action, addr,
+                                                   i.reason, src))
+        return OK
+
+    # -- update -----------------------------------------------------------------------------
+
+    def update(self, interface: str | None = None, force: bool = False) -> int:
+        """Run one cycle under the state lock; returns the exit code."""
+        state.ensure_dir(self.state_dir)
+        with state.Lock(self.state_dir):
+            return self._update_locked(interface, force)
+
+    def _update_locked(self, interface: str | None, force: bool) -> int:
+        data = state.read(self.state_dir)
+        saved = data["records"]
+        before = dict((k, dict(v)) for k, v in saved.items())
+        records = self._records(interface)
+        p, hashes, observer = self._plan(records, saved, force)
+        now = self.clock()
+        failed = False
+        for item in p.items:
+            self._note(item, saved, hashes, now)
+            if item.action == plan_mod.KEEP and item.address is None and "error" in item.reason:
+                failed = True
+        todo = p.to_publish()
+        if todo:
+            failed |= self._publish(todo, saved, hashes)
+        self._schedule(saved, records, now)
+        if saved != before:
+            state.write(self.state_dir, data)
+        if interface:
+            self._fingerprint(interface, observer, p, failed)
+        return FAILED if failed else OK
+
+    def _note(self, item, saved: dict, hashes: dict, now: float) -> None:
+        """Log a non-publish decision and keep it in state for `status`."""
+        key = item.record.key
+        entry = saved.get(key)
+        if entry is not None and entry.get("config") != hashes[key]:
+            entry = saved[key] = {"config": hashes[key]}
+        if item.action == plan_mod.REFUSE:
+            self.log.once("refuse", 5, "%s: not published: %s" % (describe(item), item.reason))
+            entry = saved.setdefault(key, {"config": hashes[key]})
+            entry["result"] = "refused"
+            entry["note"] = item.reason
+        elif item.action == plan_mod.KEEP and item.address is None:
+            self.log.notice("%s: %s" % (describe(item), item.reason))
+        elif item.action == plan_mod.WAIT:
+            self.log.notice("%s: not calling the provider: %s" % (describe(item), item.reason))
+        elif item.action == plan_mod.KEEP:
+            self.log.debug("%s: %s is unchanged" % (describe(item), item.address))
+
+    def _publish(self, todo: list, saved: dict, hashes: dict) -> bool:
+        from ddns_agent.publish import Publisher
+        from ddns_agent.retry import RetryPolicy
+
+        a = self.cfg.agent
+        policy = RetryPolicy(a.retry_max, a.retry_base, a.retry_cap)
+        pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand)
+        try:
+            outcomes = pub.run(todo, saved)
+        finally:
+            pub.close()
+        failed = False
+        now = self.clock()
+        for out in outcomes:
+            item = out.item
+            key = item.record.key
+            entry = saved.setdefault(key, {})
+            entry["config"] = hashes[key]
+            if out.ok:
+                was = " (was %s)" % item.previous if item.previous and item.previous != item.address else ""
+                if out.result == "unchanged":
+                    self.log.info("%s: remote already holds %s" % (describe(item), item.address))
+                else:
+                    self.log.info("%s: published %s%s" % (describe(item), item.address, was))
+                entry.update(address=item.address, id=out.remote.id if out.remote else entry.get("id"),
+                             time=now, checked=now, result="published" if out.result != "unchanged"
+                             else "unchanged", error=None, failures=0, hold_until=None,
+                             stopped=False, note=None)
+                entry.pop("note", None)
+            else:
+                failed = True
+                msg = str(out.error)
+                if out.stop:
+                    self.log.error("%s: failed: %s; no more calls until the config changes"
+                                   % (describe(item), msg))
+                else:
+                    self.log.error("%s: failed: %s (will retry)" % (describe(item), msg))
+                entry.update(error=msg, result="failed", time_failed=now, stopped=out.stop,
+                             failures=(entry.get("failures") or 0) + 1,
+                             hold_until=now + out.hold_s if out.hold_s else None)
+        return failed
+
+    def _http_for(self, provider_cfg):
+        from ddns_agent.http import Timeouts, make_http
+
+        t = provider_cfg.options.get("timeout") or self.cfg.agent.timeout
+        return make_http(Timeouts(float(t), float(t)), cacert=provider_cfg.options.get("cacert"),
+                         transport=self.http_transport or "auto")
+
+    def _schedule(self, saved: dict, records: list, now: float) -> None:
+        """Set each record's `next_check` and the earliest one in the state dir for procd."""
+        earliest = None
+        interval = self.cfg.agent.force_interval
+        for r in records:
+            e = saved.get(r.key)
+            if not e:
+                continue
+            nxt = None
+            if e.get("stopped"):
+                nxt = None
+            elif e.get("hold_until"):
+                nxt = e["hold_until"]
+            elif e.get("result") == "failed":
+                n = e.get("failures") or 1
+                nxt = (e.get("time_failed") or now) + min(RETRY_LONGEST_S, RETRY_FIRST_S * 2 ** (n - 1))
+            elif interval and e.get("checked"):
+                nxt = e["checked"] + interval
+            if e.get("next_check") != nxt:
+                e["next_check"] = nxt
+            if nxt is not None and (earliest is None or nxt < earliest):
+                earliest = nxt
+        state.write_next_check(self.state_dir, earliest)
+
+    def _fingerprint(self, interface: str, observer, p, failed: bool) -> None:
+        """Leave the interface's fingerprint for the hotplug script, or clear it after a failure."""
+        fp = observer.fingerprint(interface)
+        if fp is None or failed or any(i.action == plan_mod.WAIT for i in p.items):
+            state.clear_fingerprint(self.state_dir, interface)
+        else:
+            state.write_fingerprint(self.state_dir, interface, fp)
+
+    # -- check --online ---------------------------------------------------------------------
+
+    def check_online(self) -> int:
+        """One read-only call per provider; report each."""
+        from ddns_agent import providers as registry
+
+        rc = OK
+        for name, pc in self.cfg.providers.items():
+            http = self._http_for(pc)
+            try:
+                msg = registry.load(pc.type)(pc.options, http).check()
+                print("provider %s (%s): OK: %s" % (name, pc.type, msg))
+            except DdnsError as e:
+                rc = FAILED
+                print("provider %s (%s): FAILED: %s" % (name, pc.type, e))
+            finally:
+                http.close()
+        return rc
+
+    # -- watch ------------------------------------------------------------------------------
+
+    def watch(self) -> int:
+        """Stay resident; run a cycle on every address event and when a re-check is due."""
+        from ddns_agent.watch import run
+
+        return run(self)

@@ -1,0 +1,158 @@
+"""The only wiring: parse args, build stages, map errors to exit codes.
+
+Exit codes: 0 all fine, 1 a record failed, 2 config error (see errors.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ddns_agent import __version__
+from ddns_agent.errors import ConfigError, DdnsError
+from ddns_agent.log import Log
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="ddns-agent",
+        description="Keep DNS records in step with this router's own addresses (netifd / netlink).")
+    p.add_argument("--config", "-c", default=None,
+                   help="UCI config file (default /etc/config/ddns_agent)")
+    p.add_argument("--state-dir", default=None, help="state directory (default: agent.state_dir)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on bugs")
+    p.add_argument("--version", action="version", version="ddns_agent " + __version__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    u = sub.add_parser("update", help="read addresses and push what changed")
+    u.add_argument("--interface", "-i", help="only records served by this netifd interface or device")
+    u.add_argument("--force", action="store_true", help="re-read remote records and repair drift")
+    pl = sub.add_parser("plan", help="show what would change and why (no provider traffic)")
+    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--interface", "-i", help="only records served by this interface")
+    st = sub.add_parser("status", help="last results from the state directory")
+    st.add_argument("--json", action="store_true")
+    ck = sub.add_parser("check", help="validate the config, reporting every problem")
+    ck.add_argument("--online", action="store_true",
+                    help="also make one read-only call per provider to prove credentials work")
+    sub.add_parser("watch", help="stay resident: update on netlink / netifd address events")
+    sub.add_parser("providers", help="list provider types and the options each takes")
+    return p
+
+
+def main(argv: list | None = None) -> int:
+    """Entry point of `ddns-agent`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    log = Log("debug" if args.verbose else "info")
+    try:
+        if args.command == "providers":
+            return cmd_providers()
+        if args.command == "check":
+            return cmd_check(args, log)
+        from ddns_agent import config as config_mod
+
+        cfg = config_mod.load(args.config or config_mod.DEFAULT_PATH)
+        if not args.verbose:
+            log.level = _level(cfg.agent.log_level)
+        state_dir = args.state_dir or cfg.agent.state_dir
+        if args.command == "status":
+            return cmd_status(cfg, state_dir, args.json)
+        if args.command == "plan":
+            from ddns_agent.agent import Agent
+
+            return Agent(cfg, state_dir, log).show_plan(args.interface, args.json)
+        if not cfg.agent.enabled:
+            log.info("agent is disabled (agent.enabled 0); nothing to do")
+            return EXIT_OK
+        from ddns_agent.agent import Agent
+
+        agent = Agent(cfg, state_dir, log)
+        if args.command == "update":
+            return agent.update(args.interface, args.force)
+        return agent.watch()
+    except ConfigError as e:
+        print("ddns-agent: %s" % e, file=sys.stderr)
+        return EXIT_CONFIG
+    except DdnsError as e:
+        log.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _level(name: str) -> int:
+    from ddns_agent.log import LEVELS
+
+    return LEVELS.get(name, 6)
+
+
+def cmd_providers() -> int:
+    """Print every provider type with the options it takes."""
+    from ddns_agent.providers import COMMON_OPTIONS, REGISTRY
+
+    for name in sorted(REGISTRY):
+        info = REGISTRY[name]
+        print("%s: %s" % (name, info.summary))
+        if info.required:
+            print("  required: " + ", ".join(_fmt(o, info) for o in info.required))
+        opt = [_fmt(o, info) for o in info.optional] + [o for o in COMMON_OPTIONS if o != "type"]
+        print("  optional: " + ", ".join(opt))
+        if info.record_options:
+            print("  record options: " + ", ".join(info.record_options))
+    return EXIT_OK
+
+
+def _fmt(option: str, info) -> str:
+    return "%s (or %s_file)" % (option, option) if option in info.secrets else option
+
+
+def cmd_check(args, log: Log) -> int:
+    """Validate the config and report every problem at once; `--online` checks each provider."""
+    from ddns_agent import config as config_mod
+
+    path = args.config or config_mod.DEFAULT_PATH
+    cfg, problems = config_mod.check(path)
+    for e in problems:
+        print("ddns-agent: %s" % e, file=sys.stderr)
+    if problems:
+        print("ddns-agent: %d problem(s) in %s" % (len(problems), path), file=sys.stderr)
+        return EXIT_CONFIG
+    print("%s: %d provider(s), %d record(s): OK" % (path, len(cfg.providers), len(cfg.records)))
+    if not args.online:
+        return EXIT_OK
+    from ddns_agent.agent import Agent
+
+    return Agent(cfg, args.state_dir or cfg.agent.state_dir, log).check_online()
+
+
+def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
+    """Print the last result of every configured record."""
+    from ddns_agent import jsonlib, state
+
+    saved = state.read(state_dir)["records"]
+    rows = []
+    for r in cfg.records:
+        s = saved.get(r.key) or {}
+        result = s.get("result") or ("disabled" if not r.enabled else "never")
+        rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
+                     "address": s.get("address"), "result": result, "time": s.get("time"),
+                     "last_error": s.get("error"), "next_check": s.get("next_check")})
+    if as_json:
+        print(jsonlib.dumps({"records": rows}, indent=2))
+        return EXIT_OK
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["time"])) if row["time"] else "-"
+        line = "%-32s %-4s %-10s %-40s %s" % (row["fqdn"], row["type"], row["result"],
+                                               row["address"] or "-", when)
+        if row["last_error"]:
+            line += "  error: %s" % row["last_error"]
+        print(line)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

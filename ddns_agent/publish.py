@@ -1,0 +1,131 @@
+"""Runs a Plan: provider calls with the retry policy, one outcome per record.
+
+The cached-id dance is written once, here: update by cached id -> NotFoundError -> find ->
+create or update. Clock, sleep and randomness are passed in, so tests never wait.
+"""
+
+from __future__ import annotations
+
+from ddns_agent import providers as registry
+from ddns_agent.errors import RESOLVE, STOP, DdnsError, ProviderError
+from ddns_agent.providers.base import RecordSpec, Remote
+
+
+class Outcome:
+    """What happened to one planned record."""
+
+    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s")
+
+    def __init__(self, item, ok: bool, result: str, remote: Remote | None = None,
+                 error: DdnsError | None = None, requests: int = 0, stop: bool = False,
+                 hold_s: float | None = None) -> None:
+        self.item = item
+        self.ok = ok
+        self.result = result      # created | updated | unchanged | failed
+        self.remote = remote
+        self.error = error
+        self.requests = requests  # provider calls made (find/create/update)
+        self.stop = stop          # fatal: no more calls until the config changes
+        self.hold_s = hold_s      # the provider asked for a rest this long
+
+
+class _Counting:
+    """Wraps a provider to count calls, so the outcome can report requests per record."""
+
+    __slots__ = ("provider", "calls")
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+        self.calls = 0
+
+    def call(self, name: str, *args):
+        self.calls += 1
+        return getattr(self.provider, name)(*args)
+
+
+def record_spec(record) -> RecordSpec:
+    """The provider's view of a config record."""
+    return RecordSpec(record.key, record.domain, record.name, record.type, record.ttl,
+                      record.options)
+
+
+def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,
+          previous: str | None, read_back: bool) -> tuple:
+    """One attempt: returns (remote, result)."""
+    prov = p.provider
+    if not prov.can_find:
+        return p.call("update", spec, Remote(None, previous), address), "updated"
+    if cached_id and not read_back:
+        try:
+            return p.call("update", spec, Remote(cached_id, previous), address), "updated"
+        except ProviderError as e:
+            if e.retry != RESOLVE:
+                raise
+    remote = p.call("find", spec)
+    if remote is None:
+        return p.call("create", spec, address), "created"
+    if remote.value == address and (spec.ttl is None or remote.ttl in (None, spec.ttl)):
+        return remote, "unchanged"
+    return p.call("update", spec, remote, address), "updated"
+
+
+def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Outcome:
+    """Publish one planned record, retrying by policy; never raises a DdnsError."""
+    spec = record_spec(item.record)
+    p = _Counting(provider)
+    cached_id = saved.get("id") if saved else None
+    read_back = item.verify
+    attempt = 0
+    while True:
+        try:
+            remote, result = _once(p, spec, item.address, cached_id, item.previous, read_back)
+            return Outcome(item, True, result, remote, requests=p.calls)
+        except DdnsError as e:
+            attempt += 1
+            delay = policy.delay(e, attempt, rand())
+            if delay is None:
+                return Outcome(item, False, "failed", error=e, requests=p.calls,
+                               stop=e.retry == STOP, hold_s=policy.hold(e))
+            read_back = read_back or policy.must_read_back(e)
+            sleep(delay)
+
+
+class Publisher:
+    """Holds one provider object (and so one HTTP connection pool) per provider section."""
+
+    def __init__(self, config, http_factory, policy, sleep, rand) -> None:
+        self.config = config
+        self.http_factory = http_factory  # (ProviderConfig) -> Http
+        self.policy = policy
+        self.sleep = sleep
+        self.rand = rand
+        self._providers: dict = {}
+        self._https: list = []
+
+    def provider(self, name: str):
+        """The provider object for section `name`, built on first use."""
+        p = self._providers.get(name)
+        if p is None:
+            pc = self.config.providers[name]
+            http = self.http_factory(pc)
+            self._https.append(http)
+            p = self._providers[name] = registry.load(pc.type)(pc.options, http)
+        return p
+
+    def run(self, items: list, saved: dict) -> list:
+        """Publish every item; one record's failure never stops the others."""
+        outcomes = []
+        for item in items:
+            try:
+                prov = self.provider(item.record.provider)
+                out = publish_item(item, prov, saved.get(item.record.key), self.policy,
+                                   self.sleep, self.rand)
+            except DdnsError as e:
+                out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
+            outcomes.append(out)
+        return outcomes
+
+    def close(self) -> None:
+        """Close every HTTP connection."""
+        for h in self._https:
+            h.close()
