@@ -122,6 +122,9 @@ class Publisher:
                                    self.sleep, self.rand)
             except DdnsError as e:
                 out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
+            except Exception as e:  # a bug: one line naming the record, the others go on
+                out = Outcome(item, False, "failed",
+                              error=DdnsError("internal error (%s: %s)" % (type(e).__name__, e)))
             outcomes.append(out)
         return outcomes
 

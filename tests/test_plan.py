@@ -1,0 +1,95 @@
+"""plan() is pure: records + observed addresses + state + now -> one decision per record."""
+
+from ddns_agent import plan
+from ddns_agent.config import RecordConfig
+
+
+class Sel:
+    def __init__(self, address=None, status="ok", reason="", origin="netifd wan"):
+        self.address, self.status, self.reason, self.origin = address, status, reason, origin
+
+
+def rec(key="home", **kw):
+    kw.setdefault("interface", "wan")
+    return RecordConfig(key, "cf", "example.com", "home", **kw)
+
+
+def decide(selection, saved=None, now=1000.0, force=False, interval=86400, r=None):
+    r = r or rec()
+    p = plan.plan([r], {r.key: selection}, {r.key: saved} if saved else {}, now, force,
+                  interval, {r.key: "h1"})
+    return p.items[0]
+
+
+def test_new_record_is_published():
+    item = decide(Sel("203.0.113.7"))
+    assert (item.action, item.address, item.reason) == ("publish", "203.0.113.7", "not published yet")
+
+
+def test_unchanged_address_is_kept():
+    saved = {"address": "203.0.113.7", "config": "h1", "checked": 900}
+    item = decide(Sel("203.0.113.7"), saved)
+    assert (item.action, item.reason) == ("keep", "unchanged")
+
+
+def test_changed_address_names_the_old_one():
+    saved = {"address": "203.0.113.7", "config": "h1", "checked": 900}
+    item = decide(Sel("198.51.100.9"), saved)
+    assert item.action == "publish"
+    assert item.reason == "address changed from 203.0.113.7"
+    assert not item.verify
+
+
+def test_force_and_force_interval_reread_the_remote():
+    saved = {"address": "203.0.113.7", "config": "h1", "checked": 900}
+    assert decide(Sel("203.0.113.7"), saved, force=True).verify
+    due = decide(Sel("203.0.113.7"), saved, now=900 + 86400)
+    assert (due.action, due.verify) == ("publish", True)
+    assert "force_interval" in due.reason
+    assert decide(Sel("203.0.113.7"), saved, now=900 + 86400, interval=0).action == "keep"
+
+
+def test_down_interface_keeps_the_record():
+    saved = {"address": "203.0.113.7", "config": "h1"}
+    item = decide(Sel(None, "down", "wan is down"), saved)
+    assert item.action == "keep"
+    assert item.reason == "wan is down; keeping the published record"
+
+
+def test_refused_address_is_never_published_and_says_why():
+    item = decide(Sel(None, "refused", "100.64.3.2 is a carrier-grade NAT (CGNAT) address"))
+    assert item.action == "refuse"
+    assert "carrier-grade NAT" in item.reason
+
+
+def test_fatal_error_waits_until_config_changes():
+    saved = {"address": "203.0.113.7", "config": "h1", "stopped": True, "error": "badauth"}
+    assert decide(Sel("198.51.100.9"), saved).action == "wait"
+    changed = dict(saved, config="old-hash")
+    assert decide(Sel("198.51.100.9"), changed).action == "publish"
+
+
+def test_rate_limit_hold_is_respected_until_it_expires():
+    saved = {"address": "203.0.113.7", "config": "h1", "hold_until": 2000, "error": "429"}
+    assert decide(Sel("198.51.100.9"), saved, now=1500).action == "wait"
+    item = decide(Sel("198.51.100.9"), saved, now=2001)
+    assert (item.action, item.verify) == ("publish", True)
+
+
+def test_failed_earlier_attempt_is_retried_with_a_read_back():
+    saved = {"address": "203.0.113.7", "config": "h1", "error": "timeout"}
+    item = decide(Sel("203.0.113.7"), saved)
+    assert (item.action, item.verify, item.reason) == ("publish", True, "retrying after an error")
+
+
+def test_disabled_record_is_skipped_without_a_selection():
+    r = rec(enabled=False)
+    p = plan.plan([r], {}, {}, 0, False, 0, {r.key: "h"})
+    assert p.items[0].action == "skip"
+
+
+def test_plan_json_names_the_source_and_reason():
+    item = decide(Sel("203.0.113.7", origin="upnp 192.168.1.1"))
+    j = item.to_json()
+    assert j["source"] == "upnp 192.168.1.1"
+    assert j["fqdn"] == "home.example.com" and j["action"] == "publish"
