@@ -35,6 +35,28 @@ def config_hash(record, provider) -> str:
     return sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+class Observer:
+    """Reads each interface or device once per cycle; also gives netifd fingerprints from that read."""
+
+    def __init__(self) -> None:
+        self.cache = sources._Cache()
+
+    def observe(self, record):
+        """The record's Selection (address or reason)."""
+        return sources.observe(record, None, self.cache)
+
+    def fingerprint(self, interface: str) -> str | None:
+        """The netifd fingerprint of `interface` (see netifd.fingerprint), None when unreadable."""
+        from ddns_agent import netifd
+        from ddns_agent.errors import SourceError
+
+        try:
+            status = self.cache.get(("netifd", interface), lambda: netifd.status(interface))
+        except SourceError:
+            return None
+        return netifd.fingerprint(status)
+
+
 def describe(item) -> str:
     """`home.example.com A` prefix for log lines."""
     return "%s %s" % (item.record.fqdn, item.record.type)
@@ -66,7 +88,7 @@ class Agent:
         return records
 
     def _plan(self, records: list, saved: dict, force: bool):
-        observer = sources.Observer()
+        observer = Observer()
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
@@ -126,8 +148,10 @@ class Agent:
         if entry is not None and entry.get("config") != hashes[key]:
             entry = saved[key] = {"config": hashes[key]}
         if item.action == plan_mod.REFUSE:
-            self.log.once("refuse", 5, "%s: not published: %s" % (describe(item), item.reason))
             entry = saved.setdefault(key, {"config": hashes[key]})
+            # said once per change of reason, not on every hotplug event
+            level = 7 if entry.get("note") == item.reason else 5
+            self.log.log(level, "%s: not published: %s" % (describe(item), item.reason))
             entry["result"] = "refused"
             entry["note"] = item.reason
         elif item.action == plan_mod.KEEP and item.address is None:
@@ -164,7 +188,7 @@ class Agent:
                 entry.update(address=item.address, id=out.remote.id if out.remote else entry.get("id"),
                              time=now, checked=now, result="published" if out.result != "unchanged"
                              else "unchanged", error=None, failures=0, hold_until=None,
-                             stopped=False, note=None)
+                             stopped=False)
                 entry.pop("note", None)
             else:
                 failed = True
@@ -226,15 +250,17 @@ class Agent:
 
         rc = OK
         for name, pc in self.cfg.providers.items():
-            http = self._http_for(pc)
+            cls = registry.load(pc.type)
+            http = self._http_for(pc) if cls.uses_http else None
             try:
-                msg = registry.load(pc.type)(pc.options, http).check()
+                msg = cls(pc.options, http).check()
                 print("provider %s (%s): OK: %s" % (name, pc.type, msg))
             except DdnsError as e:
                 rc = FAILED
                 print("provider %s (%s): FAILED: %s" % (name, pc.type, e))
             finally:
-                http.close()
+                if http is not None:
+                    http.close()
         return rc
 
     # -- watch ------------------------------------------------------------------------------

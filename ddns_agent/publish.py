@@ -107,9 +107,12 @@ class Publisher:
         p = self._providers.get(name)
         if p is None:
             pc = self.config.providers[name]
-            http = self.http_factory(pc)
-            self._https.append(http)
-            p = self._providers[name] = registry.load(pc.type)(pc.options, http)
+            cls = registry.load(pc.type)
+            http = None
+            if cls.uses_http:
+                http = self.http_factory(pc)
+                self._https.append(http)
+            p = self._providers[name] = cls(pc.options, http)
         return p
 
     def run(self, items: list, saved: dict) -> list:

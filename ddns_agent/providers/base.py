@@ -53,6 +53,8 @@ class Provider:
     type = ""
     #: True when the API can read records (find/create); False for update-only protocols
     can_find = True
+    #: False for providers that speak no HTTP (log, rfc2136): no Http object is built for them
+    uses_http = True
 
     def __init__(self, options: dict, http) -> None:
         self.options = options

@@ -10,6 +10,7 @@ class LogProvider(Provider):
 
     type = "log"
     can_find = False
+    uses_http = False
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """Pretend the record now holds `address`."""
