@@ -129,8 +129,7 @@ class Agent:
         failed = False
         for item in p.items:
             self._note(item, saved, hashes, now)
-            if item.action == plan_mod.KEEP and item.address is None and "error" in item.reason:
-                failed = True
+            failed |= item.unreadable
         todo = p.to_publish()
         if todo:
             failed |= self._publish(todo, saved, hashes)

@@ -20,7 +20,8 @@ SKIP = "skip"
 class Item:
     """The decision for one record."""
 
-    __slots__ = ("record", "action", "address", "previous", "reason", "origin", "verify")
+    __slots__ = ("record", "action", "address", "previous", "reason", "origin", "verify",
+                 "unreadable")
 
     def __init__(self, record, action: str, address: str | None, previous: str | None,
                  reason: str, origin: str = "", verify: bool = False) -> None:
@@ -31,6 +32,7 @@ class Item:
         self.reason = reason        # plain words for the user
         self.origin = origin        # which source gave the address
         self.verify = verify        # read the remote record before writing (force, drift repair)
+        self.unreadable = False     # the source could not be read (counts as a failed record)
 
     def to_json(self) -> dict:
         """The item as `plan --json` prints it."""
@@ -69,8 +71,10 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
     if status != "ok":
         if status == "refused":
             return Item(record, REFUSE, None, previous, selection.reason, selection.origin)
-        return Item(record, KEEP, None, previous,
+        item = Item(record, KEEP, None, previous,
                     "%s; keeping the published record" % selection.reason, selection.origin)
+        item.unreadable = status == "error"
+        return item
     address = selection.address
     if saved:
         if saved.get("stopped"):
