@@ -18,13 +18,18 @@ class Log:
                  keep: bool = False) -> None:
         self.level = LEVELS.get(level, 6)
         if use_syslog is None:
-            use_syslog = stream is None and os.path.exists("/dev/log")
+            # DDNS_AGENT_LOG=stderr|syslog forces one; tests and interactive users want stderr
+            forced = os.environ.get("DDNS_AGENT_LOG", "")
+            use_syslog = forced == "syslog" or (
+                not forced and stream is None and os.path.exists("/dev/log"))
         self._syslog = None
         if use_syslog:
             import syslog
             syslog.openlog("ddns_agent", syslog.LOG_PID, syslog.LOG_DAEMON)
             self._syslog = syslog
         self._stream = stream if stream is not None else sys.stderr
+        if self._syslog is not None and stream is None and not self._stream.isatty():
+            self._stream = None  # syslog only; a person at a terminal sees both
         self._seen: set = set()
         self.lines: list | None = [] if keep else None
 
@@ -36,7 +41,7 @@ class Log:
             self.lines.append((_NAMES[priority], message))
         if self._syslog is not None:
             self._syslog.syslog(priority, message)
-        else:
+        if self._stream is not None:
             self._stream.write("ddns_agent: %s: %s\n" % (_NAMES[priority], message))
             self._stream.flush()
 

@@ -28,6 +28,7 @@ class AgentEnv:
         self.env["PATH"] = "%s:%s" % (STANDIN, self.env.get("PATH", ""))
         self.env["UBUS_STANDIN_DIR"] = str(self.ubus_dir)
         self.env["PYTHONPATH"] = str(REPO)
+        self.env["DDNS_AGENT_LOG"] = "stderr"
 
     def config(self, text: str) -> None:
         """Write the UCI config."""
