@@ -1,0 +1,190 @@
+"""Per record, which source to read and what it answers: a `Selection` (address or reason).
+
+Sources are looked up by name in `SOURCES`; a later source (upnp, natpmp, stun, url) adds one entry.
+One run reads each interface or device once, however many records use it.
+"""
+
+from __future__ import annotations
+
+from ddns_agent.addresses import DOWN, ERROR, NONE, OK, Selection, select
+from ddns_agent.errors import SourceError
+
+
+class Cache:
+    """What one run has read: netifd status per interface, netlink state per device (or the error)."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict = {}
+
+    def get(self, key: tuple, read):
+        """`read()` the first time `key` is asked for, the same value (or SourceError) afterwards.
+
+        Keys: ("netifd", interface) -> status dict; ("netlink", device) -> (is_up, candidates).
+        """
+        if key not in self._seen:
+            try:
+                self._seen[key] = (read(), None)
+            except SourceError as e:
+                self._seen[key] = (None, e)
+        value, error = self._seen[key]
+        if error is not None:
+            raise error
+        return value
+
+
+def _family(record) -> int:
+    return 6 if str(record.type).upper() == "AAAA" else 4
+
+
+def _from_netifd(record, family: int, cache: Cache) -> Selection:
+    from ddns_agent import netifd
+    from ddns_agent.addresses import refusal
+
+    name = record.interface
+    origin = "netifd %s" % name
+    if not name:
+        return Selection(None, ERROR, "source netifd needs option interface", "netifd")
+    status = cache.get(("netifd", name), lambda: netifd.status(name))
+    if not netifd.is_up(status):
+        return Selection(None, DOWN, "%s is down" % name, origin)
+    if family == 6 and record.ipv6_suffix:
+        try:
+            found = netifd.suffix_candidates(status, record.ipv6_suffix, name)
+        except ValueError as e:
+            return Selection(None, ERROR, str(e), origin)
+        if not found:
+            return Selection(None, NONE, "%s has no delegated IPv6 prefix to join with ipv6_suffix %s"
+                             % (name, record.ipv6_suffix), origin)
+        return select(found, 6, record.allow_private, name)
+    found = netifd.candidates(status, family, name)
+    # PD-only lines: lan's own ipv6-address is empty; its global address sits in the assignment
+    # (netifd writes it to the kernel directly, specs/openwrt.md §1.5).
+    if family == 6 and netifd.has_prefix_assignment(status) and not any(
+            refusal(c.address) is None for c in found):
+        found = found + netifd.local_candidates(status, name)
+    return select(found, family, record.allow_private, name)
+
+
+def _from_netlink(record, family: int, cache: Cache) -> Selection:
+    from ddns_agent import netlink
+
+    name = record.device
+    origin = "netlink %s" % name
+    if not name:
+        return Selection(None, ERROR, "source netlink needs option device", "netlink")
+    up, found = cache.get(("netlink", name), lambda: (netlink.is_up(name), netlink.addresses(name)))
+    if not up:
+        return Selection(None, DOWN, "%s is down" % name, origin)
+    if family == 6 and record.ipv6_suffix:
+        return _netlink_suffix(found, record, origin)
+    return select(found, family, record.allow_private, name)
+
+
+def _netlink_suffix(found: list, record, origin: str) -> Selection:
+    # A Linux host learns its /64 by SLAAC or DHCPv6: keep the network bits of each global address
+    # and put the configured host part behind them.
+    import ipaddress
+
+    from ddns_agent.addresses import Candidate, join_suffix, refusal
+
+    joined = []
+    for c in found:
+        if c.address.version == 6 and refusal(c.address) is None and not c.temporary:
+            try:
+                address = join_suffix(ipaddress.IPv6Network((c.address, 64), strict=False),
+                                      record.ipv6_suffix)
+            except ValueError as e:
+                return Selection(None, ERROR, str(e), origin)
+            joined.append(Candidate(address, origin + " prefix", c.preferred, c.deprecated,
+                                    tentative=c.tentative))
+    if not joined:
+        return Selection(None, NONE, "%s has no global IPv6 prefix to join with ipv6_suffix %s"
+                         % (record.device, record.ipv6_suffix), origin)
+    return select(joined, 6, record.allow_private, record.device)
+
+
+def _auto(record, family: int, cache: Cache) -> Selection:
+    if record.interface:
+        return _from_netifd(record, family, cache)
+    if record.device:
+        return _from_netlink(record, family, cache)
+    return Selection(None, ERROR, "record %s has neither option interface nor option device"
+                     % record.key, "")
+
+
+# name -> function(record, family, cache) -> Selection
+SOURCES = {"auto": _auto, "netifd": _from_netifd, "netlink": _from_netlink}
+
+
+def _one(name: str, record, family: int, cache: Cache) -> Selection:
+    read = SOURCES.get(name)
+    if read is None:
+        return Selection(None, ERROR, "source %s is not available in this build" % name, name)
+    try:
+        return read(record, family, cache)
+    except SourceError as e:
+        # Unreadable is not empty: the record is kept as published and retried on the next event.
+        return Selection(None, ERROR, str(e), name)
+
+
+def observe(record, family: int | None = None, cache: Cache | None = None) -> Selection:
+    """The address `record` should publish now, or why there is none (never raises SourceError).
+
+    `family` defaults to the record type (A -> 4, AAAA -> 6). Sources in `record.source` are tried
+    in order; the first 'ok' answer wins, otherwise the first source's answer is returned.
+    """
+    if family is None:
+        family = _family(record)
+    if cache is None:
+        cache = Cache()
+    names = record.source or ("auto",)
+    if isinstance(names, str):
+        names = (names,)
+    first = None
+    for name in names:
+        selection = _one(name, record, family, cache)
+        if selection.status == OK:
+            return selection
+        if first is None:
+            first = selection
+    return first
+
+
+def observe_all(records: list) -> dict:
+    """record.key -> Selection for every record; each interface or device is read once."""
+    cache = Cache()
+    return {record.key: observe(record, None, cache) for record in records}
+
+
+def _owns_prefixes(interface: str) -> bool:
+    # wan6 (default config) or the dynamic <iface>_6 that PPP and 6rd create (specs/openwrt.md §1.3).
+    return interface == "wan6" or interface.endswith("_6") or interface.endswith("6")
+
+
+def related_records(records: list, interface: str) -> list:
+    """Records to re-evaluate after an event for `interface`.
+
+    Those on `interface`, plus, when it is a prefix owner (wan6, wan_6, ...), every AAAA record on
+    another netifd interface (lan gets no event of its own when the delegated prefix changes).
+    Which of them read prefix assignments is only known from their status, so all are re-read;
+    an unchanged address sends nothing.
+    """
+    found = [r for r in records if r.interface == interface]
+    if _owns_prefixes(interface):
+        for r in records:
+            if (r.interface and r.interface != interface and _family(r) == 6
+                    and not _owns_prefixes(r.interface) and _reads_netifd(r)):
+                found.append(r)
+    return found
+
+
+def _reads_netifd(record) -> bool:
+    names = record.source or ("auto",)
+    if isinstance(names, str):
+        names = (names,)
+    return "netifd" in names or "auto" in names
+
+
+_Cache = Cache  # the name agent.py first used
