@@ -1,13 +1,24 @@
 """UCI text -> validated Config; the only module that reads config files.
 
-CONTRACT (other modules rely on these names; the parser below fills them):
+CONTRACT (other modules rely on these names):
 - load(path) -> Config, raises the first ConfigError found.
-- check(path) -> (Config | None, [ConfigError, ...]) every problem at once.
+- check(path) -> (Config | None, [ConfigError, ...]) every problem at once, in file order.
+- parse(text, path) -> [Section] raw sections (grammar only, from ddns_agent.uci).
 """
 
 from __future__ import annotations
 
-from ddns_agent.errors import ConfigError  # noqa: F401
+import os
+import stat
+
+from ddns_agent import uci
+from ddns_agent.errors import ConfigError
+from ddns_agent.providers import COMMON_OPTIONS, REGISTRY
+from ddns_agent.secret import Secret
+from ddns_agent.uci import Section, parse
+
+__all__ = ["DEFAULT_PATH", "AgentConfig", "ProviderConfig", "RecordConfig", "Config", "Section",
+           "parse", "validate", "check", "load"]
 
 DEFAULT_PATH = "/etc/config/ddns_agent"
 DEFAULT_STATE_DIR = "/var/run/ddns_agent"
@@ -87,3 +98,265 @@ class Config:
         self.agent = agent
         self.providers = providers  # name -> ProviderConfig
         self.records = records      # [RecordConfig], file order
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading and validation. Everything below reports problems as ConfigError(message, file, line,
+# section, option) and keeps going, so that `check` can list every problem at once.
+
+_LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
+_SOURCES = ("auto", "netifd", "netlink", "upnp", "natpmp", "stun", "url")
+_UPSTREAM_SOURCES = frozenset(("upnp", "natpmp", "stun", "url"))  # need no local interface
+_RECORD_OPTIONS = ("provider", "domain", "name", "type", "interface", "device", "ipv6_suffix", "ttl",
+                   "enabled", "allow_private", "source", "stun_server", "ip_url")
+_SECTION_TYPES = ("agent", "provider", "record")
+_SECRET_MAX = 65536
+
+
+def _read_secret(path: str) -> str:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise uci.Invalid("cannot read %r: not a regular file" % path)
+        with open(path, "rb") as f:
+            data = f.read(_SECRET_MAX + 1)
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise uci.Invalid("cannot read %r: %s" % (path, getattr(e, "strerror", None) or e))
+    try:
+        text = data.decode("utf-8").rstrip()
+    except UnicodeDecodeError:
+        raise uci.Invalid("cannot read %r: not UTF-8 text" % path)
+    if len(data) > _SECRET_MAX:
+        raise uci.Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
+    if not text:
+        raise uci.Invalid("%r is empty" % path)
+    return text
+
+
+class _Reader:
+    """Reads one section's options, recording each problem against the section and option."""
+
+    __slots__ = ("section", "errors", "path")
+
+    def __init__(self, section: Section, errors: list, path: str) -> None:
+        self.section = section
+        self.errors = errors
+        self.path = path
+
+    def fail(self, message: str, option: str = "", line: int = 0) -> None:
+        self.errors.append(ConfigError(message, self.path, line or self.section.line,
+                                       self.section.name, option))
+
+    def allow(self, allowed) -> None:
+        """Report every option not in `allowed`, with a hint when one is close."""
+        for name, (_, line) in self.section.options.items():
+            if name not in allowed:
+                self.fail("unknown option%s" % uci.hint(name, allowed), name, line)
+
+    def get(self, name: str, convert=str, default=None, required: bool = False):
+        """The converted value of a single-value option, or `default` when absent or invalid."""
+        entry = self.section.options.get(name)
+        if entry is None:
+            if required:
+                self.fail("missing required option", name)
+            return default
+        value, line = entry
+        try:
+            if isinstance(value, list):
+                raise uci.Invalid("expected a single value (use option, not list)")
+            return convert(value)
+        except uci.Invalid as e:
+            self.fail(str(e), name, line)
+            return default
+
+    def line(self, name: str) -> int:
+        entry = self.section.options.get(name)
+        return entry[1] if entry else self.section.line
+
+
+def _agent(r: _Reader) -> AgentConfig:
+    r.allow(AgentConfig.__slots__)
+    d = AgentConfig()
+    agent = AgentConfig(
+        r.get("enabled", uci.to_bool, d.enabled),
+        r.get("log_level", uci.choice(_LOG_LEVELS), d.log_level),
+        r.get("state_dir", uci.absolute_path, d.state_dir),
+        r.get("force_interval", uci.number("a duration like 3600, 30m, 24h or 7d (0 = off)", 0, None,
+                                        units=True), d.force_interval),
+        r.get("retry_max", uci.number("0-10", 0, 10), d.retry_max),
+        r.get("retry_base", uci.number("seconds, more than 0 and at most 3600", 0, 3600, False, True,
+                                    above=True), d.retry_base),
+        r.get("retry_cap", uci.number("seconds 0-86400", 0, 86400, False, True), d.retry_cap),
+        r.get("timeout", uci.number("seconds 1-120", 1, 120, False), d.timeout))
+    if agent.retry_cap < agent.retry_base:
+        r.fail("must be at least retry_base (%g), got %g" % (agent.retry_base, agent.retry_cap),
+               "retry_cap", r.line("retry_cap"))
+    return agent
+
+
+def _provider(r: _Reader) -> ProviderConfig | None:
+    sec = r.section
+    if sec.anonymous:
+        r.fail("a provider section needs a name that records can refer to: config provider 'NAME'")
+        return None
+    ptype = r.get("type", required=True)
+    info = REGISTRY.get(ptype) if ptype else None
+    if ptype and info is None:
+        r.fail("unknown provider type %r%s; known types: %s" % (ptype, uci.hint(ptype, REGISTRY),
+                                                                ", ".join(sorted(REGISTRY))),
+               "type", r.line("type"))
+    if info is None:
+        return None  # its other options cannot be checked without knowing the type
+    names = list(dict.fromkeys(info.required + info.optional + info.secrets))
+    from_file = [n for n in names if n in info.secrets or n in info.required]
+    r.allow(COMMON_OPTIONS + tuple(names) + tuple(n + "_file" for n in from_file))
+    options = {}
+    for name in names:
+        value = r.get(name)
+        if name in from_file and name + "_file" in sec.options:
+            if value is None:
+                value = r.get(name + "_file", _read_secret)
+            else:
+                r.fail("give %s or %s_file, not both" % (name, name), name + "_file",
+                       r.line(name + "_file"))
+        elif value is None and name in info.required:
+            r.fail("missing required option%s" % (" (or %s_file)" % name if name in from_file else ""),
+                   name)
+        if value is not None:
+            options[name] = Secret(value) if name in info.secrets else value
+    for name, convert in (("endpoint", uci.url), ("cacert", uci.existing_file),
+                          ("timeout", uci.number("seconds 1-120", 1, 120, False))):
+        value = r.get(name, convert)
+        if value is not None:
+            options[name] = value
+    return ProviderConfig(sec.name, ptype, options, sec.line)
+
+
+def _sources(r: _Reader) -> tuple:
+    entry = r.section.options.get("source")
+    if entry is None:
+        return ("auto",)
+    values, line = entry
+    words = " ".join(values if isinstance(values, list) else [values]).split()
+    for word in words:
+        if word not in _SOURCES:
+            r.fail("unknown source %r%s; expected some of %s" % (word, uci.hint(word, _SOURCES),
+                                                                 " ".join(_SOURCES)), "source", line)
+    return tuple(dict.fromkeys(w for w in words if w in _SOURCES)) or ("auto",)
+
+
+def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
+    sec = r.section
+    errors_before = len(r.errors)
+    provider = r.get("provider", required=True)
+    if provider is not None and provider not in provider_types:
+        r.fail("no provider section named %r%s" % (provider, uci.hint(provider, provider_types)),
+               "provider", r.line("provider"))
+    ptype = provider_types.get(provider)
+    if ptype in REGISTRY:
+        extra = REGISTRY[ptype].record_options
+    else:  # unknown provider: accept what any provider type would
+        extra = tuple(o for info in REGISTRY.values() for o in info.record_options)
+    r.allow(_RECORD_OPTIONS + extra)
+    domain = r.get("domain", uci.domain, required=True)
+    name = r.get("name", uci.relative_name, "@")
+    rtype = r.get("type", uci.choice(("A", "AAAA"), str.upper), "A")
+    suffix = r.get("ipv6_suffix", uci.ipv6_suffix)
+    if suffix is not None and rtype != "AAAA":
+        r.fail("needs type AAAA (this record is type %s)" % rtype, "ipv6_suffix",
+               r.line("ipv6_suffix"))
+    interface = r.get("interface", uci.interface_name)
+    device = r.get("device", uci.device_name)
+    source = _sources(r)
+    if not ("interface" in sec.options or "device" in sec.options or _UPSTREAM_SOURCES.issuperset(source)):
+        r.fail("needs option interface (a netifd name like wan) or device (like eth0) "
+               "for source %s" % " ".join(source), "interface")
+    options = {}
+    converters = (("stun_server", uci.host_port), ("ip_url", uci.url)) + tuple((o, str) for o in extra)
+    for opt, convert in converters:
+        value = r.get(opt, convert)
+        if value is not None:
+            options[opt] = value
+    record = RecordConfig(
+        sec.name, provider, domain, name, rtype, interface, device, suffix,
+        r.get("ttl", uci.number("an integer 1-86400", 1, 86400)),
+        r.get("enabled", uci.to_bool, True), r.get("allow_private", uci.to_bool, False), source,
+        options, sec.line)
+    if domain and len(record.fqdn) > 253:
+        r.fail("the full name %s is longer than 253 characters" % record.fqdn, "name", r.line("name"))
+    return None if r.errors[errors_before:] else record
+
+
+def validate(sections: list, path: str = "") -> tuple:
+    """Raw sections -> (Config, []) or (None, [ConfigError, ...] in file order)."""
+    errors = []
+    agent = None
+    providers = {}
+    records = []
+    seen = {}  # (fqdn, type, provider) -> first record
+    provider_types = {}  # every provider section, valid or not, so records do not repeat its errors
+    for sec in sections:
+        if sec.type == "provider":
+            value = sec.options.get("type", ("",))[0]
+            provider_types[sec.name] = value if isinstance(value, str) else ""
+    for sec in sections:
+        r = _Reader(sec, errors, path)
+        if sec.type == "agent":
+            if agent is not None:
+                r.fail("only one agent section is allowed")
+            agent = _agent(r)
+        elif sec.type == "provider":
+            provider = _provider(r)
+            if provider is not None:
+                providers[provider.name] = provider
+        elif sec.type == "record":
+            record = _record(r, provider_types)
+            if record is None:
+                continue
+            key = (record.fqdn, record.type, record.provider)
+            first = seen.setdefault(key, record)
+            if first is not record:
+                r.fail("publishes %s %s through provider %s like record %s on line %d"
+                       % (record.fqdn, record.type, record.provider, first.key, first.line))
+            else:
+                records.append(record)
+        else:
+            r.fail("unknown section type %r%s" % (sec.type, uci.hint(sec.type, _SECTION_TYPES)))
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        return None, errors
+    return Config(path, agent or AgentConfig(), providers, records), []
+
+
+def _read(path: str) -> str:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block
+            raise ConfigError("cannot read: not a regular file", path)
+        with open(path, "rb") as f:
+            data = f.read()
+    except (OSError, ValueError) as e:
+        raise ConfigError("cannot read: %s" % (getattr(e, "strerror", None) or e), path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("not UTF-8 text", path, data.count(b"\n", 0, e.start) + 1)
+
+
+def check(path: str = DEFAULT_PATH) -> tuple:
+    """Read and validate `path`: (Config, []) when valid, else (None, every ConfigError found)."""
+    try:
+        text = _read(path)
+    except ConfigError as e:
+        return None, [e]
+    errors = []
+    sections = parse(text, path, errors)
+    if errors:  # grammar errors make the rest unreliable: report them alone
+        return None, errors
+    return validate(sections, path)
+
+
+def load(path: str = DEFAULT_PATH) -> Config:
+    """Read and validate `path`; raises the first ConfigError found."""
+    config, errors = check(path)
+    if errors:
+        raise errors[0]
+    return config

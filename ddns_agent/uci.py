@@ -1,0 +1,363 @@
+"""UCI file grammar (openwrt/uci file.c): text -> raw sections with line numbers; and UCI value types."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ddns_agent.errors import ConfigError
+
+# One alternative per lexical element; every character of the input matches one of them.
+# Double quotes use the unrolled-loop form so that an unterminated quote fails in linear time.
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t\r\v\f]+)
+  | (?P<nl>\n)
+  | (?P<sep>;)
+  | (?P<comment>\#[^\n]*)
+  | (?P<bare>[^ \t\r\v\f\n'"\\;\#]+)
+  | (?P<sq>'[^']*')
+  | (?P<dq>"[^"\\]*(?:\\.[^"\\]*)*")
+  | (?P<cont>\\(?:\r?\n|\Z))
+  | (?P<esc>\\.)
+  | (?P<open>['"])
+""", re.X | re.S)
+# Other checks use str methods or re's cache on first use: compiling costs more than a whole parse.
+_DQ_ESCAPE = r"\\(?:\r?\n|(.))"
+_KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option",
+             "list": "list", "l": "list", "package": "package", "p": "package"}
+
+
+def _is_word(text: str, extra: str = "_") -> bool:
+    """Non-empty and only ASCII letters, digits and characters of `extra` (UCI names: `_`)."""
+    for c in extra:
+        text = text.replace(c, "a")
+    return text.isascii() and text.isalnum()
+
+
+def _is_type(text: str) -> bool:
+    # printable ASCII without space (uci_validate_str)
+    return text.isascii() and text.isprintable() and " " not in text and text != ""
+
+
+class Section:
+    """One `config TYPE [NAME]` block; `options` maps name -> (str or list of str, line).
+
+    Anonymous sections are named `@TYPE[N]` like `uci show`, N counting every section of that type.
+    """
+
+    __slots__ = ("type", "name", "line", "options", "anonymous")
+
+    def __init__(self, type: str, name: str, line: int, anonymous: bool = False) -> None:
+        self.type = type
+        self.name = name
+        self.line = line
+        self.options = {}
+        self.anonymous = anonymous
+
+    def __repr__(self) -> str:
+        return "<Section %s %s line %d: %d options>" % (self.type, self.name, self.line, len(self.options))
+
+
+def _commands(text: str, path: str):
+    """Yield (words, line) per command; a word is (text, line, is_plain). Raises on unterminated quotes."""
+    words = []
+    word = None  # [parts, line, is_plain] while inside a word
+    line = 1
+    pos = 0
+    match = _TOKEN.match
+    while True:
+        m = match(text, pos)
+        kind = m.lastgroup if m else "end"
+        if kind in ("bare", "sq", "dq", "esc"):
+            s = m.group()
+            if word is None:
+                word = [[], line, True]
+            if kind == "bare":
+                word[0].append(s)
+            else:
+                word[2] = False
+                if kind == "sq":
+                    word[0].append(s[1:-1])
+                elif kind == "dq":
+                    s = s[1:-1]
+                    word[0].append(re.sub(_DQ_ESCAPE, lambda e: e.group(1) or "", s, flags=re.S)
+                                   if "\\" in s else s)
+                else:
+                    word[0].append(s[1])
+            line += s.count("\n")
+        elif kind == "cont":
+            line += 1  # backslash-newline joins lines, inside a word or between words
+        else:
+            if word is not None:
+                words.append(("".join(word[0]), word[1], word[2]))
+                word = None
+            if kind == "open":
+                raise ConfigError("unterminated %s quote" % m.group(), path, line)
+            if kind != "ws" and kind != "comment" and words:
+                yield words, words[0][1]
+                words = []
+            if kind == "end":
+                return
+            if kind == "nl":
+                line += 1
+        pos = m.end()
+
+
+def parse(text: str, path: str = "", errors: list | None = None) -> list:
+    """Parse UCI text into a list of `Section` in file order.
+
+    Raises the first ConfigError, or, when `errors` is a list, appends every problem to it and skips
+    the offending command (an unterminated quote ends the parse). Like libuci, a repeated named
+    section merges into the first, a repeated option replaces the earlier value and an empty option
+    value removes the option; unlike libuci, mixing `option X` and `list X` is an error.
+    """
+    sections = []
+    by_name = {}
+    counts = {}
+    current = None  # the open Section; False after a rejected `config` line (its options are skipped)
+
+    def fail(message: str, line: int, section: str = "", option: str = "") -> None:
+        err = ConfigError(message, path, line, section, option)
+        if errors is None:
+            raise err
+        errors.append(err)
+
+    commands = _commands(text, path)
+    while True:
+        try:
+            words, line = next(commands)
+        except StopIteration:
+            return sections
+        except ConfigError as err:
+            if errors is None:
+                raise
+            errors.append(err)
+            return sections
+        keyword, _, is_plain = words[0]
+        command = _KEYWORDS.get(keyword) if is_plain else None
+        args = [w[0] for w in words[1:]]
+        if command is None:
+            fail("invalid command %r (expected config, option, list or package)" % keyword, line)
+        elif command == "package":
+            if not args or not args[0]:
+                fail("package needs a name", line)
+            elif not _is_word(args[0], "_-"):
+                fail("invalid package name %r" % args[0], line)
+            elif len(args) > 1:
+                fail("too many arguments", line)
+        elif command == "config":
+            current = False
+            if not args or not args[0]:
+                fail("config needs a section type", line)
+                continue
+            stype = args[0]
+            name = args[1] if len(args) > 1 else ""
+            if len(args) > 2:
+                fail("too many arguments (quote a name that contains spaces)", line, name)
+            elif not _is_type(stype):
+                fail("invalid section type %r" % stype, line)
+            elif name and not _is_word(name):
+                fail("invalid section name %r (use only letters, digits and _)" % name, line)
+            elif name in by_name:
+                current = by_name[name]
+                if current.type != stype:
+                    fail("section %r was declared with type %r on line %d" % (name, current.type,
+                                                                             current.line), line, name)
+                    current = False
+            else:
+                index = counts.get(stype, 0)
+                counts[stype] = index + 1
+                current = Section(stype, name or "@%s[%d]" % (stype, index), line, not name)
+                sections.append(current)
+                if name:
+                    by_name[name] = current
+        elif current is None:
+            fail("%s outside a section (add a 'config TYPE NAME' line above it)" % command, line)
+        elif current is False:
+            pass  # the section line was already reported
+        elif not args or not args[0]:
+            fail("%s needs a name" % command, line, current.name)
+        elif not _is_word(args[0]):
+            fail("invalid option name %r (use only letters, digits and _)" % args[0], line, current.name)
+        elif len(args) > 2:
+            fail("too many arguments (quote a value that contains spaces)", line, current.name, args[0])
+        else:
+            _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", line, fail)
+
+
+def _set(section: Section, is_list: bool, name: str, value: str, line: int, fail) -> None:
+    previous = section.options.get(name)
+    if previous is not None and isinstance(previous[0], list) != is_list:
+        fail("%s conflicts with %s %s on line %d (use one or the other)"
+             % ("list" if is_list else "option", "option" if is_list else "list", name, previous[1]),
+             line, section.name, name)
+    elif is_list:
+        if previous is None:
+            section.options[name] = ([value], line)
+        else:
+            previous[0].append(value)
+    elif value:
+        section.options[name] = (value, line)
+    else:
+        section.options.pop(name, None)  # libuci: setting an empty value deletes the option
+
+
+# ---------------------------------------------------------------------------------------------------
+# Value types (in the spirit of OpenWrt's validate_data): each converts a string or raises Invalid.
+
+_BOOLS = {"1": True, "on": True, "true": True, "yes": True, "enabled": True,
+          "0": False, "off": False, "false": False, "no": False, "disabled": False}
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_URL = r"https?://[^\s/?#]+([/?#]\S*)?\Z"
+_HOST_PORT = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\Z"
+
+
+class Invalid(Exception):
+    """A value failed conversion; the message says what was expected."""
+
+
+def hint(word: str, choices) -> str:
+    """` (did you mean 'x'?)` for the closest of `choices`, or an empty string."""
+    import difflib  # only when building a message
+
+    close = difflib.get_close_matches(word, list(choices), 1, 0.75)
+    return " (did you mean %r?)" % close[0] if close else ""
+
+
+def to_bool(value: str) -> bool:
+    """UCI booleans as config_get_bool reads them (case-insensitive here)."""
+    result = _BOOLS.get(value.lower())
+    if result is None:
+        raise Invalid("expected 1/0, on/off, true/false, yes/no or enabled/disabled, got %r" % value)
+    return result
+
+
+def number(expected: str, low: float, high: float | None, integer: bool = True,
+            units: bool = False, above: bool = False):
+    """A converter for a number in [low, high] (or (low, high] when `above`), optionally with s/m/h/d."""
+    def convert(value: str):
+        unit = value[-1:] if units and value[-1:] in ("s", "m", "h", "d") else ""
+        digits = value[:len(value) - len(unit)]
+        whole, dot, fraction = digits.partition(".")
+        if (0 < len(whole) <= 12 and whole.isascii() and whole.isdigit() and not (dot and integer)
+                and (not dot or (0 < len(fraction) <= 9 and fraction.isascii() and fraction.isdigit()))):
+            n = (int if integer else float)(digits) * _UNITS[unit]
+            if (n > low if above else n >= low) and (high is None or n <= high):
+                return n
+        raise Invalid("expected %s, got %r" % (expected, value))
+    return convert
+
+
+def choice(choices, normalise=str.lower):
+    """A converter accepting one of `choices` after `normalise`."""
+    def convert(value: str) -> str:
+        if normalise(value) in choices:
+            return normalise(value)
+        raise Invalid("expected one of %s, got %r%s" % (", ".join(choices), value, hint(value, choices)))
+    return convert
+
+
+def url(value: str) -> str:
+    """An http:// or https:// URL."""
+    if re.match(_URL, value, re.I):
+        return value
+    if "@" in value:  # may hold user:password@; never echo it
+        raise Invalid("expected an http:// or https:// URL")
+    raise Invalid("expected an http:// or https:// URL, got %r" % value)
+
+
+def absolute_path(value: str) -> str:
+    """A path starting with `/`."""
+    if value.startswith("/"):
+        return value
+    raise Invalid("expected an absolute path, got %r" % value)
+
+
+def existing_file(value: str) -> str:
+    """The path of an existing regular file."""
+    if os.path.isfile(value):
+        return value
+    raise Invalid("no such file: %r" % value)
+
+
+def interface_name(value: str) -> str:
+    """A netifd logical interface name."""
+    if _is_word(value, "_.-"):
+        return value
+    raise Invalid("expected a netifd interface name like wan or wan6, got %r" % value)
+
+
+def device_name(value: str) -> str:
+    """A kernel network device name."""
+    # the kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or whitespace, not '.' or '..'
+    if 0 < len(value.encode("utf-8", "surrogatepass")) < 16 and value not in (".", "..") and not any(
+            c in "/:" or c.isspace() for c in value):
+        return value
+    raise Invalid("expected a kernel device name like eth0 (at most 15 characters), got %r" % value)
+
+
+def host_port(value: str) -> str:
+    """`host:port` or `[v6]:port`."""
+    m = re.match(_HOST_PORT, value)
+    if m and 0 < int(m.group(2)) < 65536:
+        return value
+    raise Invalid("expected host:port like stun.example.net:3478, got %r" % value)
+
+
+def ipv6_suffix(value: str) -> str:
+    """An IPv6 interface id (low 64 bits, like ::1234), returned in compressed form."""
+    import ipaddress
+
+    try:
+        if "%" in value:
+            raise ValueError
+        iid = int(ipaddress.IPv6Address(value))
+    except ValueError:
+        raise Invalid("expected an IPv6 interface id like ::1234 or ::1:2:3:4, got %r" % value)
+    if iid >> 64 or not iid:
+        raise Invalid("%r is not an interface id: it must be non-zero and fit in the low 64 bits, "
+                      "like ::1:2:3:4" % value)
+    return str(ipaddress.IPv6Address(iid))
+
+
+def _dns_labels(value: str, what: str, wildcard: bool = False) -> str:
+    """Lower-case ASCII form of a domain or relative name; IDNs are converted only when non-ASCII."""
+    name = value
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise Invalid("invalid %s %r: not a valid internationalised domain name" % (what, value))
+    name = name.lower()
+    if len(name) > 253:
+        raise Invalid("invalid %s %r: longer than 253 characters" % (what, value))
+    for i, label in enumerate(name.split(".")):
+        problem = None
+        if not label:
+            problem = "empty label"
+        elif label == "*" and wildcard and i == 0:
+            continue
+        elif len(label) > 63:
+            problem = "label %r is longer than 63 characters" % label
+        elif not _is_word(label, "_-"):
+            problem = "label %r may only hold letters, digits, - and _" % label
+        elif label[0] == "-" or label[-1] == "-":
+            problem = "label %r starts or ends with a hyphen" % label
+        if problem:
+            raise Invalid("invalid %s %r: %s" % (what, value, problem))
+    return name
+
+
+def domain(value: str) -> str:
+    """A zone name of at least two labels, lower-case ASCII (IDNs converted); one trailing dot is dropped."""
+    name = _dns_labels(value[:-1] if value.endswith(".") else value, "domain")
+    if "." not in name:
+        raise Invalid("invalid domain %r: needs at least two labels, like example.com" % value)
+    return name
+
+
+def relative_name(value: str) -> str:
+    """`@` or a name relative to the zone; `*` may be its first label."""
+    return "@" if value == "@" else _dns_labels(value, "name", wildcard=True)
+
+
