@@ -1,0 +1,460 @@
+"""Transport seam: one `request` call, over urllib3 when it imports, http.client otherwise.
+
+This is the only module that catches socket, ssl, http.client and urllib3 errors. They leave as:
+
+    cannot connect, TLS not verified          TransientError    nothing was sent
+    timeout or connection lost after sending  UnconfirmedError  may have been processed
+
+TLS is always verified; there is no option to turn that off. Error messages name `host:port` only:
+never header values, bodies or query strings (some providers carry tokens there).
+`import ddns_agent.http` imports neither ssl, http.client nor urllib3; `make_http` does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ddns_agent import USER_AGENT
+from ddns_agent.errors import ConfigError, RateLimitedError, TransientError, UnconfirmedError
+
+#: read-only methods; only these are resent after a connection closed without any answer
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+#: answers larger than this are refused (a router has little memory)
+MAX_BODY = 4 << 20
+#: CA bundles tried when the default paths hold none (OpenWrt's ca-bundle, Alpine, ...)
+_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem")
+TRANSPORTS = ("auto", "urllib3", "stdlib")
+ENV_TRANSPORT = "DDNS_AGENT_HTTP"
+
+
+class Response:
+    """A complete HTTP answer: `status`, `headers` (lower-case names) and `body` bytes."""
+
+    __slots__ = ("status", "headers", "body", "url")
+
+    def __init__(self, status: int, headers: dict, body: bytes, url: str = "") -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.url = url  # as safe_url() gives it: no query, no credentials
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (bad bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        """The body parsed as JSON; garbage raises UnconfirmedError (sent, but no readable answer)."""
+        from ddns_agent import jsonlib
+        try:
+            return jsonlib.loads(self.body.decode("utf-8"))
+        except (ValueError, OverflowError, RecursionError):
+            raise UnconfirmedError("malformed JSON from %s" % _where(self.url), status=self.status)
+
+    def __repr__(self) -> str:
+        return "Response(%d, %s, %d bytes)" % (self.status, self.url, len(self.body))
+
+
+class Timeouts:
+    """Seconds to wait for a connection (TCP + TLS) and then for each read of the answer."""
+
+    __slots__ = ("connect_s", "read_s")
+
+    def __init__(self, connect_s: float = 5.0, read_s: float = 10.0) -> None:
+        for value in (connect_s, read_s):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
+                raise ConfigError("expected seconds between 0 and 600, got %r" % (value,), option="timeout")
+        self.connect_s = float(connect_s)
+        self.read_s = float(read_s)
+
+    def __repr__(self) -> str:
+        return "Timeouts(connect_s=%g, read_s=%g)" % (self.connect_s, self.read_s)
+
+
+def safe_url(url: str) -> str:
+    """`url` without query, fragment or user:password, fit for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    for mark in "?#":
+        rest = rest.split(mark, 1)[0]
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return "%s%s%s%s%s" % (scheme, sep, host, slash, path)
+
+
+def url_join(endpoint: str, path: str) -> str:
+    """`endpoint` + '/' + `path`, with exactly one slash between them."""
+    return endpoint.rstrip("/") + "/" + path.lstrip("/")
+
+
+def _where(url: str) -> str:
+    """host:port (or just host) of a URL, for messages."""
+    rest = safe_url(url).partition("://")[2] or safe_url(url)
+    return rest.split("/", 1)[0]
+
+
+def parse_retry_after(value: str, date: str | None = None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After value (delta-seconds or HTTP-date); None when unreadable.
+
+    An HTTP-date is measured from the answer's own Date header when given, so clock skew
+    between router and server does not matter; else from `now` (default: the system clock).
+    """
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(int(value))
+    when = _http_date(value)
+    if when is None:
+        return None
+    base = _http_date(date) if date else None
+    if base is None:
+        if now is None:
+            import time
+            now = time.time()
+        base = now
+    return max(0.0, when - base)
+
+
+def _http_date(value: str) -> float | None:
+    from email.utils import mktime_tz, parsedate_tz
+    try:
+        parsed = parsedate_tz(value)
+        return float(mktime_tz(parsed)) if parsed else None
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def raise_for_status(resp: Response, provider: str = "") -> None:
+    """Raise RateLimitedError for 429 and TransientError for 5xx; other statuses are the provider's."""
+    if resp.status == 429:
+        hint = resp.headers.get("retry-after")
+        retry_after = parse_retry_after(hint, resp.headers.get("date")) if hint else None
+        raise RateLimitedError("too many requests (HTTP 429 from %s)" % _where(resp.url),
+                               retry_after=retry_after, status=429, provider=provider)
+    if 500 <= resp.status <= 599:
+        raise TransientError("server error HTTP %d from %s" % (resp.status, _where(resp.url)),
+                             status=resp.status, provider=provider)
+
+
+class _Dest:
+    """A parsed request URL."""
+
+    __slots__ = ("scheme", "host", "port", "target", "where", "safe")
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
+        self.scheme = parts.scheme.lower()
+        self.host = parts.hostname
+        self.port = port or (443 if self.scheme == "https" else 80)
+        self.target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        self.where = "%s:%d" % (host, self.port)
+        self.safe = safe_url(url)
+
+
+class NoAnswer(UnconfirmedError):
+    """Raised by a transport's `_send` when the connection closed before any answer came.
+
+    `Http.request` resends a safe method once and turns this into UnconfirmedError otherwise;
+    it never reaches callers of `request`.
+    """
+
+
+def _chain(exc: BaseException) -> list:
+    """`exc` and what it wraps (cause, context, wrapped args), outermost first."""
+    out, todo = [], [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo.extend((e.__cause__, e.__context__))
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for messages, from the innermost OS or TLS error; never a URL or header."""
+    for e in reversed(_chain(exc)):
+        text = getattr(e, "verify_message", None) or (isinstance(e, OSError) and e.strerror)
+        if text:
+            return str(text)
+        if isinstance(e, TimeoutError) or type(e).__name__ in ("timeout", "ReadTimeoutError"):
+            return "timed out"
+        if type(e).__name__ == "SSLError" and getattr(e, "reason", None):
+            return str(e.reason)
+    return type(exc).__name__
+
+
+def _is_cert_failure(exc: BaseException) -> bool:
+    for e in _chain(exc):
+        if getattr(e, "verify_message", None) or type(e).__name__ == "SSLCertVerificationError":
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(getattr(e, "reason", "")):
+            return True
+    return False
+
+
+def _connect_error(dest: _Dest, exc: BaseException) -> TransientError:
+    if _is_cert_failure(exc):
+        return TransientError("TLS certificate of %s could not be verified: %s" % (dest.where, _reason(exc)))
+    return TransientError("cannot connect to %s: %s" % (dest.where, _reason(exc)))
+
+
+class Http:
+    """The seam: `request(method, url, headers, body) -> Response`, errors already translated."""
+
+    name = ""
+
+    def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
+        self.timeouts = timeouts
+        self.ssl_context = ssl_context
+        self.user_agent = user_agent
+
+    def request(self, method: str, url: str, headers: dict | None = None,
+                body: bytes | None = None) -> Response:
+        """Send one request and read the whole answer; any HTTP status is returned, not raised."""
+        method = method.upper()
+        dest = _Dest(url)
+        merged = {"User-Agent": self.user_agent, "Accept-Encoding": "identity"}
+        for key, value in (headers or {}).items():
+            for old in [k for k in merged if k.lower() == key.lower()]:
+                del merged[old]
+            merged[key] = value
+        if body is not None and not isinstance(body, bytes):
+            raise TypeError("body must be bytes")
+        try:
+            return self._send(method, dest, merged, body)
+        except NoAnswer as exc:
+            if method not in SAFE_METHODS:
+                raise UnconfirmedError(str(exc))
+        # The server closed a connection without answering (often an idle keep-alive
+        # connection it had just timed out): a read-only request may go once more.
+        try:
+            return self._send(method, dest, merged, body)
+        except NoAnswer as exc:
+            raise UnconfirmedError(str(exc))
+
+    def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
+        raise NotImplementedError
+
+    def _timeout_error(self, dest: _Dest) -> UnconfirmedError:
+        return UnconfirmedError("no answer from %s within %gs" % (dest.where, self.timeouts.read_s))
+
+    def close(self) -> None:
+        """Close kept-alive connections."""
+
+    def __enter__(self) -> Http:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class StdlibHttp(Http):
+    """http.client, one kept-alive connection per (scheme, host, port)."""
+
+    name = "stdlib"
+
+    def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
+        super().__init__(timeouts, ssl_context, user_agent)
+        import http.client
+        self._client = http.client
+        self._conns: dict = {}
+
+    def _open(self, dest: _Dest):
+        client = self._client
+        if dest.scheme == "https":
+            conn = client.HTTPSConnection(dest.host, dest.port, timeout=self.timeouts.connect_s,
+                                          context=self.ssl_context)
+        else:
+            conn = client.HTTPConnection(dest.host, dest.port, timeout=self.timeouts.connect_s)
+        try:
+            conn.connect()  # TCP and TLS handshake, under the connect timeout
+        except (OSError, ValueError) as exc:  # ssl errors are OSErrors; CertificateError is a ValueError
+            conn.close()
+            raise _connect_error(dest, exc)
+        conn.sock.settimeout(self.timeouts.read_s)
+        return conn
+
+    def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
+        key = (dest.scheme, dest.host, dest.port)
+        conn = self._conns.pop(key, None)
+        if conn is not None and not _is_idle_alive(conn.sock):
+            conn.close()  # the server closed it while idle; nothing was sent on it
+            conn = None
+        reused = conn is not None
+        if conn is None:
+            conn = self._open(dest)
+        client = self._client
+        try:
+            try:
+                conn.request(method, dest.target, body=body, headers=headers)
+            except OSError as exc:
+                if not reused or isinstance(exc, TimeoutError):
+                    raise
+                # The pooled socket died between the idle check and the write (broken pipe,
+                # reset, TLS EOF): the server never got this whole request, so sending it on
+                # a fresh connection is safe.
+                conn.close()
+                conn = self._open(dest)
+                conn.request(method, dest.target, body=body, headers=headers)
+            answer = conn.getresponse()
+            status = answer.status
+            headers_in = {k.lower(): v for k, v in answer.getheaders()}
+            data = _read_all(answer.read, dest)
+            if answer.length:  # http.client's read(n) returns short instead of raising
+                raise client.IncompleteRead(data, answer.length)
+        except client.RemoteDisconnected:
+            conn.close()
+            raise NoAnswer("no answer from %s: connection closed" % dest.where)
+        except TimeoutError:
+            conn.close()
+            raise self._timeout_error(dest)
+        except client.IncompleteRead:
+            conn.close()
+            raise UnconfirmedError("incomplete answer from %s: connection closed" % dest.where)
+        except (client.HTTPException, OSError) as exc:
+            conn.close()
+            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
+        except UnconfirmedError:
+            conn.close()
+            raise
+        if answer.will_close:
+            conn.close()
+        else:
+            self._conns[key] = conn
+        return Response(status, headers_in, data, dest.safe)
+
+    def close(self) -> None:
+        """Close every kept-alive connection."""
+        conns, self._conns = self._conns, {}
+        for conn in conns.values():
+            conn.close()
+
+
+def _is_idle_alive(sock) -> bool:
+    """True when an idle kept-alive socket has nothing to read (a closed one reads EOF)."""
+    if sock is None:
+        return False
+    import select
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _read_all(read, dest: _Dest) -> bytes:
+    """Read an answer body in chunks, refusing more than MAX_BODY bytes."""
+    chunks, size = [], 0
+    while True:
+        chunk = read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise UnconfirmedError("answer from %s is larger than %d bytes" % (dest.where, MAX_BODY))
+        chunks.append(chunk)
+
+
+class Urllib3Http(Http):
+    """urllib3.PoolManager with keep-alive; no retries and no redirects (publish.py decides)."""
+
+    name = "urllib3"
+
+    def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
+        super().__init__(timeouts, ssl_context, user_agent)
+        import urllib3
+        self._exc = urllib3.exceptions
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=1, block=False, retries=False, ssl_context=ssl_context,
+            timeout=urllib3.Timeout(connect=timeouts.connect_s, read=timeouts.read_s))
+
+    def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
+        exc_mod = self._exc
+        answer = None
+        complete = False
+        url = "%s://%s%s" % (dest.scheme, dest.where, dest.target)
+        try:
+            answer = self._pool.urlopen(method, url, body=body, headers=headers, redirect=False,
+                                        retries=False, preload_content=False, decode_content=False)
+            data = _read_all(answer.read, dest)
+            complete = True
+        except exc_mod.ReadTimeoutError:
+            raise self._timeout_error(dest)
+        except exc_mod.ConnectTimeoutError as exc:  # includes NewConnectionError, NameResolutionError
+            raise _connect_error(dest, exc)
+        except exc_mod.SSLError as exc:
+            if _is_cert_failure(exc):
+                raise _connect_error(dest, exc)
+            # urllib3 does not say whether this happened in the handshake or later
+            raise UnconfirmedError("TLS error with %s: %s" % (dest.where, _reason(exc)))
+        except exc_mod.ProtocolError as exc:
+            chain = _chain(exc)
+            if any(type(e).__name__ == "RemoteDisconnected" for e in chain):
+                raise NoAnswer("no answer from %s: connection closed" % dest.where)
+            if any(isinstance(e, self._exc.IncompleteRead) or type(e).__name__ == "IncompleteRead"
+                   for e in chain):
+                raise UnconfirmedError("incomplete answer from %s: connection closed" % dest.where)
+            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
+        except (exc_mod.HTTPError, OSError) as exc:
+            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
+        finally:
+            if answer is not None:
+                if not complete:
+                    answer.close()  # never pool a connection with unread bytes on it
+                answer.release_conn()
+        headers_in = {k.lower(): v for k, v in answer.headers.items()}
+        return Response(answer.status, headers_in, data, dest.safe)
+
+    def close(self) -> None:
+        """Close every kept-alive connection."""
+        self._pool.clear()
+
+
+def ssl_context(cacert: str | None = None):
+    """A verifying TLS context: `cacert` only when given, else the system bundle."""
+    import ssl
+    try:
+        context = ssl.create_default_context(cafile=cacert or None)
+        if not cacert and not context.cert_store_stats().get("x509_ca"):
+            for path in _CA_BUNDLES:
+                if os.path.isfile(path):
+                    context.load_verify_locations(cafile=path)
+                    break
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigError("cannot load CA certificates from %s: %s" % (cacert, _reason(exc)),
+                          option="cacert")
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = USER_AGENT,
+              transport: str = "auto") -> Http:
+    """An Http over urllib3 when it imports, else http.client; env DDNS_AGENT_HTTP overrides auto."""
+    choice = transport
+    if choice == "auto":
+        choice = os.environ.get(ENV_TRANSPORT, "").strip() or "auto"
+        if choice not in TRANSPORTS:
+            raise ConfigError("%s: expected urllib3 or stdlib, got %r" % (ENV_TRANSPORT, choice))
+    elif choice not in TRANSPORTS:
+        raise ConfigError("expected auto, urllib3 or stdlib, got %r" % (choice,), option="transport")
+    context = ssl_context(cacert)
+    if choice != "stdlib":
+        try:
+            import urllib3  # noqa: F401
+        except ImportError:
+            if choice == "urllib3":
+                raise ConfigError("transport urllib3 requested but urllib3 is not installed")
+        else:
+            return Urllib3Http(timeouts, context, user_agent)
+    return StdlibHttp(timeouts, context, user_agent)
