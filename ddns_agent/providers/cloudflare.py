@@ -1,0 +1,223 @@
+"""Cloudflare API v4 with an API token (specs/providers.md §4 and §10).
+
+Zone id from `option zone_id`, else looked up by the record's domain once per instance.
+A Remote id is "<zone id>/<record id>", so an update from a cached id is one request even in a
+fresh process without `zone_id`.
+Updates use PATCH with the content only (plus ttl / proxied when configured): PUT would reset
+what the user set in the dashboard.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from ddns_agent import jsonlib
+from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
+from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote
+
+DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
+#: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
+#: 6003/6111 malformed Authorization header
+AUTH_CODES = frozenset((10000, 9109, 9106, 6003, 6111))
+#: wrong zone id: 7003 could not route, 7000 no route for that URI
+ZONE_CODES = frozenset((7003, 7000))
+#: 81057 record already exists, 81058 an identical record already exists
+DUPLICATE_CODES = frozenset((81057, 81058))
+RECORD_GONE = 81044
+BAD_TTL = 9021
+PER_PAGE = 100
+MAX_PAGES = 50  # 5000 records of one name and type is already absurd
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class Cloudflare(Provider):
+    """A, AAAA records through api.cloudflare.com (token scopes Zone:Read + DNS:Edit)."""
+
+    type = "cloudflare"
+
+    def __init__(self, options: dict, http) -> None:
+        super().__init__(options, http)
+        token = options.get("api_token")
+        token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
+        self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
+        zone_id = options.get("zone_id")
+        self._fixed_zone = str(zone_id) if zone_id else None
+        self._zone_ids: dict = {}  # domain -> zone id, looked up once
+
+    def find(self, rec: RecordSpec) -> Remote | None:
+        """The record named rec.fqdn of rec.type, matched by name here too (specs §10)."""
+        zone = self._zone(rec.domain)
+        name = _ascii(rec.fqdn)
+        page = 1
+        while True:
+            env = self._call("GET", "zones/%s/dns_records" % _q(zone),
+                             {"type": rec.type, "name.exact": name, "per_page": PER_PAGE, "page": page})
+            result = env.get("result")
+            if not isinstance(result, list):
+                raise self._malformed()
+            for item in result:
+                if (isinstance(item, dict) and str(item.get("name", "")).lower() == name
+                        and item.get("type") == rec.type):
+                    return self._remote(item, zone)
+            info = env.get("result_info")
+            total = info.get("total_pages") if isinstance(info, dict) else None
+            if not isinstance(total, int) or page >= min(total, MAX_PAGES):
+                return None
+            page += 1
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """POST a new record; TTL 1 (automatic) unless set, proxied off unless set."""
+        zone = self._zone(rec.domain)
+        proxied = _proxied(rec)
+        body = {"type": rec.type, "name": _ascii(rec.fqdn), "content": address,
+                "ttl": rec.ttl or 1, "proxied": bool(proxied)}
+        env = self._call("POST", "zones/%s/dns_records" % _q(zone), body=body, accept=DUPLICATE_CODES)
+        if env.get("success") is not True:
+            found = self.find(rec)  # it already exists: that one is ours now
+            if found is None:
+                raise UnconfirmedError("Cloudflare says %s exists but does not list it" % rec)
+            return found
+        return self._remote(env.get("result"), zone)
+
+    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
+        """PATCH the content (and ttl / proxied only when configured); NotFoundError if the id is gone."""
+        zone, _, record_id = (remote.id or "").rpartition("/")
+        if not record_id or (zone and self._fixed_zone and zone != self._fixed_zone):
+            raise NotFoundError("no current Cloudflare record id for %s" % rec, provider=self.type)
+        zone = zone or self._zone(rec.domain)
+        body = {"content": address}
+        if rec.ttl:
+            body["ttl"] = rec.ttl
+        proxied = _proxied(rec)
+        if proxied is not None:
+            body["proxied"] = proxied
+        try:
+            env = self._call("PATCH", "zones/%s/dns_records/%s" % (_q(zone), _q(record_id)), body=body,
+                             accept=DUPLICATE_CODES)
+        except RejectedError as exc:
+            if exc.status in ZONE_CODES:  # the zone in a cached id is gone: look the record up again
+                raise NotFoundError(exc.message, status=exc.status, provider=self.type)
+            raise
+        if env.get("success") is not True:
+            return Remote(remote.id, address, rec.ttl or remote.ttl)  # the content is already right
+        return self._remote(env.get("result"), zone)
+
+    def check(self) -> str:
+        """Read the configured zone (or list the zones the token reaches); changes nothing."""
+        if self._fixed_zone:
+            zone = self._call("GET", "zones/" + _q(self._fixed_zone)).get("result")
+            if not isinstance(zone, dict):
+                raise self._malformed()
+            return "zone %s reachable (id %s)" % (zone.get("name"), zone.get("id"))
+        zones = self._call("GET", "zones", {"per_page": 50}).get("result")
+        if not isinstance(zones, list):
+            raise self._malformed()
+        if not zones:
+            raise RejectedError("the Cloudflare API token reaches no zone (it needs Zone:Read)",
+                                provider=self.type)
+        return ", ".join("zone %s reachable (id %s)" % (z.get("name"), z.get("id"))
+                         for z in zones if isinstance(z, dict))
+
+    def _zone(self, domain: str) -> str:
+        if self._fixed_zone:
+            return self._fixed_zone
+        zone_id = self._zone_ids.get(domain)
+        if zone_id:
+            return zone_id
+        name = _ascii(domain)
+        zones = self._call("GET", "zones", {"name": name}).get("result")
+        if not isinstance(zones, list):
+            raise self._malformed()
+        for zone in zones:
+            if isinstance(zone, dict) and str(zone.get("name", "")).lower() == name and zone.get("id"):
+                self._zone_ids[domain] = str(zone["id"])
+                return self._zone_ids[domain]
+        raise RejectedError("zone %s not found with this Cloudflare API token (Zone:Read on it?)" % domain,
+                            provider=self.type)
+
+    def _call(self, method: str, path: str, query: dict | None = None, body: dict | None = None,
+              accept: frozenset = frozenset()) -> dict:
+        """One API call; returns the envelope of a success (or of an error whose code is in `accept`)."""
+        url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = jsonlib.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        resp = self.http.request(method, url, headers, data)
+        raise_for_status(resp, self.type)
+        try:
+            env = resp.json()
+        except UnconfirmedError:
+            env = None
+        if not isinstance(env, dict) or not isinstance(env.get("success"), bool):
+            if resp.status in (401, 403):
+                raise AuthError("Cloudflare refused the API token (HTTP %d)" % resp.status,
+                                status=resp.status, provider=self.type)
+            if 200 <= resp.status < 300:
+                raise self._malformed(resp.status)
+            raise RejectedError("Cloudflare answered HTTP %d to %s %s" % (resp.status, method, path),
+                                status=resp.status, provider=self.type)
+        if env["success"] and 200 <= resp.status < 300:
+            return env
+        errors = [e for e in env.get("errors") or () if isinstance(e, dict)]
+        codes = {e.get("code") for e in errors}
+        what = "; ".join("%s %s" % (e.get("code"), e.get("message")) for e in errors)
+        what = what or "HTTP %d" % resp.status
+        if codes & accept:
+            return env
+        status = next((e["code"] for e in errors if isinstance(e.get("code"), int)), resp.status)
+        if codes & AUTH_CODES or resp.status in (401, 403):
+            raise AuthError("Cloudflare refused the API token: %s" % what, status=status, provider=self.type)
+        if codes & ZONE_CODES:
+            raise RejectedError("Cloudflare has no such zone (zone_id?): %s" % what, status=status,
+                                provider=self.type)
+        if RECORD_GONE in codes or resp.status == 404:
+            raise NotFoundError("Cloudflare record is gone: %s" % what, status=status, provider=self.type)
+        if BAD_TTL in codes:
+            raise RejectedError("Cloudflare refused the TTL: %s" % what, status=status, provider=self.type)
+        raise RejectedError("Cloudflare refused %s %s: %s" % (method, path.split("/")[-1], what),
+                            status=status, provider=self.type)
+
+    def _remote(self, item, zone: str) -> Remote:
+        if not isinstance(item, dict) or not item.get("id") or not isinstance(item.get("content"), str):
+            raise self._malformed()
+        ttl = item.get("ttl")
+        return Remote("%s/%s" % (zone, item["id"]), item["content"], ttl if isinstance(ttl, int) else None)
+
+    def _malformed(self, status: int | None = None) -> UnconfirmedError:
+        return UnconfirmedError("malformed answer from Cloudflare", status=status, provider=self.type)
+
+
+def _proxied(rec: RecordSpec) -> bool | None:
+    """The record's `proxied` option: True, False, or None when not set."""
+    value = rec.options.get("proxied")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError("expected 0 or 1, got %r" % value, section=rec.key, option="proxied")
+
+
+def _ascii(name: str) -> str:
+    """A DNS name as Cloudflare stores it: lower case, punycode, no trailing dot."""
+    name = name.rstrip(".").lower()
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ConfigError("not a valid internationalised domain name: %r" % name, option="domain")
+
+
+def _q(segment: str) -> str:
+    """A path segment, escaped so an id can never change the path."""
+    return quote(str(segment), safe="")
