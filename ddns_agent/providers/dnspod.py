@@ -1,0 +1,138 @@
+"""DNSPod legacy API, dnsapi.cn (specs/providers.md §1).
+
+Form POSTs to <endpoint>/<Action> with login_token "ID,Token"; the answer's status.code (a string)
+says what happened, HTTP 200 or not. Auth failures stop at once: more than 30 failed logins in
+5 minutes ban the account for an hour. Never log the login_token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from ddns_agent.errors import AuthError, NotFoundError, RateLimitedError, RejectedError, UnconfirmedError
+from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote
+
+DEFAULT_ENDPOINT = "https://dnsapi.cn"
+DEFAULT_LINE = "默认"
+INTL_LINE = "default"  # api.dnspod.com names the default line in English
+#: -1 login failed, -7 no permission, -8 banned after failed logins, 83 account locked,
+#: 85 login from a disallowed place, 50-54 D-token (2FA) problems
+AUTH_CODES = frozenset(("-1", "-7", "-8", "83", "85", "50", "51", "52", "53", "54"))
+#: -2 API use over limit, -99 feature suspended: wait (their bans last about an hour)
+LIMIT_CODES = frozenset(("-2", "-99"))
+LIMIT_WAIT_S = 600.0
+BAN_WAIT_S = 3600.0
+BAD_RECORD_ID = "8"
+NO_RECORDS = "10"
+ALREADY_EXISTS = "104"
+
+
+class DNSPod(Provider):
+    """A, AAAA records through the legacy DNSPod API (DNSPod Token of the main account)."""
+
+    type = "dnspod"
+
+    def __init__(self, options: dict, http) -> None:
+        super().__init__(options, http)
+        token = options.get("login_token")
+        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
+        host = urlsplit(self.endpoint).hostname or ""
+        default_line = INTL_LINE if host.endswith("dnspod.com") else DEFAULT_LINE
+        self._line = options.get("record_line") or default_line
+
+    def find(self, rec: RecordSpec) -> Remote | None:
+        """The record of rec.name and rec.type on the configured line; other lines are not ours."""
+        sub = _sub(rec)
+        code, data = self._call("Record.List", {"domain": rec.domain, "sub_domain": sub,
+                                                "record_type": rec.type}, accept=(NO_RECORDS,))
+        records = data.get("records") if code == "1" else []
+        if not isinstance(records or [], list):
+            raise self._malformed("Record.List")
+        line = self._line_of(rec)
+        for item in records or []:
+            if (isinstance(item, dict) and str(item.get("name", "")).lower() == sub.lower()
+                    and item.get("type") == rec.type and line in (item.get("line"), item.get("line_id"))):
+                if item.get("id") in (None, "") or not isinstance(item.get("value"), str):
+                    raise self._malformed("Record.List")
+                ttl = str(item.get("ttl", ""))
+                return Remote(str(item["id"]), item["value"], int(ttl) if ttl.isdigit() else None)
+        return None
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """Record.Create on the configured line; an identical existing record is adopted."""
+        params = {"domain": rec.domain, "sub_domain": _sub(rec), "record_type": rec.type,
+                  "record_line": self._line_of(rec), "value": address}
+        if rec.ttl:
+            params["ttl"] = str(rec.ttl)
+        code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
+        if code == ALREADY_EXISTS:
+            found = self.find(rec)
+            if found is None:
+                raise UnconfirmedError("DNSPod says %s exists but does not list it" % rec, provider=self.type)
+            return found
+        record = data.get("record")
+        if not isinstance(record, dict) or record.get("id") in (None, ""):
+            raise self._malformed("Record.Create")
+        return Remote(str(record["id"]), address, rec.ttl)
+
+    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
+        """Record.Ddns for A, Record.Modify for AAAA or a TTL change; NotFoundError if the id is gone."""
+        if not remote.id:
+            raise NotFoundError("no DNSPod record id for %s" % rec, provider=self.type)
+        params = {"domain": rec.domain, "record_id": remote.id, "sub_domain": _sub(rec),
+                  "record_line": self._line_of(rec), "value": address}
+        ttl = rec.ttl or remote.ttl
+        if rec.type == "A" and (not rec.ttl or rec.ttl == remote.ttl):
+            action = "Record.Ddns"  # changes the value only, keeps the TTL
+        else:
+            action = "Record.Modify"
+            params["record_type"] = rec.type
+            if ttl:  # Modify without ttl resets it to the default
+                params["ttl"] = str(ttl)
+        self._call(action, params, accept=(ALREADY_EXISTS,))
+        return Remote(remote.id, address, ttl)
+
+    def _line_of(self, rec: RecordSpec) -> str:
+        return rec.options.get("record_line") or self._line
+
+    def _call(self, action: str, params: dict, accept: tuple = ()) -> tuple:
+        """POST one action; returns (code, answer) for code 1 or a code in `accept`, raises otherwise."""
+        form = {"login_token": self._token, "format": "json", "lang": "en", "error_on_empty": "no"}
+        form.update(params)
+        resp = self.http.request("POST", url_join(self.endpoint, action),
+                                 {"Content-Type": "application/x-www-form-urlencoded",
+                                  "Accept": "application/json"}, urlencode(form).encode("utf-8"))
+        raise_for_status(resp, self.type)
+        if resp.status == 403:
+            raise RateLimitedError("DNSPod blocked this client (HTTP 403; an API ban lasts about an hour)",
+                                   retry_after=BAN_WAIT_S, status=403, provider=self.type)
+        if resp.status != 200:
+            raise RejectedError("DNSPod answered HTTP %d to %s (endpoint?)" % (resp.status, action),
+                                status=resp.status, provider=self.type)
+        data = resp.json()
+        status = data.get("status") if isinstance(data, dict) else None
+        if not isinstance(status, dict) or status.get("code") in (None, ""):
+            raise self._malformed(action)
+        code = str(status["code"])
+        if code == "1" or code in accept:
+            return code, data
+        # The message comes from the server; keep the token out even if it were echoed.
+        what = "%s %s" % (code, str(status.get("message") or "").replace(self._token, "***"))
+        if code in AUTH_CODES:
+            raise AuthError("DNSPod refused the login_token: %s" % what, status=code, provider=self.type)
+        if code in LIMIT_CODES:
+            raise RateLimitedError("DNSPod asks to slow down: %s" % what, retry_after=LIMIT_WAIT_S,
+                                   status=code, provider=self.type)
+        if code == BAD_RECORD_ID:
+            raise NotFoundError("DNSPod record is gone: %s" % what, status=code, provider=self.type)
+        raise RejectedError("DNSPod refused %s: %s" % (action, what), status=code, provider=self.type)
+
+    def _malformed(self, action: str) -> UnconfirmedError:
+        return UnconfirmedError("malformed answer from DNSPod to %s" % action, provider=self.type)
+
+
+def _sub(rec: RecordSpec) -> str:
+    """The sub_domain DNSPod wants: the label(s) below the zone, '@' for the apex."""
+    return rec.name or "@"

@@ -1,0 +1,213 @@
+"""DNSPod legacy provider against the fake dnsapi.cn over real HTTPS, on both transports."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import Fault, json_response
+from fakes.dnspod import DNSPodFake
+from fakes.server import FakeHttp
+
+from ddns_agent.errors import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+    UnconfirmedError,
+)
+from ddns_agent.providers.base import RecordSpec, Remote
+from ddns_agent.providers.dnspod import DNSPod
+from ddns_agent.secret import Secret
+
+LOGIN_TOKEN = "13490,6b5976c68aba5b14a0558b77c17c3932"
+
+
+class Api:
+    """The fake, its server and an Http for the current transport."""
+
+    def __init__(self, fake, server, http) -> None:
+        self.fake, self.server, self.http = fake, server, http
+
+    def provider(self, token: str = LOGIN_TOKEN, **options) -> DNSPod:
+        opts = {"login_token": Secret(token), "endpoint": self.server.url}
+        opts.update(options)
+        return DNSPod(opts, self.http)
+
+    def actions(self) -> list:
+        return [r.route.strip("/") for r in self.server.requests]
+
+
+@pytest.fixture
+def api(serve, client):
+    fake = DNSPodFake(LOGIN_TOKEN)
+    server = serve(fake)
+    yield Api(fake, server, client(server.cafile))
+    assert fake.errors == []
+    assert fake.noop_modifications == 0  # DNSPod locks records for those (specs §1)
+
+
+def rec(name: str = "home", type: str = "A", ttl: int | None = None, **options) -> RecordSpec:
+    return RecordSpec("home_v4", "example.com", name, type, ttl, options)
+
+
+def test_first_run_finds_the_existing_record(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=600)
+    found = api.provider().find(rec())
+    assert (found.id, found.value, found.ttl) == (record_id, "203.0.113.5", 600)
+    [sent] = api.server.requests
+    assert sent.route == "/Record.List"
+    assert {k: sent.form[k] for k in ("login_token", "format", "lang", "error_on_empty", "domain",
+                                      "sub_domain", "record_type")} == {
+        "login_token": LOGIN_TOKEN, "format": "json", "lang": "en", "error_on_empty": "no",
+        "domain": "example.com", "sub_domain": "home", "record_type": "A"}
+
+
+def test_records_on_other_lines_are_not_ours_unless_configured(api):
+    api.fake.add("example.com", "home", "A", "198.51.100.1", line="电信")
+    assert api.provider().find(rec()) is None
+    assert api.provider().find(rec(record_line="电信")).value == "198.51.100.1"
+    assert api.provider(record_line="电信").find(rec()).value == "198.51.100.1"
+
+
+def test_missing_record_is_created_on_the_default_line(api):
+    provider = api.provider()
+    assert provider.find(rec()) is None
+    made = provider.create(rec(), "203.0.113.7")
+    stored = api.fake.records[int(made.id)]
+    assert (stored["name"], stored["line"], stored["value"]) == ("home", "默认", "203.0.113.7")
+    assert stored["ttl"] == 600  # the API's default: no ttl was sent
+    assert "ttl" not in api.server.requests[-1].form
+
+
+def test_apex_and_aaaa_with_ttl_are_created(api):
+    made = api.provider().create(rec("@", "AAAA", ttl=3600), "2001:db8::7")
+    stored = api.fake.records[int(made.id)]
+    assert (stored["name"], stored["type"], stored["ttl"]) == ("@", "AAAA", 3600)
+
+
+def test_create_of_an_identical_record_adopts_it(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.7")
+    assert api.provider().create(rec(), "203.0.113.7").id == record_id
+    assert api.actions() == ["Record.Create", "Record.List"]
+    assert len(api.fake.records) == 1
+
+
+def test_update_of_an_a_record_is_one_ddns_request(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=900)
+    result = api.provider().update(rec(), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")
+    assert api.actions() == ["Record.Ddns"]
+    form = api.server.requests[0].form
+    assert (form["record_id"], form["sub_domain"], form["record_line"]) == (record_id, "home", "默认")
+    assert api.fake.records[int(record_id)] == {"domain": "example.com", "name": "home", "type": "A",
+                                                "line": "默认", "value": "203.0.113.9", "ttl": 900}
+    assert (result.id, result.value) == (record_id, "203.0.113.9")
+
+
+def test_update_of_an_aaaa_record_is_one_modify_request_keeping_the_ttl(api):
+    record_id = api.fake.add("example.com", "home", "AAAA", "2001:db8::5", ttl=900)
+    api.provider().update(rec(type="AAAA"), Remote(record_id, "2001:db8::5", 900), "2001:db8::9")
+    assert api.actions() == ["Record.Modify"]
+    stored = api.fake.records[int(record_id)]
+    assert (stored["value"], stored["ttl"]) == ("2001:db8::9", 900)
+
+
+def test_update_that_changes_the_ttl_uses_modify(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=900)
+    api.provider().update(rec(ttl=1200), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")
+    assert api.actions() == ["Record.Modify"]
+    assert api.fake.records[int(record_id)]["ttl"] == 1200
+
+
+def test_update_with_a_stale_id_raises_not_found(api):
+    with pytest.raises(NotFoundError, match="8 Record id invalid"):
+        api.provider().update(rec(), Remote("99999", "203.0.113.5"), "203.0.113.9")
+
+
+def test_wrong_login_token_is_an_auth_error_after_one_request(api):
+    wrong = "13490,00000000000000000000000000000000"
+    with pytest.raises(AuthError, match="-1 Login failed") as info:
+        api.provider(token=wrong).find(rec())
+    assert LOGIN_TOKEN not in str(info.value) and wrong not in str(info.value)
+    assert len(api.server.requests) == 1
+
+
+def test_api_over_limit_waits(api):
+    api.server.inject(body=json_response({"status": {"code": "-2", "message": "API usage over limit"}}).body)
+    with pytest.raises(RateLimitedError) as info:
+        api.provider().find(rec())
+    assert info.value.retry_after == 600
+
+
+def test_empty_list_as_code_10_means_not_found(api):
+    api.server.inject(body=json_response({"status": {"code": "10", "message": "No records"}}).body)
+    assert api.provider().find(rec()) is None
+
+
+def test_rate_limit_429_carries_retry_after(api):
+    api.server.inject(status=429, headers={"Retry-After": "120"}, body="slow down")
+    with pytest.raises(RateLimitedError) as info:
+        api.provider().find(rec())
+    assert info.value.retry_after == 120
+
+
+def test_server_error_is_transient(api):
+    api.server.inject(status=503, body="<html>maintenance</html>")
+    with pytest.raises(TransientError, match="HTTP 503"):
+        api.provider().find(rec())
+
+
+@pytest.mark.parametrize("fault", [Fault(body=b'{"status": {"code": "1", "mess'),
+                                   Fault(body=b'{"records": []}'),
+                                   Fault(truncate=True)],
+                         ids=["truncated JSON", "no status", "cut body"])
+def test_malformed_answers_are_unconfirmed(api, fault):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    api.server.inject(fault)
+    with pytest.raises(UnconfirmedError):
+        api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+
+
+def test_refusals_carry_the_servers_code_and_message(api):
+    with pytest.raises(RejectedError, match="29 TTL is too small"):
+        api.provider().create(rec(ttl=60), "203.0.113.7")
+    with pytest.raises(RejectedError, match="6 Domain id invalid"):
+        api.provider().find(RecordSpec("x", "example.org", "home", "A"))
+    assert api.fake.records == {}
+
+
+def test_the_fake_bans_clients_without_a_proper_user_agent(api):
+    resp = api.http.request("POST", api.server.url + "/Record.List",
+                            {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}, b"login_token=x")
+    assert resp.status == 403
+    assert api.fake.banned_requests == 1
+    api.provider().find(rec())  # ours has the Name/Version (contact) shape
+    assert api.fake.banned_requests == 1
+
+
+def test_a_banned_client_waits_an_hour(api):
+    api.server.inject(status=403, body="403 Forbidden")
+    with pytest.raises(RateLimitedError) as info:
+        api.provider().find(rec())
+    assert info.value.retry_after == 3600
+
+
+def test_the_fake_locks_a_record_after_five_no_change_modifications(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    provider = api.provider()
+    for _ in range(5):
+        provider.update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.5")
+    with pytest.raises(RejectedError, match="21 Record locked"):
+        provider.update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.5")
+    assert api.fake.noop_modifications == 6
+    api.fake.noop_modifications = 0  # this test made them on purpose
+
+
+def test_runs_in_process_through_fake_http():
+    fake = DNSPodFake(LOGIN_TOKEN)
+    http = FakeHttp(fake)
+    provider = DNSPod({"login_token": Secret(LOGIN_TOKEN), "endpoint": http.url}, http)
+    made = provider.create(rec(), "203.0.113.7")
+    provider.update(rec(), made, "203.0.113.8")
+    assert fake.value(made.id) == "203.0.113.8"
+    assert [r.route for r in http.requests] == ["/Record.Create", "/Record.Ddns"]
+    assert fake.noop_modifications == 0
