@@ -107,6 +107,20 @@ def is_up(status: dict) -> bool:
     return status.get("up") is True
 
 
+def down_reason(status: dict, interface: str) -> str:
+    """"wan is down", with what netifd says about why when it says anything."""
+    codes = [e.get("code") for e in status.get("errors") or () if isinstance(e, dict) and e.get("code")]
+    if codes:
+        why = ", ".join(str(c) for c in codes)
+    elif status.get("pending") is True:
+        why = "still connecting"
+    elif status.get("available") is False:
+        why = "its device is missing"
+    else:
+        return "%s is down" % interface
+    return "%s is down (%s)" % (interface, why)
+
+
 def _entries(status: dict, key: str) -> list:
     value = status.get(key)
     return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
@@ -121,7 +135,7 @@ def _address(text, family: int, interface: str, key: str):
     import ipaddress
 
     try:
-        address = ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text) if isinstance(text, str) else None
     except ValueError:
         address = None
     if address is None or address.version != family:

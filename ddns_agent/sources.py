@@ -48,7 +48,7 @@ def _from_netifd(record, family: int, cache: Cache) -> Selection:
         return Selection(None, ERROR, "source netifd needs option interface", "netifd")
     status = cache.get(("netifd", name), lambda: netifd.status(name))
     if not netifd.is_up(status):
-        return Selection(None, DOWN, "%s is down" % name, origin)
+        return Selection(None, DOWN, netifd.down_reason(status, name), origin)
     if family == 6 and record.ipv6_suffix:
         try:
             found = netifd.suffix_candidates(status, record.ipv6_suffix, name)
@@ -164,14 +164,17 @@ def _owns_prefixes(interface: str) -> bool:
 
 
 def related_records(records: list, interface: str) -> list:
-    """Records to re-evaluate after an event for `interface`.
+    """Records to re-evaluate after an event for `interface` (a netifd name, a device, or "*").
 
-    Those on `interface`, plus, when it is a prefix owner (wan6, wan_6, ...), every AAAA record on
-    another netifd interface (lan gets no event of its own when the delegated prefix changes).
+    "*" means all of them. Otherwise those on `interface` (or on that device), plus, when it is a
+    prefix owner (wan6, wan_6, ...), every AAAA record on another netifd interface (lan gets no
+    event of its own when the delegated prefix changes).
     Which of them read prefix assignments is only known from their status, so all are re-read;
     an unchanged address sends nothing.
     """
-    found = [r for r in records if r.interface == interface]
+    if interface == "*":
+        return list(records)
+    found = [r for r in records if r.interface == interface or (not r.interface and r.device == interface)]
     if _owns_prefixes(interface):
         for r in records:
             if (r.interface and r.interface != interface and _family(r) == 6

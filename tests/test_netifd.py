@@ -121,7 +121,7 @@ def _expectations() -> list:
     cases += [
         (x86 + ":wan", "wan", "A", None, "refused", "172.17.68.202 " + PRIVATE_NAT),
         (x86 + ":wan", "wan", "AAAA", None, "none", "wan has no IPv6 address"),
-        (x86 + ":wan6", "wan6", "AAAA", None, "down", "wan6 is down"),
+        (x86 + ":wan6", "wan6", "AAAA", None, "down", "wan6 is down (still connecting)"),
         (x86 + ":lan", "lan", "A", None, "refused", "192.168.1.1 " + PRIVATE_NAT),
         (x86 + ":lan", "lan", "AAAA", None, "refused", "fd33:bf38:54d5::1 " + ULA),
         (x86 + ":lan", "lan", "AAAA", "::1234", "refused", "fd33:bf38:54d5::1234 " + ULA),
@@ -129,8 +129,8 @@ def _expectations() -> list:
         (x86 + ":loopback", "loopback", "A", None, "refused", "127.0.0.1 is a loopback"),
         (rax + ":wan", "wan", "A", None, "down", "wan is down"),
         (rax + ":wan6", "wan6", "AAAA", None, "down", "wan6 is down"),
-        (rax + ":wg0", "wg0", "AAAA", None, "down", "wg0 is down"),
-        (rax + ":wwan", "wwan", "A", None, "down", "wwan is down"),
+        (rax + ":wg0", "wg0", "AAAA", None, "down", "wg0 is down (NO_DEVICE)"),
+        (rax + ":wwan", "wwan", "A", None, "down", "wwan is down (NO_DEVICE)"),
         (rax + ":wwan2", "wwan2", "A", None, "down", "wwan2 is down"),
         (rax + ":lan", "lan", "A", None, "refused", "192.168.233.1 " + PRIVATE_NAT),
         (rax + ":lan", "lan", "AAAA", None, "refused", "fd5f:638a:c21e::1 " + ULA),
@@ -318,9 +318,20 @@ def test_binding_connection_failure_is_a_source_error(monkeypatch):
 def test_a_down_interface_has_no_candidates_and_is_not_up():
     down = load(REAL / "dhcpv6-pd" / "status_wan6_initial.json")
     assert not netifd.is_up(down)
+    assert netifd.down_reason(down, "wan6") == "wan6 is down"  # cable unplugged: nothing more to say
     assert netifd.candidates(down, 6, "wan6") == []
     assert netifd.suffix_candidates(down, "::1", "wan6") == []
     assert netifd.local_candidates(down, "wan6") == []
+
+
+def test_an_entry_that_is_not_an_address_is_a_source_error():
+    status = load(REAL / "dhcp-public" / "status_wan_up.json")
+    status["ipv4-address"][0]["address"] = 5
+    with pytest.raises(SourceError, match="ipv4-address 5 is not an IPv4 address"):
+        netifd.candidates(status, 4, "wan")
+    status["ipv4-address"][0]["address"] = "2001:db8::1"
+    with pytest.raises(SourceError, match="is not an IPv4 address"):
+        netifd.candidates(status, 4, "wan")
 
 
 def test_candidates_carry_lifetimes_and_deprecation():
@@ -390,6 +401,8 @@ def test_prefix_events_also_reach_aaaa_records_on_lan():
     assert keys(sources.related_records(recs, "lan")) == ["d", "e", "f"]
     assert keys(sources.related_records(recs, "wan6")) == ["c", "b", "d", "e"]
     assert keys(sources.related_records(recs, "wan_6")) == ["g", "b", "d", "e"]
+    assert keys(sources.related_records(recs, "eth0")) == ["h"]
+    assert keys(sources.related_records(recs, "*")) == list("abcdefgh")
 
 
 # -- fingerprint: what the hotplug script compares without starting Python ------------------------
