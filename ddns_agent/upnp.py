@@ -324,10 +324,10 @@ def lookup(link, deadline: float, log=None) -> tuple:
     raise SourceError(problems[0])
 
 
-def read(record, family: int, log=None, timeout: float = 3.0) -> list:
+def read(record, family: int, log=None, timeout: float = 3.0, cache=None) -> list:
     """The external IPv4 address the upstream IGD reports, as one Candidate ("upnp <gateway>").
 
-    Asks once per WAN device and process run; SourceError with a one-line reason otherwise.
+    Asks once per WAN device and update cycle; SourceError with a one-line reason otherwise.
     """
     from ddns_agent import upstream
     from ddns_agent.addresses import Candidate
@@ -335,8 +335,8 @@ def read(record, family: int, log=None, timeout: float = 3.0) -> list:
     if family != 4:
         raise SourceError("UPnP IGD reports only an IPv4 address; use netifd or netlink for AAAA records")
     deadline = time.monotonic() + timeout
-    link = upstream.wan_link(record, timeout, log)
-    address, gateway = upstream.cached(("upnp", link.device), lambda: lookup(link, deadline, log))
+    link = upstream.wan_link(record, timeout, log, cache)
+    address, gateway = upstream.cached(("upnp", link.device), lambda: lookup(link, deadline, log), cache)
     import ipaddress
 
     return [Candidate(ipaddress.IPv4Address(address), "upnp %s" % gateway)]

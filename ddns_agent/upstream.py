@@ -53,8 +53,11 @@ class Link:
                 ip != self.network.network_address) or ip == self.gateway
 
 
-def cached(key: tuple, fetch):
-    """`fetch()` once per process run for `key`; a SourceError is remembered and raised again."""
+def cached(key: tuple, fetch, cache=None):
+    """`fetch()` once per `key`: in `cache` (a sources.Cache, one update cycle) when given, else for
+    the process run. A SourceError is remembered and raised again."""
+    if cache is not None:
+        return cache.get(key, fetch)
     hit = _CACHE.get(key)
     if hit is None:
         try:
@@ -68,8 +71,29 @@ def cached(key: tuple, fetch):
 
 
 def forget() -> None:
-    """Drop everything `cached` remembers (a new event, or a test)."""
+    """Drop everything `cached` remembers without a cache (a new event, or a test)."""
     _CACHE.clear()
+
+
+def reader(name: str):
+    """The sources.SOURCES entry for upstream source `name`: fn(record, family, cache) -> Selection.
+
+    The module is imported on first use; its SourceError is left to sources.py to turn into words.
+    """
+    module = "ddns_agent." + ("ipurl" if name == "url" else name)
+
+    def read(record, family: int, cache) -> Selection:
+        import importlib
+
+        from ddns_agent.addresses import select
+
+        found = importlib.import_module(module).read(record, family, cache=cache)
+        return select(found, family, record.allow_private, name)
+
+    return read
+
+
+READERS = {name: reader(name) for name in GATEWAY + OUTSIDE}
 
 
 def _ioctl_address(device: str):
@@ -143,7 +167,7 @@ def link_from_status(status: dict, interface: str) -> Link:
     return Link(device, address, network, gateway)
 
 
-def wan_link(record, timeout: float = 3.0, log=None) -> Link:
+def wan_link(record, timeout: float = 3.0, log=None, cache=None) -> Link:
     """The WAN link for `record`: its `device`, else netifd's view of its `interface`, else the
     device of the IPv4 default route. SourceError when there is no usable IPv4 WAN."""
     device = getattr(record, "device", None)
@@ -152,7 +176,8 @@ def wan_link(record, timeout: float = 3.0, log=None) -> Link:
         from ddns_agent import netifd
 
         try:
-            return link_from_status(netifd.status(interface, timeout), interface)
+            status = cached(("netifd", interface), lambda: netifd.status(interface, timeout), cache)
+            return link_from_status(status, interface)
         except SourceError as e:
             if log is not None:
                 log.debug("%s: %s; using the kernel's default route" % (interface, e))
@@ -174,6 +199,11 @@ def _seen(selection: Selection):
     if selection.candidates:
         return selection.candidates[0].address
     return None
+
+
+def _said(name: str, reason: str) -> str:
+    label = LABELS.get(name, name)
+    return reason if reason.startswith(label) else "%s: %s" % (label, reason)
 
 
 def _is_private(address) -> bool:
@@ -205,8 +235,7 @@ def diagnose(tried: list, family: int) -> str:
             notes.append("WAN has a private address (%s); %s sees %s"
                          % (wan, LABELS.get(winner[0], winner[0]), winner[1].address))
         else:
-            why = ["%s: %s" % (LABELS.get(n, n), s.reason) for n, s in tried
-                   if n not in LOCAL and s.status != OK and s.reason]
+            why = [_said(n, s.reason) for n, s in tried if n not in LOCAL and s.status != OK and s.reason]
             notes.append("WAN has a private address (%s) and no upstream source gave a public one%s"
                          % (wan, (" (" + "; ".join(why) + ")") if why else ""))
     for name, selection in tried:
@@ -251,5 +280,5 @@ def compose(tried: list, family: int) -> Selection:
     # Nothing publishable: report the most telling failure (refused > down > error > none).
     order = {REFUSED: 0, DOWN: 1, ERROR: 2, NONE: 3}
     name, worst = min(tried, key=lambda t: order.get(t[1].status, 4))
-    reasons = "; ".join("%s: %s" % (LABELS.get(n, n), s.reason) for n, s in tried if s.reason)
+    reasons = "; ".join(_said(n, s.reason) for n, s in tried if s.reason)
     return Selection(None, worst.status, note or reasons or worst.reason, worst.origin, worst.candidates)
