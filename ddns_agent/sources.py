@@ -114,8 +114,18 @@ def _auto(record, family: int, cache: Cache) -> Selection:
                      % record.key, "")
 
 
+def _upstream(name: str):
+    def read(record, family: int, cache: Cache) -> Selection:
+        from ddns_agent.upstream import reader  # only records that list an upstream source load it
+
+        return reader(name)(record, family, cache)
+    return read
+
+
 # name -> function(record, family, cache) -> Selection
-SOURCES = {"auto": _auto, "netifd": _from_netifd, "netlink": _from_netlink}
+SOURCES = {"auto": _auto, "netifd": _from_netifd, "netlink": _from_netlink,
+           "upnp": _upstream("upnp"), "natpmp": _upstream("natpmp"), "stun": _upstream("stun"),
+           "url": _upstream("url")}
 
 
 def _one(name: str, record, family: int, cache: Cache) -> Selection:
