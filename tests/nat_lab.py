@@ -171,6 +171,16 @@ class Lab:
             raise RuntimeError("agent in %s crashed (exit %d):\n%s" % (ns, done.returncode, done.stderr))
         return json.loads(done.stdout)
 
+    def cli(self, ns: str, config: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Run `python3 -m ddns_agent -c CONFIG --state-dir DIR ARGS...` in namespace `ns`."""
+        path = os.path.join(self.dir, "ddns_agent.conf")
+        with open(path, "w") as f:
+            f.write(config)
+        argv = ["ip", "netns", "exec", self.names[ns], sys.executable, "-m", "ddns_agent", "-c", path,
+                "--state-dir", os.path.join(self.dir, "state")] + list(args)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=dict(os.environ, PYTHONPATH=REPO), cwd=self.dir)
+
     def close(self) -> None:
         """Stop every daemon (TERM, then KILL), delete every namespace and the work directory."""
         for proc in self.procs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import select
 import socket
 import struct
@@ -63,6 +64,26 @@ def test_wan_found_from_the_default_route_when_no_device_is_set(modem):
 def test_aaaa_record_is_told_upnp_is_ipv4_only(modem):
     out = modem.read("router", "upnp", {"device": "wan0"}, family=6)
     assert "only an IPv4 address" in out["error"]
+
+
+PLAN_CONFIG = """
+config provider 'demo'
+	option type 'log'
+
+config record 'home'
+	option provider 'demo'
+	option domain 'example.com'
+	option name 'home'
+	option device 'wan0'
+	option source 'netlink upnp'
+"""
+
+
+def test_plan_json_shows_the_address_came_from_the_modem_by_upnp(modem):
+    done = modem.cli("router", PLAN_CONFIG, "plan", "--json")
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(done.stdout)["records"]
+    assert (item["action"], item["address"], item["source"]) == ("publish", "203.0.113.7", "upnp 192.168.1.1")
 
 
 def test_modem_without_public_address_is_refused_with_the_reason(bare):
