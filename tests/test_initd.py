@@ -1,0 +1,240 @@
+"""The procd init script (init.d/ddns_agent) and its re-check loop (openwrt/files/ddns_agent.recheck).
+
+The init script runs under a stand-in /etc/rc.common whose procd helpers record every call; the
+re-check loop runs for real with a short tick, a recording `ddns-agent` and the real captures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from standins.router import INIT, REAL, RECHECK, STANDINS, Router, shellcheck
+
+CONFIG = """
+config agent 'main'
+	option state_dir '{state}'
+
+config provider 'dry'
+	option type 'log'
+
+config record 'home4'
+	option provider 'dry'
+	option domain 'example.com'
+	option interface 'wan'
+"""
+
+
+def procd(router: Router, action: str) -> list:
+    """Run `/etc/init.d/ddns_agent <action>`; the procd calls it made, as argument lists."""
+    log = router.tmp / "procd.log"
+    if log.exists():
+        log.unlink()
+    result = subprocess.run(["/bin/sh", str(STANDINS / "rc.common"), str(INIT), action],
+                            env=router.env(PROCD_LOG=str(log)), capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def instances(calls: list) -> dict:
+    """Instance name -> {param: [values...]} from the recorded calls."""
+    found: dict = {}
+    current = None
+    for call in calls:
+        if call[0] == "procd_open_instance":
+            current = found.setdefault(call[1], {})
+        elif call[0] == "procd_close_instance":
+            current = None
+        elif call[0] == "procd_set_param":
+            assert current is not None, "procd_set_param outside an instance: %s" % call
+            current[call[1]] = call[2:]
+    return found
+
+
+def triggers(calls: list) -> list:
+    """Every trigger registration, as recorded."""
+    return [c for c in calls if "trigger" in c[0]]
+
+
+@pytest.fixture
+def router(tmp_path):
+    """A stand-in router with an enabled agent."""
+    r = Router(tmp_path)
+    r.config(CONFIG)
+    return r
+
+
+def _need_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed") if os.environ.get("CI") else pytest.skip("no shellcheck")
+
+
+@pytest.mark.parametrize("script", [INIT, RECHECK], ids=["init", "recheck"])
+def test_shellcheck_finds_nothing(script):
+    _need_shellcheck()
+    result = shellcheck(script)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("action", ["start", "boot", "reload"])
+def test_start_runs_one_update_and_a_shell_recheck_loop(router, action):
+    calls = procd(router, action)
+
+    got = instances(calls)
+    assert set(got) == {"update", "recheck"}
+    # one update per start/reload; no respawn, so no Python stays resident
+    assert got["update"]["command"] == ["/usr/bin/ddns-agent", "update"]
+    assert "respawn" not in got["update"]
+    # a changed config restarts an update that is still running, so reload applies it at once
+    assert got["update"]["file"] == ["/etc/config/ddns_agent"]
+    # the resident part is a shell loop, respawned if it dies
+    assert got["recheck"]["command"] == ["/bin/sh", "/usr/lib/ddns_agent/recheck", str(router.state)]
+    assert "respawn" in got["recheck"]
+    assert calls[0] == ["procd_open_service", "ddns_agent"]
+    assert (router.root / "var/run/ddns_agent.started").exists()
+
+
+def test_only_the_config_triggers_a_reload(router):
+    calls = procd(router, "start")
+
+    # interface events go through the hotplug script's fingerprint check instead: a procd
+    # interface trigger would start Python on every DHCPv6 lifetime refresh
+    assert triggers(calls) == [["procd_add_reload_trigger", "ddns_agent"]]
+
+
+def test_agent_enabled_0_runs_nothing_but_keeps_listening_for_config_changes(router):
+    procd(router, "start")
+    router.config(CONFIG.replace("config agent 'main'\n", "config agent 'main'\n\toption enabled '0'\n"))
+
+    calls = procd(router, "reload")
+
+    assert instances(calls) == {}
+    assert triggers(calls) == [["procd_add_reload_trigger", "ddns_agent"]]
+    assert not (router.root / "var/run/ddns_agent.started").exists()
+
+
+def test_stop_ends_everything_and_tells_the_hotplug_script(router):
+    procd(router, "start")
+
+    calls = procd(router, "stop")
+
+    assert ["procd_kill", "ddns_agent"] in calls
+    assert not (router.root / "var/run/ddns_agent.started").exists()
+
+
+def test_recheck_loop_gets_the_configured_state_dir(router, tmp_path):
+    router.config(CONFIG.replace("{state}", str(tmp_path / "elsewhere")))
+
+    got = instances(procd(router, "start"))
+
+    assert got["recheck"]["command"][-1] == str(tmp_path / "elsewhere")
+
+
+class Loop:
+    """The re-check loop running for real: 1 s ticks, a fingerprint sweep every tick."""
+
+    def __init__(self, router: Router, **env: str) -> None:
+        self.router = router
+        router.state.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(["/bin/sh", str(RECHECK), str(router.state), "1", "1"],
+                                     env=router.env(**env), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def wait_for_calls(self, count: int, timeout: float = 10) -> list:
+        """The agent calls once there are `count` of them (or what there is after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.router.agent_calls()) < count:
+            time.sleep(0.1)
+        return self.router.agent_calls()
+
+    def stop(self) -> int:
+        """SIGTERM, as procd sends on `service ddns_agent stop`; returns the exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=5)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def loop(router):
+    """Start a loop with given stand-in settings; stopped at teardown."""
+    started = []
+
+    def start(**env: str) -> Loop:
+        started.append(Loop(router, **env))
+        return started[-1]
+    yield start
+    for lp in started:
+        if lp.proc.poll() is None:
+            lp.stop()
+
+
+def test_due_next_check_runs_an_update_and_a_future_one_does_not(router, loop):
+    (router.state / "next_check").parent.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("%d\n" % (time.time() + 3600))
+    lp = loop()
+    time.sleep(2.5)
+    assert router.agent_calls() == []
+
+    (router.state / "next_check").write_text("%d.5\n" % (time.time() - 1))
+
+    assert lp.wait_for_calls(1) == ["update"]
+
+
+def test_a_due_time_the_agent_never_moves_is_not_retried_every_tick(router, loop):
+    router.state.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("%d\n" % (time.time() - 10))
+    lp = loop()
+
+    assert lp.wait_for_calls(1) == ["update"]
+    time.sleep(3)
+    assert router.agent_calls() == ["update"]
+
+
+def test_sweep_updates_an_interface_whose_fingerprint_moved_without_an_event(router, loop):
+    pd = REAL / "dhcpv6-pd"
+    router.fingerprint("wan6", pd / "status_wan6_up.json")
+    router.serve("wan6", pd / "status_wan6_changed.json")
+    router.fingerprint("wan", pd / "status_wan_up.json")
+    router.serve("wan", pd / "status_wan_changed.json")  # same address, new lease times
+    lp = loop()
+
+    calls = lp.wait_for_calls(1)
+    time.sleep(1.5)
+
+    assert calls[:1] == ["update --interface wan6"]
+    assert "update --interface wan" not in router.agent_calls()
+
+
+def test_stop_ends_the_loop_and_the_update_it_runs(router, loop):
+    router.state.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("0\n")
+    pids = router.tmp / "agent_pids"
+    lp = loop(DDNS_AGENT_STANDIN_SLEEP="60", DDNS_AGENT_STANDIN_PIDS=str(pids))
+    assert lp.wait_for_calls(1) == ["update"]
+
+    assert lp.stop() == 0
+    pid = int(pids.read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
+        time.sleep(0.05)
+    alive = os.path.exists("/proc/%d" % pid) and "zombie" not in _state(pid)
+    assert not alive, "the update started by the loop outlived service stop"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return f.read().lower()
+    except OSError:
+        return "zombie"
