@@ -5,9 +5,8 @@ This is the only module that catches socket, ssl, http.client and urllib3 errors
     cannot connect, TLS not verified          TransientError    nothing was sent
     timeout or connection lost after sending  UnconfirmedError  may have been processed
 
-TLS is always verified; there is no option to turn that off. Error messages name `host:port` only:
-never header values, bodies or query strings (some providers carry tokens there).
-`import ddns_agent.http` imports neither ssl, http.client nor urllib3; `make_http` does.
+TLS is always verified, with no option to turn that off. Messages name `host:port`, never header
+values, bodies or query strings (tokens live there). Importing this module loads no network module.
 """
 
 from __future__ import annotations
@@ -90,8 +89,7 @@ def url_join(endpoint: str, path: str) -> str:
 
 def _where(url: str) -> str:
     """host:port (or just host) of a URL, for messages."""
-    rest = safe_url(url).partition("://")[2] or safe_url(url)
-    return rest.split("/", 1)[0]
+    return safe_url(url).rpartition("://")[2].split("/", 1)[0]
 
 
 def parse_retry_after(value: str, date: str | None = None, now: float | None = None) -> float | None:
@@ -100,28 +98,17 @@ def parse_retry_after(value: str, date: str | None = None, now: float | None = N
     An HTTP-date is measured from the answer's own Date header when given, so clock skew
     between router and server does not matter; else from `now` (default: the system clock).
     """
+    from email.utils import mktime_tz, parsedate_tz
     value = (value or "").strip()
     if value.isdigit():
         return float(int(value))
-    when = _http_date(value)
+    when, base = parsedate_tz(value), parsedate_tz(date or "")
     if when is None:
         return None
-    base = _http_date(date) if date else None
-    if base is None:
-        if now is None:
-            import time
-            now = time.time()
-        base = now
-    return max(0.0, when - base)
-
-
-def _http_date(value: str) -> float | None:
-    from email.utils import mktime_tz, parsedate_tz
-    try:
-        parsed = parsedate_tz(value)
-        return float(mktime_tz(parsed)) if parsed else None
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
+    if base is None and now is None:
+        import time
+        now = time.time()
+    return max(0.0, float(mktime_tz(when) - (mktime_tz(base) if base else now)))
 
 
 def raise_for_status(resp: Response, provider: str = "") -> None:
@@ -160,11 +147,7 @@ class _Dest:
 
 
 class NoAnswer(UnconfirmedError):
-    """Raised by a transport's `_send` when the connection closed before any answer came.
-
-    `Http.request` resends a safe method once and turns this into UnconfirmedError otherwise;
-    it never reaches callers of `request`.
-    """
+    """From a transport's `_send`: closed before any answer; `request` resends safe methods once."""
 
 
 def _chain(exc: BaseException) -> list:
@@ -193,13 +176,17 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _closed(dest: _Dest) -> NoAnswer:
+    return NoAnswer("no answer from %s: connection closed" % dest.where)
+
+
+def _incomplete(dest: _Dest) -> UnconfirmedError:
+    return UnconfirmedError("incomplete answer from %s: connection closed" % dest.where)
+
+
 def _is_cert_failure(exc: BaseException) -> bool:
-    for e in _chain(exc):
-        if getattr(e, "verify_message", None) or type(e).__name__ == "SSLCertVerificationError":
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(getattr(e, "reason", "")):
-            return True
-    return False
+    return any(type(e).__name__ == "SSLCertVerificationError"
+               or "CERTIFICATE_VERIFY_FAILED" in str(getattr(e, "reason", "")) for e in _chain(exc))
 
 
 def _connect_error(dest: _Dest, exc: BaseException) -> TransientError:
@@ -225,22 +212,16 @@ class Http:
         dest = _Dest(url)
         merged = {"User-Agent": self.user_agent, "Accept-Encoding": "identity"}
         for key, value in (headers or {}).items():
-            for old in [k for k in merged if k.lower() == key.lower()]:
-                del merged[old]
+            merged = {k: v for k, v in merged.items() if k.lower() != key.lower()}
             merged[key] = value
-        if body is not None and not isinstance(body, bytes):
-            raise TypeError("body must be bytes")
-        try:
-            return self._send(method, dest, merged, body)
-        except NoAnswer as exc:
-            if method not in SAFE_METHODS:
-                raise UnconfirmedError(str(exc))
-        # The server closed a connection without answering (often an idle keep-alive
-        # connection it had just timed out): a read-only request may go once more.
-        try:
-            return self._send(method, dest, merged, body)
-        except NoAnswer as exc:
-            raise UnconfirmedError(str(exc))
+        # Closed without any answer, often an idle keep-alive connection the server had just
+        # timed out: a read-only request may go once more; a write may have landed.
+        for _ in range(2 if method in SAFE_METHODS else 1):
+            try:
+                return self._send(method, dest, merged, body)
+            except NoAnswer as exc:
+                closed = exc
+        raise UnconfirmedError(str(closed))
 
     def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
         raise NotImplementedError
@@ -266,7 +247,9 @@ class StdlibHttp(Http):
     def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
         super().__init__(timeouts, ssl_context, user_agent)
         import http.client
+        import socket
         self._client = http.client
+        self._timeouts = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
         self._conns: dict = {}
 
     def _open(self, dest: _Dest):
@@ -298,7 +281,7 @@ class StdlibHttp(Http):
             try:
                 conn.request(method, dest.target, body=body, headers=headers)
             except OSError as exc:
-                if not reused or isinstance(exc, TimeoutError):
+                if not reused or isinstance(exc, self._timeouts):
                     raise
                 # The pooled socket died between the idle check and the write (broken pipe,
                 # reset, TLS EOF): the server never got this whole request, so sending it on
@@ -312,21 +295,17 @@ class StdlibHttp(Http):
             data = _read_all(answer.read, dest)
             if answer.length:  # http.client's read(n) returns short instead of raising
                 raise client.IncompleteRead(data, answer.length)
-        except client.RemoteDisconnected:
+        except (client.HTTPException, OSError, UnconfirmedError) as exc:
             conn.close()
-            raise NoAnswer("no answer from %s: connection closed" % dest.where)
-        except TimeoutError:
-            conn.close()
-            raise self._timeout_error(dest)
-        except client.IncompleteRead:
-            conn.close()
-            raise UnconfirmedError("incomplete answer from %s: connection closed" % dest.where)
-        except (client.HTTPException, OSError) as exc:
-            conn.close()
+            if isinstance(exc, client.RemoteDisconnected):
+                raise _closed(dest)
+            if isinstance(exc, self._timeouts):
+                raise self._timeout_error(dest)
+            if isinstance(exc, client.IncompleteRead):
+                raise _incomplete(dest)
+            if isinstance(exc, UnconfirmedError):
+                raise
             raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
-        except UnconfirmedError:
-            conn.close()
-            raise
         if answer.will_close:
             conn.close()
         else:
@@ -342,14 +321,10 @@ class StdlibHttp(Http):
 
 def _is_idle_alive(sock) -> bool:
     """True when an idle kept-alive socket has nothing to read (a closed one reads EOF)."""
-    if sock is None:
-        return False
     import select
     try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return not poller.poll(0)
-    except (OSError, ValueError, AttributeError):
+        return sock is not None and not select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):  # ValueError: fd past FD_SETSIZE; a new connection is fine
         return False
 
 
@@ -401,10 +376,9 @@ class Urllib3Http(Http):
         except exc_mod.ProtocolError as exc:
             chain = _chain(exc)
             if any(type(e).__name__ == "RemoteDisconnected" for e in chain):
-                raise NoAnswer("no answer from %s: connection closed" % dest.where)
-            if any(isinstance(e, self._exc.IncompleteRead) or type(e).__name__ == "IncompleteRead"
-                   for e in chain):
-                raise UnconfirmedError("incomplete answer from %s: connection closed" % dest.where)
+                raise _closed(dest)
+            if any(type(e).__name__ == "IncompleteRead" for e in chain):
+                raise _incomplete(dest)
             raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
         except (exc_mod.HTTPError, OSError) as exc:
             raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
@@ -441,13 +415,10 @@ def ssl_context(cacert: str | None = None):
 def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = USER_AGENT,
               transport: str = "auto") -> Http:
     """An Http over urllib3 when it imports, else http.client; env DDNS_AGENT_HTTP overrides auto."""
-    choice = transport
-    if choice == "auto":
-        choice = os.environ.get(ENV_TRANSPORT, "").strip() or "auto"
-        if choice not in TRANSPORTS:
-            raise ConfigError("%s: expected urllib3 or stdlib, got %r" % (ENV_TRANSPORT, choice))
-    elif choice not in TRANSPORTS:
-        raise ConfigError("expected auto, urllib3 or stdlib, got %r" % (choice,), option="transport")
+    choice = (os.environ.get(ENV_TRANSPORT, "").strip() or "auto") if transport == "auto" else transport
+    if choice not in TRANSPORTS:
+        where = ENV_TRANSPORT if transport == "auto" else "transport"
+        raise ConfigError("%s: expected urllib3 or stdlib, got %r" % (where, choice))
     context = ssl_context(cacert)
     if choice != "stdlib":
         try:

@@ -211,3 +211,16 @@ def test_runs_in_process_through_fake_http():
     assert fake.value(made.id) == "203.0.113.8"
     assert [r.route for r in http.requests] == ["/Record.Create", "/Record.Ddns"]
     assert fake.noop_modifications == 0
+
+
+def test_the_fake_answers_bare_clients_like_dnsapi_cn(api):
+    def post(form: bytes, method: str = "POST"):
+        return api.http.request(method, api.server.url + "/Record.List",
+                                {"Content-Type": "application/x-www-form-urlencoded"}, form)
+
+    token = ("login_token=" + LOGIN_TOKEN).encode()
+    assert post(token + b"&format=json", "GET").json()["status"]["code"] == "2"
+    assert post(token + b"&domain=example.com").body.startswith(b"<?xml")  # format defaults to xml
+    empty = post(token + b"&domain=example.com&format=json&sub_domain=nas")
+    assert empty.json()["status"] == {"code": "10", "message": "No records",
+                                      "created_at": "2024-01-01 00:00:00"}

@@ -302,3 +302,20 @@ def test_url_helpers():
     assert url_join("https://api.cloudflare.com/client/v4/", "/zones") == "https://api.cloudflare.com/client/v4/zones"
     assert url_join("https://dnsapi.cn", "Record.List") == "https://dnsapi.cn/Record.List"
     assert safe_url("https://u:pw@h:8443/p/a?token=x#f") == "https://h:8443/p/a"
+
+
+def test_fake_server_stops_by_itself_when_teardown_never_comes(ca):
+    import time
+
+    from fakes.server import FakeServer
+    server = FakeServer(Echo(), ca=ca, lifetime_s=0.2).start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the fake server was still accepting connections after 10 s")
+    assert not os.path.exists(server.cafile)

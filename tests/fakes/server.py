@@ -23,6 +23,8 @@ from ddns_agent import USER_AGENT
 from ddns_agent.http import Http, NoAnswer, Response, UnconfirmedError
 from fakes import FakeRequest, FakeResponse, Fault, Faults, call_handler
 
+_LEAVES: dict = {}  # (id(ca), hostnames) -> (ca, leaf cert); the ca is kept so its id stays unique
+
 
 class FakeServer:
     """A ThreadingHTTPServer on 127.0.0.1:0 (HTTPS with a trustme CA unless tls=False).
@@ -47,7 +49,10 @@ class FakeServer:
                 import trustme
                 ca = trustme.CA()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ca.issue_cert(*hostnames).configure_cert(context)
+            key = (id(ca), tuple(hostnames))
+            if key not in _LEAVES:  # issuing costs a key pair; a session CA reissues nothing
+                _LEAVES[key] = (ca, ca.issue_cert(*hostnames))
+            _LEAVES[key][1].configure_cert(context)
             self._tls = context
             fd, self.cafile = tempfile.mkstemp(prefix="fake-ca-", suffix=".pem")
             os.close(fd)
@@ -55,7 +60,7 @@ class FakeServer:
         self._server = _Server(self)
         self.port = self._server.server_address[1]
         self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name="fake-server-%d" % self.port, daemon=True)
         self._timer = threading.Timer(lifetime_s, self.stop)
         self._timer.daemon = True
@@ -155,6 +160,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server: _Server
 
     def log_message(self, format: str, *args) -> None:
