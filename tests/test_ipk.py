@@ -1,0 +1,211 @@
+"""`make ipk` (tools/build_ipk.py): the .ipk unpacked and checked as opkg would see it."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tokenize
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "tools" / "build_ipk.py"
+MAKEFILE = REPO / "openwrt" / "Makefile"
+EPOCH = "1700000000"
+SIZE_BUDGET = 60_000  # bytes, the whole .ipk (issue 4)
+
+EXECUTABLES = {"./usr/bin/ddns-agent", "./etc/init.d/ddns_agent", "./usr/libexec/rpcd/ddns_agent",
+               "./usr/lib/ddns_agent/recheck"}
+DATA_FILES = EXECUTABLES | {"./etc/config/ddns_agent", "./etc/hotplug.d/iface/95-ddns_agent",
+                            "./usr/share/rpcd/acl.d/ddns_agent.json"}
+DEPENDS = {"libc", "python3-light", "python3-codecs", "python3-urllib", "python3-openssl",
+           "python3-email", "ca-bundle"}
+
+
+def build(out: Path, epoch: str | None = EPOCH) -> Path:
+    """Run the build as `make ipk` does; return the .ipk."""
+    env = dict(os.environ)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = epoch
+    result = subprocess.run([sys.executable, str(BUILD), "--out", str(out)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (ipk,) = out.glob("*.ipk")
+    return ipk
+
+
+class Ipk:
+    """The three members of an .ipk, opened."""
+
+    def __init__(self, path: Path) -> None:
+        self.raw = path.read_bytes()
+        with tarfile.open(fileobj=io.BytesIO(self.raw), mode="r:gz") as outer:
+            self.outer = outer.getmembers()
+            self.members = {m.name: outer.extractfile(m).read() for m in self.outer}
+        self.data_tar = gzip.decompress(self.members["./data.tar.gz"])
+        self.data = tarfile.open(fileobj=io.BytesIO(self.data_tar)).getmembers()
+        ctl = tarfile.open(fileobj=io.BytesIO(gzip.decompress(self.members["./control.tar.gz"])))
+        self.control_members = ctl.getmembers()
+        self.control = {m.name: ctl.extractfile(m).read().decode() for m in self.control_members
+                        if m.isfile()}
+
+    def fields(self) -> dict:
+        """The control file's fields (continuation lines joined)."""
+        out: dict = {}
+        key = None
+        for line in self.control["./control"].splitlines():
+            if line.startswith(" ") and key:
+                out[key] += "\n" + line
+            else:
+                key, _, value = line.partition(": ")
+                out[key] = value
+        return out
+
+    def file(self, name: str) -> bytes:
+        """One payload file's content."""
+        with tarfile.open(fileobj=io.BytesIO(self.data_tar)) as t:
+            return t.extractfile(name).read()
+
+
+@pytest.fixture(scope="module")
+def ipk(tmp_path_factory) -> Ipk:
+    """One build of the package."""
+    return Ipk(build(tmp_path_factory.mktemp("ipk")))
+
+
+def test_name_follows_opkg_and_apk_version_rules(ipk, tmp_path):
+    path = build(tmp_path)
+    version = re.search(r'__version__ = "([^"]+)"', (REPO / "ddns_agent/__init__.py").read_text())[1]
+    assert re.fullmatch(r"ddns-agent_%s-r\d+_all\.ipk" % re.escape(version), path.name)
+    assert ipk.fields()["Version"] == path.name.split("_")[1]
+
+
+def test_outer_layer_is_a_gzipped_tar_as_opkg_lede_reads_it(ipk):
+    assert ipk.raw[:2] == b"\x1f\x8b"  # not an `ar` archive: opkg-lede has no ar support
+    assert [m.name for m in ipk.outer] == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+    assert ipk.members["./debian-binary"] == b"2.0\n"
+
+
+def test_payload_holds_the_agent_and_the_openwrt_integration(ipk):
+    files = {m.name for m in ipk.data if m.isfile()}
+
+    assert DATA_FILES <= files
+    code = {f for f in files if f.startswith("./usr/lib/ddns_agent/ddns_agent/")}
+    assert "./usr/lib/ddns_agent/ddns_agent/cli.py" in code
+    assert "./usr/lib/ddns_agent/ddns_agent/providers/log.py" in code
+    assert all(f.endswith(".py") for f in code)
+    assert not [f for f in files if "__pycache__" in f or "/tests/" in f or f.endswith(".pyc")]
+    assert files == DATA_FILES | code
+    # every shipped module is in the repository, and every repository module is shipped
+    repo = {"./usr/lib/ddns_agent/" + p.relative_to(REPO).as_posix()
+            for p in (REPO / "ddns_agent").rglob("*.py") if "__pycache__" not in p.parts}
+    assert code == repo
+
+
+def test_modes_and_owners(ipk):
+    for m in ipk.data:
+        assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), m.name
+        assert m.mtime == int(EPOCH), m.name
+        if m.isdir():
+            assert m.mode == 0o755, m.name
+        elif m.name == "./etc/config/ddns_agent":
+            assert m.mode == 0o600  # INSTALL_CONF: it may hold credentials
+        elif m.name in EXECUTABLES:
+            assert m.mode == 0o755, m.name
+        else:
+            assert m.mode == 0o644, m.name  # .py, ACL, and the hotplug script (sourced)
+
+
+def test_entries_are_in_gnu_tar_sort_name_order(ipk):
+    names = [m.name.rstrip("/") for m in ipk.data]
+    assert names[0] == "."
+    # each directory comes right before its children, children sorted by name
+    for i, name in enumerate(names[1:], 1):
+        parent = name.rsplit("/", 1)[0]
+        assert parent in names[:i], name
+    for parent in {n.rsplit("/", 1)[0] for n in names[1:]}:
+        children = [n.rsplit("/", 1)[1] for n in names[1:] if n.rsplit("/", 1)[0] == parent]
+        assert children == sorted(children, key=str.encode)
+
+
+def test_control_fields(ipk):
+    f = ipk.fields()
+
+    assert f["Package"] == "ddns-agent"
+    assert f["Architecture"] == "all"
+    assert set(f["Depends"].split(", ")) == DEPENDS
+    assert f["Installed-Size"] == str(len(ipk.data_tar))  # bytes, as ipkg-build counts them
+    assert f["SourceDateEpoch"] == EPOCH
+    assert f["Description"].strip()
+
+
+def test_depends_on_the_split_stdlib_not_urllib3_nor_full_python3(ipk):
+    depends = set(ipk.fields()["Depends"].split(", "))
+    assert not depends & {"python3", "python3-urllib3", "python3-requests", "python3-logging",
+                          "python3-asyncio"}
+
+
+def test_conffiles_and_maintainer_scripts(ipk):
+    names = {m.name for m in ipk.control_members}
+    assert {"./control", "./conffiles", "./postinst", "./prerm"} <= names
+    assert ipk.control["./conffiles"] == "/etc/config/ddns_agent\n"
+    assert "default_postinst $0 $@" in ipk.control["./postinst"]
+    assert "default_prerm $0 $@" in ipk.control["./prerm"]
+    for m in ipk.control_members:
+        if m.name in ("./postinst", "./prerm", "./postinst-pkg", "./postrm"):
+            assert m.mode == 0o755 and ipk.control[m.name].startswith("#!/bin/sh\n"), m.name
+
+
+def test_second_build_gives_the_same_bytes(ipk, tmp_path):
+    assert build(tmp_path).read_bytes() == ipk.raw
+
+
+def test_default_epoch_is_the_last_commits_time(tmp_path):
+    commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
+                            capture_output=True, text=True).stdout.strip()
+    if not commit.isdigit():
+        pytest.skip("not a git checkout")
+    assert Ipk(build(tmp_path, epoch=None)).fields()["SourceDateEpoch"] == commit
+
+
+def test_package_fits_the_size_budget(ipk):
+    assert len(ipk.raw) < SIZE_BUDGET, "%d bytes" % len(ipk.raw)
+
+
+def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipk, tmp_path):
+    root = tmp_path / "root"
+    with tarfile.open(fileobj=io.BytesIO(ipk.data_tar)) as t:
+        t.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    for p in (root / "usr/lib/ddns_agent/ddns_agent").rglob("*.py"):
+        shipped = p.read_text()
+        source = (REPO / p.relative_to(root / "usr/lib/ddns_agent")).read_text()
+        assert shipped.count("\n") == source.count("\n"), p
+        comments = [t for t in tokenize.generate_tokens(io.StringIO(shipped).readline)
+                    if t.type == tokenize.COMMENT]
+        assert not comments, p
+    # the launcher's own import path, pointed at the unpacked tree
+    launcher = (root / "usr/bin/ddns-agent").read_text().replace("/usr/lib/ddns_agent",
+                                                                  str(root / "usr/lib/ddns_agent"))
+    result = subprocess.run([sys.executable, "-c", launcher, "providers"], capture_output=True,
+                            text=True, timeout=60, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "log:" in result.stdout
+
+
+def test_makefile_recipe_uses_the_feed_conventions():
+    text = MAKEFILE.read_text()
+    assert re.search(r"^PKG_VERSION:=\d+\.\d+\.\d+$", text, re.M)
+    assert re.search(r"^PKG_RELEASE:=\d+$", text, re.M)
+    assert "PKGARCH:=all" in text
+    depends = re.search(r"DEPENDS:=(.*?)\nendef", text, re.S)[1]
+    assert set(re.findall(r"\+([\w.-]+)", depends)) == DEPENDS - {"libc"}
+    assert "INSTALL_CONF) $(PKG_BUILD_DIR)/openwrt/files/ddns_agent.config $(1)/etc/config/ddns_agent" in text
+    assert "/etc/config/ddns_agent" in re.search(r"define Package/ddns-agent/conffiles\n(.*?)endef",
+                                                 text, re.S)[1]
