@@ -36,6 +36,10 @@ REGISTRY = {
         "dnspod", "DNSPod", required=("login_token",), optional=("record_line",),
         secrets=("login_token",), record_options=("record_line",),
         summary="DNSPod legacy API (dnsapi.cn) with login_token 'ID,Token'"),
+    "rfc2136": ProviderInfo(
+        "rfc2136", "Rfc2136", required=("server", "key_name", "key_secret"),
+        optional=("port", "key_algorithm", "zone"), secrets=("key_secret",),
+        summary="RFC 2136 dynamic update signed with a TSIG key (BIND, Knot, PowerDNS...)"),
 }
 
 
