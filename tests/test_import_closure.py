@@ -1,0 +1,254 @@
+"""The agent runs with only the modules its declared OpenWrt packages provide.
+
+A router has python3-light plus the split packages openwrt/Makefile lists in DEPENDS, and nothing
+from PyPI. The subprocess below refuses every other import (specs/openwrt.md §7: python3-light is
+the whole stdlib minus the split packages), then runs the real `ddns-agent update` against the
+real netifd captures through the stand-in `ubus`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from standins.router import REAL, REPO, STANDINS, pipeline_fingerprint
+
+# openwrt/packages lang/python/python3 (specs/openwrt.md §7): split package -> top-level modules
+SPLIT = {
+    "python3-asyncio": ("asyncio",),
+    "python3-codecs": ("_codecs_cn", "_codecs_hk", "_codecs_iso2022", "_codecs_jp", "_codecs_kr",
+                       "_codecs_tw", "unicodedata"),
+    "python3-ctypes": ("ctypes", "_ctypes"),
+    "python3-dbm": ("dbm", "_dbm", "_gdbm"),
+    "python3-decimal": ("decimal", "_decimal"),
+    "python3-email": ("email",),
+    "python3-logging": ("logging",),
+    "python3-lzma": ("lzma", "_lzma"),
+    "python3-multiprocessing": ("multiprocessing", "_multiprocessing", "_posixshmem"),
+    "python3-ncurses": ("curses", "_curses", "_curses_panel"),
+    "python3-openssl": ("_hashlib", "_ssl"),
+    "python3-pydoc": ("doctest", "pydoc", "pydoc_data"),
+    "python3-readline": ("readline",),
+    "python3-sqlite3": ("sqlite3", "_sqlite3"),
+    "python3-unittest": ("unittest",),
+    "python3-urllib": ("urllib",),
+    "python3-uuid": ("uuid", "_uuid"),
+    "python3-xml": ("xml", "xmlrpc", "_elementtree", "pyexpat"),
+    "python3-venv": ("ensurepip", "venv"),
+    "python3-cgi": ("cgi", "cgitb"),
+    "python3-distutils": ("distutils",),
+    "python3-lib2to3": ("lib2to3",),
+}
+# removed from python3-light's filespec, or not built (--disable-test-modules)
+NOT_SHIPPED = ("idlelib", "tkinter", "_tkinter", "turtledemo", "webbrowser", "_osx_support", "test")
+
+RUNNER = r"""
+import json, os, sys
+allowed = frozenset(json.loads(os.environ["CLOSURE_ALLOWED"])) if "CLOSURE_ALLOWED" in os.environ else None
+refused = []
+
+class Closure:
+    def find_spec(self, name, path=None, target=None):
+        if allowed is None or name.partition(".")[0] in allowed:
+            return None
+        refused.append(name)
+        raise ModuleNotFoundError("No module named %r (no declared OpenWrt package has it)" % name,
+                                  name=name)
+
+sys.meta_path.insert(0, Closure())
+sys.path.insert(0, os.environ["CLOSURE_REPO"])
+before = set(sys.modules)
+rc = 70
+try:
+    if os.environ.get("CLOSURE_PROBE"):
+        import importlib
+        ok = []
+        for name in sys.argv[1:]:
+            try:
+                importlib.import_module(name)
+                ok.append(name)
+            except ImportError:
+                pass
+        print(json.dumps(ok))
+        rc = 0
+    else:
+        from ddns_agent.cli import main
+        rc = main(sys.argv[1:])
+finally:
+    with open(os.environ["CLOSURE_REPORT"], "w") as f:
+        json.dump({"imported": sorted(set(sys.modules) - before), "refused": refused}, f)
+sys.exit(rc)
+"""
+
+CONFIG = """
+config agent 'main'
+	option state_dir '{state}'
+
+config provider 'dry'
+	option type 'log'
+
+config record 'home4'
+	option provider 'dry'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
+
+
+def declared_packages() -> set:
+    """The python3 packages openwrt/Makefile depends on."""
+    text = (REPO / "openwrt" / "Makefile").read_text()
+    depends = re.search(r"DEPENDS:=(.*?)\nendef", text, re.S)[1]
+    return {p for p in re.findall(r"\+([\w.-]+)", depends) if p.startswith("python3")}
+
+
+def allowed_modules(packages: set) -> list:
+    """Top-level modules importable on a router with python3-light plus `packages`."""
+    if not hasattr(sys, "stdlib_module_names"):
+        pytest.skip("needs Python 3.10+ to list the standard library")
+    assert "python3-light" in packages
+    refused = set(NOT_SHIPPED)
+    for package, modules in SPLIT.items():
+        if package not in packages:
+            refused.update(modules)
+    names = {n for n in sys.stdlib_module_names if n not in refused and not n.startswith("_test")}
+    return sorted(names | {"ddns_agent"})
+
+
+class Run:
+    """One `ddns-agent` run in a subprocess; `report` has what it imported and what was refused."""
+
+    def __init__(self, result: subprocess.CompletedProcess, report: dict) -> None:
+        self.returncode = result.returncode
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.imported = set(report["imported"])
+        self.refused = report["refused"]
+
+
+def agent(tmp: Path, *args: str, packages: set | None = None, **env: str) -> Run:
+    """`ddns-agent --config tmp/config ARGS`, restricted to `packages` unless None.
+
+    With env CLOSURE_PROBE=1 the ARGS are module names instead, and stdout lists those that import.
+    """
+    report = tmp / "imports.json"
+    full_env = {"PATH": "%s:/usr/bin:/bin" % STANDINS, "UBUS_STANDIN_DIR": str(tmp / "ubus"),
+                "CLOSURE_REPO": str(REPO), "CLOSURE_REPORT": str(report), "DDNS_AGENT_LOG": "stderr"}
+    if packages is not None:
+        full_env["CLOSURE_ALLOWED"] = json.dumps(allowed_modules(packages))
+    full_env.update(env)
+    if not env.get("CLOSURE_PROBE"):
+        args = ("--config", str(tmp / "config")) + args
+    argv = [sys.executable, "-I", "-c", RUNNER, *args]
+    result = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120, cwd=str(tmp))
+    return Run(result, json.loads(report.read_text()))
+
+
+@pytest.fixture
+def box(tmp_path):
+    """A config and a WAN that is up with 203.0.113.54 (real capture)."""
+    (tmp_path / "config").write_text(CONFIG.replace("{state}", str(tmp_path / "state")))
+    (tmp_path / "ubus").mkdir()
+    (tmp_path / "ubus" / "wan.json").write_text((REAL / "dhcp-public" / "status_wan_up.json").read_text())
+    return tmp_path
+
+
+def test_closure_refuses_what_the_router_lacks(box):
+    run = agent(box, "json", "hashlib", "ssl", "logging", "asyncio", "urllib3", "unicodedata",
+                "email.message", packages={"python3-light"}, CLOSURE_PROBE="1")
+
+    # hashlib has built-in fallbacks; ssl needs _ssl from python3-openssl
+    assert json.loads(run.stdout) == ["json", "hashlib"]
+    assert {"_ssl", "logging", "asyncio", "urllib3", "unicodedata", "email"} <= set(run.refused)
+
+
+def test_update_publishes_with_only_the_declared_packages(box):
+    packages = declared_packages()
+    assert packages == {"python3-light", "python3-codecs", "python3-urllib", "python3-openssl",
+                        "python3-email"}
+
+    run = agent(box, "update", "--interface", "wan", packages=packages)
+
+    assert run.returncode == 0, run.stderr
+    assert "published 203.0.113.54" in run.stderr
+    status = agent(box, "status", "--json", packages=packages)
+    assert status.returncode == 0, status.stderr
+    (row,) = json.loads(status.stdout)["records"]
+    assert (row["result"], row["address"]) == ("published", "203.0.113.54")
+    # the hotplug script will find the fingerprint it computes itself
+    fp = (box / "state" / "fp" / "wan").read_text()
+    assert fp == pipeline_fingerprint((box / "ubus" / "wan.json").read_text())
+
+
+def test_no_change_update_imports_no_urllib3_ssl_or_http(box):
+    # urllib3 is installed here and importable: only the agent's own restraint keeps it out
+    first = agent(box, "update", "--interface", "wan")
+    assert first.returncode == 0, first.stderr
+
+    run = agent(box, "update", "--interface", "wan")
+
+    assert run.returncode == 0, run.stderr
+    heavy = {"urllib3", "ssl", "_ssl", "http.client", "email", "logging", "asyncio", "ddns_agent.http",
+             "ddns_agent.publish"}
+    assert not run.imported & heavy, sorted(run.imported & heavy)
+
+
+HTTPS_CONFIG = """
+config agent 'main'
+	option state_dir '{state}'
+	option retry_max '0'
+
+config provider 'cf'
+	option type 'cloudflare'
+	option api_token_file '{token}'
+	option endpoint '{endpoint}'
+	option cacert '{cacert}'
+
+config record 'home4'
+	option provider 'cf'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
+
+
+def _https_box(box: Path, serve) -> object:
+    from fakes.cloudflare import PREFIX, CloudflareFake
+    token = "cf-closure-token-8fJ2kQ"
+    fake = CloudflareFake(token, {"example.com": "9" * 32})
+    server = serve(fake)
+    token_file = box / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    # a host name, not an address: resolving it and sending it as SNI needs the idna codec
+    (box / "config").write_text(HTTPS_CONFIG.format(
+        state=box / "state", token=token_file, cacert=server.cafile,
+        endpoint="https://localhost:%d%s" % (server.port, PREFIX)))
+    return fake
+
+
+def test_https_provider_works_with_only_the_declared_packages(box, serve):
+    fake = _https_box(box, serve)
+
+    run = agent(box, "update", packages=declared_packages())
+
+    assert run.returncode == 0, run.stderr
+    assert [r["content"] for r in fake.find("home.example.com")] == ["203.0.113.54"]
+    assert "ssl" in run.imported and "urllib3" in run.refused  # stdlib transport, verified TLS
+
+
+def test_without_python3_codecs_a_provider_host_name_cannot_be_used(box, serve):
+    # the reason python3-codecs is in DEPENDS (specs/openwrt.md §7: idna needs unicodedata)
+    fake = _https_box(box, serve)
+
+    run = agent(box, "update", packages=declared_packages() - {"python3-codecs"})
+
+    assert run.returncode == 1
+    assert fake.find("home.example.com") == []
+    assert "unicodedata" in run.refused
