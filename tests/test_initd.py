@@ -238,3 +238,42 @@ def _state(pid: int) -> str:
             return f.read().lower()
     except OSError:
         return "zombie"
+
+
+UNIT = INIT.parent / "ddns-agent.service"
+
+
+def _unit() -> dict:
+    values: dict = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";")):
+            key, value = line.split("=", 1)
+            values.setdefault(key.strip(), []).append(value.strip())
+    return values
+
+
+def test_systemd_unit_runs_watch_with_state_on_tmpfs_and_netlink_allowed():
+    unit = _unit()
+
+    assert unit["ExecStart"][-1].split()[0] == "ddns-agent" and unit["ExecStart"][-1].endswith(" watch")
+    assert "--state-dir %t/ddns_agent" in unit["ExecStart"][-1]  # %t = /run: tmpfs
+    assert unit["RuntimeDirectory"] == ["ddns_agent"]
+    assert unit["Restart"] == ["on-failure"]
+    assert set(unit["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6",
+                                                               "AF_NETLINK"}
+    assert unit["NoNewPrivileges"] == ["yes"] and unit["ProtectSystem"] == ["strict"]
+    assert "/run/ddns_agent" in unit["ReadWritePaths"]
+    assert "PrivateNetwork" not in unit  # the agent reads the host's own addresses
+
+
+def test_systemd_accepts_the_unit(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    # verify wants the command to exist: point ExecStart at a stand-in
+    unit = tmp_path / "ddns-agent.service"
+    unit.write_text(UNIT.read_text().replace("ExecStart=ddns-agent ",
+                                             "ExecStart=%s " % (STANDINS / "ddns-agent")))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                            timeout=60)
+    # an unknown or misspelt setting is only a warning: any output counts as a failure
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stderr

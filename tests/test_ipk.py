@@ -190,13 +190,20 @@ def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipk, tmp_path)
         comments = [t for t in tokenize.generate_tokens(io.StringIO(shipped).readline)
                     if t.type == tokenize.COMMENT]
         assert not comments, p
-    # the launcher's own import path, pointed at the unpacked tree
-    launcher = (root / "usr/bin/ddns-agent").read_text().replace("/usr/lib/ddns_agent",
-                                                                  str(root / "usr/lib/ddns_agent"))
+    # the launcher as shipped, with its two absolute paths moved into tmp_path
+    pycache = tmp_path / "run" / "ddns_agent-pycache"
+    launcher = (root / "usr/bin/ddns-agent").read_text()
+    assert "/usr/lib/ddns_agent" in launcher and "/var/run/ddns_agent-pycache" in launcher
+    launcher = launcher.replace("/usr/lib/ddns_agent", str(root / "usr/lib/ddns_agent")).replace(
+        "/var/run/ddns_agent-pycache", str(pycache))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     result = subprocess.run([sys.executable, "-c", launcher, "providers"], capture_output=True,
-                            text=True, timeout=60, cwd=str(tmp_path))
+                            text=True, timeout=60, cwd=str(tmp_path), env=env)
     assert result.returncode == 0, result.stderr
     assert "log:" in result.stdout
+    # bytecode goes to tmpfs, never next to the sources on flash
+    assert list(pycache.rglob("cli.*.pyc"))
+    assert not list((root / "usr").rglob("__pycache__"))
 
 
 def test_makefile_recipe_uses_the_feed_conventions():
@@ -209,3 +216,55 @@ def test_makefile_recipe_uses_the_feed_conventions():
     assert "INSTALL_CONF) $(PKG_BUILD_DIR)/openwrt/files/ddns_agent.config $(1)/etc/config/ddns_agent" in text
     assert "/etc/config/ddns_agent" in re.search(r"define Package/ddns-agent/conffiles\n(.*?)endef",
                                                  text, re.S)[1]
+
+
+def _build_ipk_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_ipk", BUILD)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRICKY = '''"""Module doc."""
+import os  # why os
+X = "# not a comment"
+Y = """# nor this,
+    on two lines"""
+
+
+def f():
+    """Doc
+    on two lines."""
+    return len(X)  # trailing
+
+
+class C:
+    """Only a docstring."""
+'''
+
+
+def test_stripping_keeps_code_strings_and_lines():
+    stripped = _build_ipk_module().strip_python(TRICKY.encode(), "tricky.py").decode()
+
+    assert stripped.count("\n") == TRICKY.count("\n")
+    assert "why os" not in stripped and "Only a docstring" not in stripped
+    ns: dict = {}
+    exec(compile(stripped, "tricky.py", "exec"), ns)
+    assert ns["X"] == "# not a comment"
+    assert ns["Y"] == "# nor this,\n    on two lines"
+    assert ns["f"]() == len("# not a comment")
+    original: dict = {}
+    exec(compile(TRICKY, "tricky.py", "exec"), original)
+    assert ns["f"].__code__.co_firstlineno == original["f"].__code__.co_firstlineno
+
+
+def test_an_install_line_the_builder_does_not_understand_stops_the_build(tmp_path):
+    build_ipk = _build_ipk_module()
+    text = MAKEFILE.read_text().replace(
+        "define Package/ddns-agent/install\n",
+        "define Package/ddns-agent/install\n\t$(LN) /usr/bin/ddns-agent $(1)/usr/sbin/ddns\n")
+    (tmp_path / "Makefile").write_text(text)
+
+    with pytest.raises(build_ipk.BuildError, match="not understood"):
+        build_ipk.parse_makefile(tmp_path / "Makefile")
