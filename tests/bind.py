@@ -119,6 +119,7 @@ options {
     allow-query { any; };
     dnssec-validation no;
     notify no;
+    querylog yes;
 };
 controls { };
 key "%(key)s" {
@@ -217,6 +218,13 @@ zone "%(zone)s" {
             return None
         return int(rows[0][1].split()[2]) if rows else None
 
+    def signed_queries(self, name: str) -> int:
+        """How many TSIG-signed queries for `name` named has logged (querylog; dig's are unsigned)."""
+        needle = "query: %s IN " % name
+        return sum(1 for line in self.log().splitlines() if needle in line and "/key " in line)
+
     def updates(self) -> int:
-        """How many dynamic updates named has applied, from its log ('updating zone' lines)."""
-        return sum(1 for line in self.log().splitlines() if "updating zone" in line)
+        """UPDATE messages named applied that replace an RRset: it logs 'deleting rrset' once for
+        each, even when the RRset was empty (nsupdate's and the agent's delete-then-add pattern)."""
+        return sum(1 for line in self.log().splitlines()
+                   if "updating zone" in line and "deleting rrset" in line)

@@ -355,10 +355,15 @@ def test_update_replaces_the_rrsets_with_the_ttl_asked_and_touches_nothing_else(
     assert bind.dig("home.example.test", "AAAA") == [(300, "2001:db8::7")]  # no ttl: 300
     untouched(bind)
 
+    queries, updates = bind.signed_queries("home.example.test"), bind.updates()
+    assert updates == 2
+
     wan(env, "203.0.113.8", "2001:db8::8")
     done = env.run("update")
     assert done.returncode == 0, done.stderr
     assert "published 203.0.113.8 (was 203.0.113.7)" in done.stderr
+    # steady state: one UPDATE per changed record, no read before it
+    assert (bind.signed_queries("home.example.test"), bind.updates()) == (queries, updates + 2)
     assert bind.dig("home.example.test", "A") == [(60, "203.0.113.8")]
     assert bind.dig("home.example.test", "AAAA") == [(300, "2001:db8::8")]
     untouched(bind)
