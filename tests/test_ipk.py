@@ -268,3 +268,33 @@ def test_an_install_line_the_builder_does_not_understand_stops_the_build(tmp_pat
 
     with pytest.raises(build_ipk.BuildError, match="not understood"):
         build_ipk.parse_makefile(tmp_path / "Makefile")
+
+
+CONFIG = REPO / "openwrt" / "files" / "ddns_agent.config"
+
+
+def _check(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ddns_agent", "--config", str(path), "check"],
+                          capture_output=True, text=True, timeout=60, cwd=str(REPO))
+
+
+def test_default_config_is_valid_and_publishes_nothing():
+    result = _check(CONFIG)
+
+    assert result.returncode == 0, result.stderr
+    assert "0 record(s)" in result.stdout
+
+
+def test_commented_examples_in_the_default_config_are_valid(tmp_path):
+    token = tmp_path / "cloudflare.token"
+    token.write_text("example-token\n")
+    token.chmod(0o600)
+    lines = [re.sub(r"^#(config |\t)", r"\1", ln) for ln in CONFIG.read_text().splitlines()]
+    text = "\n".join(ln for ln in lines if not ln.startswith("#")) + "\n"
+    example = tmp_path / "ddns_agent"
+    example.write_text(text.replace("/etc/ddns_agent/cloudflare.token", str(token)))
+
+    result = _check(example)
+
+    assert result.returncode == 0, result.stderr
+    assert "2 record(s)" in result.stdout
