@@ -135,7 +135,7 @@ def test_reconnect_with_the_same_address_starts_no_python(router):
 
     run_hotplug(router, event("dhcp-public", "ifup", "wan"))
 
-    assert router.ubus_calls() == ["call network.interface.wan status"]
+    assert router.ubus_calls() == ["-t 2 call network.interface.wan status"]
     assert router.agent_calls() == []
 
 
@@ -155,7 +155,7 @@ def test_renewal_that_moves_only_lifetimes_starts_no_python(router, before, afte
     run = run_hotplug(router, event("dhcpv6-pd", "ifupdate", "wan6", IFUPDATE_PREFIXES="1"))
 
     assert run.seconds < 0.1
-    assert router.ubus_calls() == ["call network.interface.wan6 status"]
+    assert router.ubus_calls() == ["-t 2 call network.interface.wan6 status"]
     assert router.agent_calls() == []
 
 
