@@ -158,7 +158,7 @@ def _save(path: str, data: dict) -> None:
     from ddns_agent.jsonlib import dumps
 
     try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
         tmp = "%s.%d.tmp" % (path, os.getpid())
         with open(tmp, "w") as f:
             f.write(dumps(data))

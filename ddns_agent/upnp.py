@@ -238,7 +238,7 @@ def discover(link, deadline: float, log=None) -> str:
                 continue
             message = data.decode("latin-1")
             m = re.search(r"(?im)^location:[ \t]*(\S+)[ \t]*\r?$", message)
-            if not message.startswith("HTTP/1.1 200") or m is None:
+            if not re.match(r"HTTP/1\.[01] 200", message) or m is None:
                 ignored.append("malformed SSDP answer from %s" % peer[0])
                 continue
             try:

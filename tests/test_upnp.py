@@ -156,9 +156,12 @@ class FakeIGD:
             return
         location = "http://10.9.9.9:5000/desc.xml" if self.mode == "elsewhere" else \
             "http://192.168.1.1:5000/desc.xml"
-        ssdp.sendto(("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: %s\r\nUSN: uuid:fake::%s\r\n"
-                     "EXT:\r\nSERVER: Fake/1 UPnP/1.1 FakeIGD/1\r\nLOCATION: %s\r\n\r\n"
-                     % (target[0], target[0], location)).encode(), peer)
+        answer = ("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: %s\r\nUSN: uuid:fake::%s\r\n"
+                  "EXT:\r\nSERVER: Fake/1 UPnP/1.1 FakeIGD/1\r\nLOCATION: %s\r\n\r\n"
+                  % (target[0], target[0], location))
+        if self.mode == "old":  # some ISP modems: HTTP/1.0 status line, lower-case header names
+            answer = answer.replace("HTTP/1.1 200", "HTTP/1.0 200").replace("LOCATION:", "location:")
+        ssdp.sendto(answer.encode(), peer)
 
     def _answer(self, conn: socket.socket) -> bool:
         conn.settimeout(2)
@@ -258,6 +261,12 @@ def test_search_goes_out_of_the_wan_only_with_ttl_2(bare, fake_igd):
     assert fake.searches and all(src == "192.168.1.2" and ttl == 2 for src, ttl, _ in fake.searches)
     assert "urn:schemas-upnp-org:device:InternetGatewayDevice:1" in [st for _, _, st in fake.searches]
     assert lan_heard.searches == []
+
+
+def test_old_style_ssdp_answer_is_understood(bare, fake_igd):
+    fake_igd("old")
+    out = bare.read("router", "upnp", {"device": "wan0"})
+    assert out.get("addresses") == ["203.0.113.9"], out
 
 
 def test_slow_soap_answer_fails_in_bounded_time(bare, fake_igd):
