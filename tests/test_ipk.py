@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -298,3 +299,84 @@ def test_commented_examples_in_the_default_config_are_valid(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "2 record(s)" in result.stdout
+
+
+# Just enough of the OpenWrt build system to run the recipe's own install commands.
+STUB_PACKAGE_MK = r"""
+INSTALL_DIR:=install -d -m0755
+INSTALL_BIN:=install -m0755
+INSTALL_DATA:=install -m0644
+INSTALL_CONF:=install -m0600
+CP:=cp -fpR
+define BuildPackage
+$$(eval $$(Package/$(1)))
+depends:
+	@echo '$$(strip $$(DEPENDS))'
+install:
+	$$(Build/Compile)
+	$$(call Package/$(1)/install,$$(DEST))
+endef
+"""
+STUB_HOST_MK = r"""
+HOST_PYTHON3_BIN:=$(PYTHON)
+define HostPython3/Run
+	cd "$(if $(strip $(1)),$(strip $(1)),.)" && $(HOST_PYTHON3_BIN) $(2)
+endef
+"""
+
+
+@pytest.fixture
+def feed(tmp_path):
+    """A build tree: the recipe at feeds/packages/net/ddns-agent, a copy of the sources to build."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    top = tmp_path / "top"
+    (top / "include").mkdir(parents=True)
+    (top / "rules.mk").write_text("INCLUDE_DIR:=$(TOPDIR)/include\n")
+    (top / "include" / "package.mk").write_text(STUB_PACKAGE_MK)
+    python = top / "feeds" / "packages" / "lang" / "python"
+    (python / "python3" / "files").mkdir(parents=True)
+    (python / "python3-host.mk").write_text(STUB_HOST_MK)
+    pkg = top / "feeds" / "packages" / "net" / "ddns-agent"
+    pkg.mkdir(parents=True)
+    shutil.copy(MAKEFILE, pkg / "Makefile")
+    src = tmp_path / "src"
+    for part in ("ddns_agent", "tools", "openwrt", "init.d"):
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def make(target: str, email_split: bool = True) -> subprocess.CompletedProcess:
+        email = python / "python3" / "files" / "python3-package-email.mk"
+        if email_split:
+            email.write_text("")
+        elif email.exists():
+            email.unlink()
+        return subprocess.run(["make", "-s", "-C", str(pkg), target, "TOPDIR=%s" % top,
+                               "PKG_BUILD_DIR=%s" % src, "DEST=%s" % (tmp_path / "dest"),
+                               "PYTHON=%s" % sys.executable],
+                              capture_output=True, text=True, timeout=120)
+    make.dest = tmp_path / "dest"
+    return make
+
+
+def test_feed_recipe_installs_what_the_ipk_holds(feed, ipk):
+    result = feed("install")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    installed = {}
+    for p in sorted(feed.dest.rglob("*")):
+        if p.is_file():
+            installed["./" + p.relative_to(feed.dest).as_posix()] = (p.stat().st_mode & 0o7777,
+                                                                     p.read_bytes())
+    shipped = {m.name: (m.mode, ipk.file(m.name)) for m in ipk.data if m.isfile()}
+    assert installed.keys() == shipped.keys()
+    for name in shipped:
+        assert installed[name] == shipped[name], name
+
+
+def test_feed_recipe_depends_on_python3_email_only_where_the_feed_splits_it(feed):
+    split = feed("depends", email_split=True)
+    merged = feed("depends", email_split=False)
+
+    assert split.returncode == 0 and merged.returncode == 0, split.stderr + merged.stderr
+    assert set(split.stdout.split()) == {"+" + d for d in DEPENDS - {"libc"}}
+    assert set(merged.stdout.split()) == {"+" + d for d in DEPENDS - {"libc", "python3-email"}}
