@@ -13,6 +13,8 @@ import time
 import pytest
 from agent_env import REAL, AgentEnv, status_with
 from bind import SPEC_SECRET, Bind, free_port, new_secret, require_bind
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ddns_agent.errors import AuthError, ConfigError, RejectedError, TransientError, UnconfirmedError
 from ddns_agent.providers import rfc2136
@@ -222,6 +224,33 @@ def test_an_answer_whose_tsig_does_not_verify_is_not_believed(fake, forge):
         p.find(HOME)
     with pytest.raises(UnconfirmedError, match="answer's TSIG did not verify"):
         p.update(HOME, Remote(None, None), "203.0.113.7")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_garbage_never_parses_into_anything_but_bad_answer(data):
+    try:
+        rfc2136.Answer(data)
+    except rfc2136.BadAnswer:
+        pass
+
+
+def _signed_find_answer() -> tuple:
+    request, mac = spec_key().sign(rfc2136.query_message(0x4242, "home.example.test", 1),
+                                   int(time.time()))
+    return signed_answer(request, address="203.0.113.7"), mac
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_changed_byte_after_the_id_fails_verification(data):
+    wire, mac = _signed_find_answer()
+    spec_key().verify(rfc2136.Answer(wire), mac, time.time())  # the untouched answer verifies
+    offset = data.draw(st.integers(2, len(wire) - 1))
+    bits = data.draw(st.integers(1, 255))
+    forged = wire[:offset] + bytes((wire[offset] ^ bits,)) + wire[offset + 1:]
+    with pytest.raises(rfc2136.BadAnswer):
+        spec_key().verify(rfc2136.Answer(forged), mac, time.time())
 
 
 def test_truncated_udp_answer_is_fetched_again_over_tcp(fake):

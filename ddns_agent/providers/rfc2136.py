@@ -50,49 +50,36 @@ def name_wire(parts: tuple) -> bytes:
     return b"".join(bytes((len(p),)) + p.encode() for p in parts) + b"\0"
 
 
-class Writer:
-    """Builds a message, compressing owner names against earlier ones (RFC 1035 §4.1.4)."""
-
-    __slots__ = ("buf", "seen")
-
-    def __init__(self, header: bytes) -> None:
-        self.buf = bytearray(header)
-        self.seen: dict = {}
-
-    def name(self, parts: tuple) -> None:
-        for i in range(len(parts)):
-            pointer = self.seen.get(parts[i:])
-            if pointer is not None:
-                self.buf += struct.pack("!H", 0xC000 | pointer)
-                return
-            if len(self.buf) < 0x4000:
-                self.seen[parts[i:]] = len(self.buf)
-            self.buf += bytes((len(parts[i]),)) + parts[i].encode()
-        self.buf += b"\0"
-
-    def rr(self, parts: tuple, rtype: int, rclass: int, ttl: int = 0, rdata: bytes = b"") -> None:
-        self.name(parts)
-        self.buf += struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+def put_name(buf: bytearray, seen: dict, parts: tuple) -> None:
+    """Append a name, compressed against the names already in `buf` (RFC 1035 §4.1.4)."""
+    for i in range(len(parts)):
+        pointer = seen.get(parts[i:])
+        if pointer is not None:
+            buf += struct.pack("!H", 0xC000 | pointer)
+            return
+        if len(buf) < 0x4000:
+            seen[parts[i:]] = len(buf)
+        buf += bytes((len(parts[i]),)) + parts[i].encode()
+    buf += b"\0"
 
 
 def update_message(msg_id: int, zone: str, fqdn: str, rtype: str, ttl: int, address: str) -> bytes:
     """An unsigned UPDATE replacing the `fqdn rtype` RRset by one RR (specs/providers.md §8.1)."""
     family = socket.AF_INET6 if rtype == "AAAA" else socket.AF_INET
-    w = Writer(struct.pack("!6H", msg_id, UPDATE << 11, 1, 0, 2, 0))
-    w.name(labels(zone))  # the zone section: ZNAME ZTYPE=SOA ZCLASS=IN
-    w.buf += struct.pack("!HH", SOA, IN)
-    owner = labels(fqdn)
-    w.rr(owner, TYPES[rtype], ANY)  # delete the RRset: CLASS ANY, TTL 0, no RDATA
-    w.rr(owner, TYPES[rtype], IN, ttl, socket.inet_pton(family, address))
-    return bytes(w.buf)
+    buf, seen, owner = bytearray(struct.pack("!6H", msg_id, UPDATE << 11, 1, 0, 2, 0)), {}, labels(fqdn)
+    put_name(buf, seen, labels(zone))  # the zone section: ZNAME ZTYPE=SOA ZCLASS=IN
+    buf += struct.pack("!HH", SOA, IN)
+    # delete the RRset (CLASS ANY, TTL 0, no RDATA), then add the one RR
+    for rclass, rr_ttl, rdata in ((ANY, 0, b""), (IN, ttl, socket.inet_pton(family, address))):
+        put_name(buf, seen, owner)
+        buf += struct.pack("!HHIH", TYPES[rtype], rclass, rr_ttl, len(rdata)) + rdata
+    return bytes(buf)
 
 
 def query_message(msg_id: int, qname: str, qtype: int) -> bytes:
     """An unsigned, non-recursive QUERY for `qname qtype IN`."""
-    w = Writer(struct.pack("!6H", msg_id, 0, 1, 0, 0, 0))
-    w.name(labels(qname))
-    w.buf += struct.pack("!HH", qtype, IN)
-    return bytes(w.buf)
+    return struct.pack("!6H", msg_id, 0, 1, 0, 0, 0) + name_wire(labels(qname)) + struct.pack(
+        "!HH", qtype, IN)
 
 
 class Key:
@@ -164,7 +151,7 @@ class Answer:
         self.flags = struct.unpack("!H", wire[2:4])[0]
         self.opcode, self.rcode = (self.flags >> 11) & 15, self.flags & 15
         self.counts = struct.unpack("!4H", wire[4:12])
-        self.records: list = []  # (labels, type, ttl, rdata) of the answer section
+        self.records: list = []  # (labels, type, ttl, rdata offset) of the answer section
         self.tsig: Tsig | None = None
         try:
             self._parse()
@@ -185,6 +172,8 @@ class Answer:
                 pos = struct.unpack("!H", self.wire[pos:pos + 2])[0] & 0x3FFF
             elif n == 0:
                 return tuple(parts), end if end is not None else pos + 1
+            elif n > 63:
+                raise BadAnswer("unknown label type")
             else:
                 parts.append(self.wire[pos + 1:pos + 1 + n].decode("ascii").lower())
                 pos += 1 + n
@@ -197,7 +186,7 @@ class Answer:
         for i in range(total):
             start = pos
             owner, pos = self.name(pos)
-            rtype, _, ttl, rdlen = struct.unpack("!HHIH", self.wire[pos:pos + 10])
+            rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", self.wire[pos:pos + 10])
             pos += 10
             rdata = self.wire[pos:pos + rdlen]
             if len(rdata) != rdlen:
@@ -205,12 +194,12 @@ class Answer:
             if i < self.counts[1]:
                 self.records.append((owner, rtype, ttl, pos))
             elif rtype == TSIG:
-                if i != total - 1:
-                    raise BadAnswer("TSIG is not the last record")
-                self._tsig(start, owner, pos)
+                if i != total - 1 or not self.counts[3] or rclass != ANY or ttl:
+                    raise BadAnswer("TSIG not last, or not CLASS ANY TTL 0")
+                self._tsig(start, owner, pos, pos + rdlen)
             pos += rdlen
 
-    def _tsig(self, start: int, owner: tuple, pos: int) -> None:
+    def _tsig(self, start: int, owner: tuple, pos: int, end: int) -> None:
         t = Tsig()
         t.start, t.key = start, owner
         t.algorithm, pos = self.name(pos)
@@ -220,20 +209,12 @@ class Answer:
         pos += 10 + size
         t.original_id, t.error, other = struct.unpack("!HHH", self.wire[pos:pos + 6])
         t.other = self.wire[pos + 6:pos + 6 + other]
+        if pos + 6 + other != end:
+            raise BadAnswer("TSIG fields do not fill its RDATA")
         self.tsig = t
 
     def rdata(self, pos: int) -> bytes:
         return self.wire[pos:pos + struct.unpack("!H", self.wire[pos - 2:pos])[0]]
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionResetError(0, "connection closed by the server")
-        data += chunk
-    return data
 
 
 class Rfc2136(Provider):
@@ -392,8 +373,12 @@ class Rfc2136(Provider):
                 c.connect(addr)
                 reached = True
                 c.sendall(struct.pack("!H", len(wire)) + wire)
+                stream = c.makefile("rb")
                 while True:  # skip stray answers (another ID) on the stream
-                    data = _recv_exactly(c, struct.unpack("!H", _recv_exactly(c, 2))[0])
+                    size = stream.read(2)
+                    data = stream.read(struct.unpack("!H", size)[0]) if len(size) == 2 else b""
+                    if len(data) < 12:
+                        raise ConnectionResetError(0, "closed by the server")
                     if data[:2] == wire[:2]:
                         return data
             except OSError as e:
