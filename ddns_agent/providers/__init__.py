@@ -40,6 +40,21 @@ REGISTRY = {
         "rfc2136", "Rfc2136", required=("server", "key_name", "key_secret"),
         optional=("port", "key_algorithm", "zone"), secrets=("key_secret",),
         summary="RFC 2136 dynamic update signed with a TSIG key (BIND, Knot, PowerDNS...)"),
+    "duckdns": ProviderInfo(
+        "duckdns", "DuckDNS", required=("token",), secrets=("token",),
+        summary="DuckDNS with the account token; records: domain duckdns.org, name <sub>"),
+    "dyndns2": ProviderInfo(
+        "dyndns2", "Dyndns2", required=("password",), optional=("username", "preset"),
+        secrets=("password",),
+        summary="dyndns2 /nic/update with Basic auth: preset noip, oray, dynu, he (username = host, "
+                "password = its key) or custom (endpoint = the whole update URL)"),
+    "webhook": ProviderInfo(
+        "webhook", "Webhook", required=("url",),
+        optional=("method", "body", "content_type", "headers", "success_status", "success_text",
+                  "username", "password", "token"),
+        secrets=("url", "password", "token"),
+        summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
+                "{type} {ttl} {token} {password} {username}"),
 }
 
 
