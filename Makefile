@@ -31,7 +31,7 @@ test: deps $(VENV)/.installed
 	$(PY) -m pytest tests
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check ddns_agent tests tools bench
+	$(VENV)/bin/ruff check .
 
 ## bench: speed and memory ratios measured side by side (not part of `make test`)
 bench: deps $(VENV)/.installed

@@ -126,18 +126,21 @@ class Agent:
         records = self._records(interface)
         p, hashes, observer = self._plan(records, saved, force)
         now = self.clock()
-        failed = False
+        bad = set()  # keys of records that are not right after this run
         for item in p.items:
             self._note(item, saved, hashes, now)
-            failed |= item.unreadable
+            if item.unreadable or item.action == plan_mod.WAIT:
+                bad.add(item.record.key)
         todo = p.to_publish()
         if todo:
-            failed |= self._publish(todo, saved, hashes)
+            bad |= self._publish(todo, saved, hashes)
         self._schedule(saved, records, now)
         if saved != before:
             state.write(self.state_dir, data)
-        if interface:
-            self._fingerprint(interface, observer, p, failed)
+        ifaces = {interface} if interface else {r.interface for r in records if r.interface}
+        for iface in ifaces:
+            self._fingerprint(iface, records, observer, bad)
+        failed = bool(bad)
         return FAILED if failed else OK
 
     def _note(self, item, saved: dict, hashes: dict, now: float) -> None:
@@ -160,7 +163,7 @@ class Agent:
         elif item.action == plan_mod.KEEP:
             self.log.debug("%s: %s is unchanged" % (describe(item), item.address))
 
-    def _publish(self, todo: list, saved: dict, hashes: dict) -> bool:
+    def _publish(self, todo: list, saved: dict, hashes: dict) -> set:
         from ddns_agent.publish import Publisher
         from ddns_agent.retry import RetryPolicy
 
@@ -171,7 +174,7 @@ class Agent:
             outcomes = pub.run(todo, saved)
         finally:
             pub.close()
-        failed = False
+        failed = set()
         now = self.clock()
         for out in outcomes:
             item = out.item
@@ -190,7 +193,7 @@ class Agent:
                              stopped=False)
                 entry.pop("note", None)
             else:
-                failed = True
+                failed.add(key)
                 msg = str(out.error)
                 if out.stop:
                     self.log.error("%s: failed: %s; no more calls until the config changes"
@@ -233,10 +236,11 @@ class Agent:
                 earliest = nxt
         state.write_next_check(self.state_dir, earliest)
 
-    def _fingerprint(self, interface: str, observer, p, failed: bool) -> None:
-        """Leave the interface's fingerprint for the hotplug script, or clear it after a failure."""
-        fp = observer.fingerprint(interface)
-        if fp is None or failed or any(i.action == plan_mod.WAIT for i in p.items):
+    def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
+        """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""
+        related = sources.related_records(records, interface)
+        fp = observer.fingerprint(interface) if related else None
+        if fp is None or any(r.key in bad for r in related):
             state.clear_fingerprint(self.state_dir, interface)
         else:
             state.write_fingerprint(self.state_dir, interface, fp)
