@@ -40,6 +40,14 @@ REGISTRY = {
         "rfc2136", "Rfc2136", required=("server", "key_name", "key_secret"),
         optional=("port", "key_algorithm", "zone"), secrets=("key_secret",),
         summary="RFC 2136 dynamic update signed with a TSIG key (BIND, Knot, PowerDNS...)"),
+    "tencentcloud": ProviderInfo(
+        "tencentcloud", "TencentCloud", required=("secret_id", "secret_key"), optional=("record_line",),
+        secrets=("secret_key",), record_options=("record_line",),
+        summary="Tencent Cloud DNSPod API 3.0 with a CAM key (SecretId/SecretKey), TC3-HMAC-SHA256"),
+    "alidns": ProviderInfo(
+        "alidns", "AliDns", required=("access_key_id", "access_key_secret"),
+        secrets=("access_key_secret",),
+        summary="Alibaba Cloud DNS (alidns) with a RAM AccessKey, RPC signature v1"),
     "duckdns": ProviderInfo(
         "duckdns", "DuckDNS", required=("token",), secrets=("token",),
         summary="DuckDNS with the account token; records: domain duckdns.org, name <sub>"),

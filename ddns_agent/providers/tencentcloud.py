@@ -1,0 +1,198 @@
+"""Tencent Cloud DNSPod API 3.0 (dnspod.tencentcloudapi.com), TC3-HMAC-SHA256 signed (specs/providers.md §2).
+
+JSON POSTs to the endpoint's root; the action travels in X-TC-Action, which is signed with
+content-type and host. Errors come back as HTTP 200 with Response.Error.Code. Updates use
+ModifyDynamicDNS (one request, A or AAAA, keeps the TTL unless one is configured).
+Only the SecretKey is secret; it never leaves this process (it keys the HMAC and is not sent).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from ddns_agent import jsonlib
+from ddns_agent.errors import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+    UnconfirmedError,
+)
+from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.signing import tc3_sign
+
+DEFAULT_ENDPOINT = "https://dnspod.tencentcloudapi.com"
+SERVICE = "dnspod"
+VERSION = "2021-03-23"
+CONTENT_TYPE = "application/json; charset=utf-8"
+DEFAULT_LINE = "默认"
+NO_RECORDS = "ResourceNotFound.NoDataOfRecord"
+ALREADY_EXISTS = "InvalidParameter.DomainRecordExist"
+CLOCK_SKEW = "AuthFailure.SignatureExpire"
+#: codes meaning "this record id is not (or no longer) there", for a call made with a known id
+GONE_PREFIXES = ("InvalidParameter.RecordIdInvalid", "ResourceNotFound")
+#: "try again later" answers; FailedOperation.UnknowError reads "no response, retry later"
+TRANSIENT_PREFIXES = ("InternalError", "ServiceUnavailable", "FailedOperation.UnknowError")
+PAGE = 100
+MAX_PAGES = 30
+CHECK_LIMIT = 20
+
+
+class TencentCloud(Provider):
+    """A, AAAA records through DNSPod API 3.0 with a CAM key (SecretId/SecretKey)."""
+
+    type = "tencentcloud"
+
+    def __init__(self, options: dict, http) -> None:
+        super().__init__(options, http)
+        self._secret_id = str(options.get("secret_id") or "")
+        key = options.get("secret_key")
+        self._secret_key = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
+        # Host is signed, so it is sent exactly as signed rather than left to the transport.
+        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._line = options.get("record_line") or DEFAULT_LINE
+        #: seconds since the epoch for X-TC-Timestamp; tests move it to show clock skew
+        self.clock = time.time
+
+    def find(self, rec: RecordSpec) -> Remote | None:
+        """The record named exactly rec.name (not a keyword match) of rec.type on the configured line."""
+        sub = _sub(rec)
+        line = self._line_of(rec)
+        offset = 0
+        for _ in range(MAX_PAGES):
+            body = self._call("DescribeRecordList", {"Domain": rec.domain, "Subdomain": sub,
+                                                     "RecordType": rec.type, "Offset": offset,
+                                                     "Limit": PAGE}, accept=(NO_RECORDS,))
+            if "Error" in body:
+                return None
+            records = body.get("RecordList")
+            if not isinstance(records, list):
+                raise self._malformed("DescribeRecordList")
+            for item in records:
+                if (isinstance(item, dict) and str(item.get("Name", "")).lower() == sub.lower()
+                        and item.get("Type") == rec.type and line in (item.get("Line"), item.get("LineId"))):
+                    return self._remote(item)
+            info = body.get("RecordCountInfo")
+            total = info.get("TotalCount") if isinstance(info, dict) else None
+            offset += len(records)
+            if not records or not isinstance(total, int) or offset >= total:
+                return None
+        return None
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """CreateRecord on the configured line (TTL only when set); an identical record is adopted."""
+        params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordType": rec.type,
+                  "RecordLine": self._line_of(rec), "Value": address}
+        if rec.ttl:
+            params["TTL"] = rec.ttl
+        body = self._call("CreateRecord", params, accept=(ALREADY_EXISTS,))
+        if "Error" in body:
+            found = self.find(rec)
+            if found is None:
+                raise UnconfirmedError("Tencent Cloud says %s exists but does not list it" % rec,
+                                       provider=self.type)
+            return found
+        return Remote(self._record_id(body, "CreateRecord"), address, rec.ttl)
+
+    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
+        """ModifyDynamicDNS by id (A and AAAA alike); NotFoundError when the id is stale."""
+        if not remote.id or not str(remote.id).isdigit():
+            raise NotFoundError("no Tencent Cloud record id for %s" % rec, provider=self.type)
+        params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordId": int(remote.id),
+                  "RecordLine": self._line_of(rec), "Value": address}
+        if rec.ttl:
+            params["Ttl"] = rec.ttl  # sic: this action spells it Ttl
+        body = self._call("ModifyDynamicDNS", params, known_id=True)
+        self._record_id(body, "ModifyDynamicDNS")
+        return Remote(remote.id, address, rec.ttl or remote.ttl)
+
+    def check(self) -> str:
+        """DescribeDomainList: proves the key works and names the domains it reaches; changes nothing."""
+        body = self._call("DescribeDomainList", {"Offset": 0, "Limit": CHECK_LIMIT})
+        domains = body.get("DomainList")
+        if not isinstance(domains, list):
+            raise self._malformed("DescribeDomainList")
+        names = [str(d.get("Name")) for d in domains if isinstance(d, dict) and d.get("Name")]
+        if not names:
+            raise RejectedError("this Tencent Cloud key reaches no DNSPod domain", provider=self.type)
+        info = body.get("DomainCountInfo")
+        total = info.get("DomainTotal") if isinstance(info, dict) else None
+        more = total - len(names) if isinstance(total, int) and total > len(names) else 0
+        return "key accepted; domains %s%s" % (", ".join(names), " and %d more" % more if more else "")
+
+    def _line_of(self, rec: RecordSpec) -> str:
+        return rec.options.get("record_line") or self._line
+
+    def _call(self, action: str, params: dict, accept: tuple = (), known_id: bool = False) -> dict:
+        """POST one signed action; returns Response (holding Error only for a code in `accept`)."""
+        payload = jsonlib.dumps(params).encode("utf-8")
+        timestamp = int(self.clock())
+        signed = {"Content-Type": CONTENT_TYPE, "Host": self._host, "X-TC-Action": action}
+        sig = tc3_sign(self._secret_id, self._secret_key, SERVICE, timestamp, signed, payload)
+        headers = dict(signed)
+        headers.update({"X-TC-Version": VERSION, "X-TC-Timestamp": str(timestamp), "X-TC-Language": "en-US",
+                        "Authorization": sig.authorization, "Accept": "application/json"})
+        resp = self.http.request("POST", url_join(self.endpoint, ""), headers, payload)
+        raise_for_status(resp, self.type)
+        if resp.status != 200:
+            raise RejectedError("Tencent Cloud answered HTTP %d to %s (endpoint?)" % (resp.status, action),
+                                status=resp.status, provider=self.type)
+        data = resp.json()
+        body = data.get("Response") if isinstance(data, dict) else None
+        if not isinstance(body, dict):
+            raise self._malformed(action)
+        error = body.get("Error")
+        if error is None:
+            return body
+        if not isinstance(error, dict) or not isinstance(error.get("Code"), str):
+            raise self._malformed(action)
+        code = error["Code"]
+        if code in accept:
+            return body
+        message = str(error.get("Message") or "")
+        if self._secret_key:
+            message = message.replace(self._secret_key, "***")
+        raise self._error(action, code, "%s %s" % (code, message), known_id)
+
+    def _error(self, action: str, code: str, what: str, known_id: bool):
+        kw = {"status": code, "provider": self.type}
+        if code == CLOCK_SKEW:
+            return AuthError("Tencent Cloud refused the request time (clock skew over 5 minutes: "
+                             "check the router's clock): %s" % what, **kw)
+        if code.startswith("AuthFailure"):
+            return AuthError("Tencent Cloud refused secret_id/secret_key: %s" % what, **kw)
+        if code.startswith("UnauthorizedOperation"):
+            return AuthError("this Tencent Cloud key may not call %s (CAM policy?): %s" % (action, what),
+                             **kw)
+        if code.startswith("RequestLimitExceeded"):
+            return RateLimitedError("Tencent Cloud asks to slow down: %s" % what, **kw)
+        if code.startswith(TRANSIENT_PREFIXES):
+            return TransientError("Tencent Cloud failed %s: %s" % (action, what), **kw)
+        if known_id and code.startswith(GONE_PREFIXES):
+            return NotFoundError("Tencent Cloud record is gone: %s" % what, **kw)
+        return RejectedError("Tencent Cloud refused %s: %s" % (action, what), **kw)
+
+    def _record_id(self, body: dict, action: str) -> str:
+        record_id = body.get("RecordId")
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            raise self._malformed(action)
+        return str(record_id)
+
+    def _remote(self, item: dict) -> Remote:
+        if not isinstance(item.get("Value"), str):
+            raise self._malformed("DescribeRecordList")
+        ttl = item.get("TTL")
+        return Remote(self._record_id(item, "DescribeRecordList"), item["Value"],
+                      ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None)
+
+    def _malformed(self, action: str) -> UnconfirmedError:
+        return UnconfirmedError("malformed answer from Tencent Cloud to %s" % action, provider=self.type)
+
+
+def _sub(rec: RecordSpec) -> str:
+    """The SubDomain DNSPod wants: the label(s) below the zone, '@' for the apex."""
+    return rec.name or "@"
