@@ -259,6 +259,24 @@ def diagnose(tried: list, family: int) -> str:
     return "; ".join(notes)
 
 
+def observe(names, one, family: int) -> Selection:
+    """Try the sources `names` in order with `one(name) -> Selection`; the first `ok` wins.
+
+    A `stun` listed after the winner is still asked, as a check: when it sees another address the
+    reason says double NAT (its address never replaces the winner). The result is `compose`'s.
+    """
+    tried = []
+    for name in names:
+        won = any(s.status == OK for _, s in tried)
+        if won and name != "stun":
+            continue
+        selection = one(name)
+        if won and selection.status != OK:
+            continue  # a failed check adds nothing
+        tried.append((name, selection))
+    return compose(tried, family)
+
+
 def compose(tried: list, family: int) -> Selection:
     """One Selection from the ordered answers of a record's sources: the first `ok` wins.
 

@@ -141,6 +141,27 @@ def test_ipv6_gets_no_ipv4_diagnosis():
     assert (chosen.status, chosen.address, chosen.reason) == (OK, "2001:db8::7", "")
 
 
+def test_observe_stops_at_the_winner_but_still_asks_a_later_stun():
+    answers = {"netifd": sel(["192.168.1.2"], "netifd wan"), "upnp": sel(["203.0.113.7"], "upnp 192.168.1.1"),
+               "natpmp": sel(["203.0.113.7"], "natpmp 192.168.1.1"), "stun": sel(["198.51.100.2"], "stun x")}
+    asked = []
+
+    def one(name):
+        asked.append(name)
+        return answers[name]
+
+    chosen = upstream.observe(("netifd", "upnp", "natpmp", "stun"), one, 4)
+    assert asked == ["netifd", "upnp", "stun"]
+    assert (chosen.address, chosen.origin) == ("203.0.113.7", "upnp 192.168.1.1")
+    assert "double NAT" in chosen.reason
+
+
+def test_observe_ignores_a_failed_stun_check():
+    answers = {"upnp": sel(["203.0.113.7"], "upnp 192.168.1.1"), "stun": error("stun", "STUN: silent")}
+    chosen = upstream.observe(("upnp", "stun"), answers.get, 4)
+    assert (chosen.status, chosen.address, chosen.reason) == (OK, "203.0.113.7", "")
+
+
 # The real thing: miniupnpd learns its address from a STUN server next to it, while a second NAT
 # sits between it and the STUN server the user named.
 
