@@ -42,6 +42,7 @@ class Cloudflare(Provider):
         token = options.get("api_token")
         token = token.reveal() if hasattr(token, "reveal") else str(token or "")
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
+        self._token = token
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         zone_id = options.get("zone_id")
         self._fixed_zone = str(zone_id) if zone_id else None
@@ -166,6 +167,8 @@ class Cloudflare(Provider):
         errors = [e for e in env.get("errors") or () if isinstance(e, dict)]
         codes = {e.get("code") for e in errors}
         what = "; ".join("%s %s" % (e.get("code"), e.get("message")) for e in errors)
+        # The messages come from the server; keep the token out even if one were echoed.
+        what = what.replace(self._token, "***") if self._token else what
         what = what or "HTTP %d" % resp.status
         if codes & accept:
             return env
