@@ -12,6 +12,7 @@ import socket
 import time
 
 from ddns_agent.errors import SourceError
+from ddns_agent.upstream import NO_PUBLIC
 
 PORT = 5351
 FIRST_WAIT = 0.25  # s; RFC 6886 §3.1
@@ -19,8 +20,7 @@ REQUEST = b"\x00\x00"  # version 0, opcode 0: external address
 RESULTS = {
     1: "unsupported version (the gateway speaks only PCP, RFC 6887, which this agent does not use)",
     2: "not authorized (NAT-PMP is disabled on the gateway)",
-    3: "network failure (the gateway has no usable external address: its own WAN is down, private "
-       "or CGNAT)",
+    3: "network failure: " + NO_PUBLIC,
     4: "out of resources",
     5: "unsupported opcode",
 }
@@ -81,7 +81,7 @@ def query(gateway: str, deadline: float, port: int = PORT, bind: str | None = No
                 ignored.append(str(e))
                 continue
             if address.is_unspecified:
-                raise SourceError("NAT-PMP: gateway %s reports 0.0.0.0: it has no external address" % gateway)
+                raise SourceError("NAT-PMP: gateway %s reports 0.0.0.0: %s" % (gateway, NO_PUBLIC))
             return address
 
 

@@ -13,6 +13,7 @@ import socket
 import time
 
 from ddns_agent.errors import SourceError
+from ddns_agent.upstream import NO_PUBLIC
 
 SSDP_GROUP = ("239.255.255.250", 1900)
 SEARCH_TARGETS = ("urn:schemas-upnp-org:device:InternetGatewayDevice:1",
@@ -312,11 +313,11 @@ def lookup(link, deadline: float, log=None) -> tuple:
         except ValueError:
             problems.append("UPnP gateway %s reports %r as its external address, not an IPv4 address"
                             % (gateway, value) if value else
-                            "UPnP gateway %s reports no external address (empty answer): its own WAN is "
-                            "down, or has a private or CGNAT address it will not report" % gateway)
+                            "UPnP gateway %s reports no external address (empty answer): %s"
+                            % (gateway, NO_PUBLIC))
             continue
         if address.is_unspecified:
-            problems.append("UPnP gateway %s reports 0.0.0.0: its own WAN is down" % gateway)
+            problems.append("UPnP gateway %s reports 0.0.0.0: %s" % (gateway, NO_PUBLIC))
             continue
         if log is not None:
             log.debug("upnp: %s %s says %s" % (gateway, kind.rsplit(":", 2)[-2], address))

@@ -18,6 +18,8 @@ GATEWAY = ("upnp", "natpmp")
 OUTSIDE = ("stun", "url")
 LABELS = {"upnp": "UPnP", "natpmp": "NAT-PMP", "stun": "STUN", "url": "ip_url",
           "auto": "the WAN", "netifd": "netifd", "netlink": "netlink"}
+# Said by upnp and natpmp when the gateway answers but has no address to give; compose() reads it.
+NO_PUBLIC = "it has no public address of its own (its WAN is down, private or CGNAT)"
 CGNAT_ADVICE = ("no public IPv4 exists for this line; ask the ISP for a public address, "
                 "publish IPv6 only, or use a tunnel")
 
@@ -244,6 +246,10 @@ def diagnose(tried: list, family: int) -> str:
             notes.append("the upstream gateway is behind CGNAT (%s via %s): %s"
                          % (address, LABELS[name], CGNAT_ADVICE))
             break
+    empty = next((n for n, s in tried if n in GATEWAY and s.status == ERROR and NO_PUBLIC in s.reason), None)
+    if empty and winner is not None and winner[0] in OUTSIDE:
+        notes.append("%s says the modem has no public address, so %s probably belongs to the ISP's CGNAT: "
+                     "connections to it may not arrive" % (LABELS[empty], winner[1].address))
     reference = next(((n, _seen(s)) for n, s in tried if s.status == OK and n not in OUTSIDE), None)
     if reference is not None:
         for name, selection in tried:
@@ -281,15 +287,15 @@ def compose(tried: list, family: int) -> Selection:
     """One Selection from the ordered answers of a record's sources: the first `ok` wins.
 
     The reason carries `diagnose`'s words even when the status is ok. An address only seen from
-    outside (stun, url) while the WAN itself is CGNAT is refused: it belongs to the ISP's NAT and
-    does not lead back to this line.
+    outside (stun, url) while the WAN or the upstream gateway has a CGNAT address is refused: it
+    belongs to the ISP's NAT and does not lead back to this line.
     """
     note = diagnose(tried, family)
-    local = next((_seen(s) for n, s in tried if n in LOCAL and _seen(s) is not None), None)
+    behind_cgnat = any(_is_cgnat(_seen(s)) for n, s in tried if n in LOCAL + GATEWAY)
     for name, selection in tried:
         if selection.status != OK:
             continue
-        if name in OUTSIDE and _is_cgnat(local):
+        if name in OUTSIDE and behind_cgnat:
             return Selection(None, REFUSED, "%s sees %s, the ISP's shared address; %s" % (
                 LABELS[name], selection.address, note), selection.origin, selection.candidates)
         return Selection(selection.address, OK, note, selection.origin, selection.candidates)

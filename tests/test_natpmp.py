@@ -166,7 +166,7 @@ def test_malformed_and_foreign_datagrams_are_ignored(gateway):
 @pytest.mark.parametrize("code, words", [
     (1, "unsupported version (the gateway speaks only PCP"),
     (2, "not authorized (NAT-PMP is disabled on the gateway)"),
-    (3, "network failure (the gateway has no usable external address"),
+    (3, "network failure: it has no public address of its own (its WAN is down, private or CGNAT)"),
     (99, "result code 99"),
 ])
 def test_error_results_are_refused_with_the_reason(gateway, code, words):

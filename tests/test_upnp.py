@@ -92,7 +92,8 @@ def test_modem_without_public_address_is_refused_with_the_reason(bare):
     require("miniupnpd")
     start_miniupnpd(bare, stun_host=None)
     out = bare.read("router", "upnp", {"device": "wan0"})
-    assert "192.168.1.1 reports no external address" in out["error"], out
+    assert out["error"] == ("UPnP gateway 192.168.1.1 reports no external address (empty answer): it has no "
+                            "public address of its own (its WAN is down, private or CGNAT)")
 
 
 def test_no_gateway_answering_fails_in_bounded_time(bare):
@@ -304,7 +305,7 @@ def test_gateway_reporting_a_private_address_is_refused_by_selection(bare, fake_
 
 @pytest.mark.parametrize("reported, why", [
     ("", "reports no external address"),
-    ("0.0.0.0", "reports 0.0.0.0: its own WAN is down"),
+    ("0.0.0.0", "reports 0.0.0.0: it has no public address of its own"),
     ("not-an-address", "reports 'not-an-address' as its external address, not an IPv4 address"),
 ])
 def test_gateway_reporting_no_address_is_refused_with_the_reason(bare, fake_igd, reported, why):

@@ -110,6 +110,24 @@ def test_gateway_behind_cgnat_is_named():
         in chosen.reason
 
 
+def test_gateway_behind_cgnat_means_a_stun_address_is_not_published():
+    tried = [("upnp", sel(["100.64.0.7"], "upnp 192.168.1.1")), ("stun", sel(["198.51.100.2"], "stun x"))]
+    chosen = upstream.compose(tried, 4)
+    assert chosen.status == REFUSED and chosen.address is None
+    assert chosen.reason.startswith("STUN sees 198.51.100.2, the ISP's shared address; the upstream gateway "
+                                    "is behind CGNAT (100.64.0.7 via UPnP)")
+
+
+def test_gateway_without_public_address_warns_about_the_stun_address():
+    failure = "NAT-PMP: the gateway answered network failure: " + upstream.NO_PUBLIC
+    tried = [("natpmp", error("natpmp", failure)),
+             ("stun", sel(["198.51.100.2"], "stun x"))]
+    chosen = upstream.compose(tried, 4)
+    assert (chosen.status, chosen.address) == (OK, "198.51.100.2")
+    assert chosen.reason == ("NAT-PMP says the modem has no public address, so 198.51.100.2 probably belongs "
+                             "to the ISP's CGNAT: connections to it may not arrive")
+
+
 def test_stun_disagreeing_with_upnp_is_called_double_nat():
     tried = [("upnp", sel(["203.0.113.7"], "upnp 192.168.1.1")),
              ("stun", sel(["198.51.100.2"], "stun 198.51.100.1"))]
