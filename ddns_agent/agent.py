@@ -38,8 +38,8 @@ def config_hash(record, provider) -> str:
 class Observer:
     """Reads each interface or device once per cycle; also gives netifd fingerprints from that read."""
 
-    def __init__(self) -> None:
-        self.cache = sources._Cache()
+    def __init__(self, state_dir: str | None = None) -> None:
+        self.cache = sources.Cache(state_dir)
 
     def observe(self, record):
         """The record's Selection (address or reason)."""
@@ -88,7 +88,7 @@ class Agent:
         return records
 
     def _plan(self, records: list, saved: dict, force: bool):
-        observer = Observer()
+        observer = Observer(self.state_dir)
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
         p = plan_mod.plan(records, selections, saved, self.clock(), force,

@@ -214,6 +214,8 @@ def read(record, family: int, log=None, timeout: float = 3.0, cache=None, state_
     url = str(url)
     host = _host(url)[1]
     if state_dir is None:
+        state_dir = getattr(cache, "state_dir", None)
+    if state_dir is None:
         from ddns_agent.config import DEFAULT_STATE_DIR as state_dir
     path = os.path.join(state_dir, STATE_FILE)
     when = time.time() if now is None else now

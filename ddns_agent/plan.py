@@ -100,6 +100,8 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
         reason = "retrying after an error"
     else:
         reason = "address changed from %s" % previous
+    if selection.reason:  # an upstream source's note: "WAN has a private address; ..."
+        reason = "%s; %s" % (reason, selection.reason)
     # a failed or unconfirmed earlier attempt may have landed: read back first
     verify = bool(saved and (saved.get("error") or force))
     return Item(record, PUBLISH, address, previous, reason, selection.origin, verify=verify)

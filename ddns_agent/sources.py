@@ -13,10 +13,11 @@ from ddns_agent.errors import SourceError
 class Cache:
     """What one run has read: netifd status per interface, netlink state per device (or the error)."""
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_seen", "state_dir")
 
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str | None = None) -> None:
         self._seen: dict = {}
+        self.state_dir = state_dir  # where sources that remember between runs (url) keep it
 
     def get(self, key: tuple, read):
         """`read()` the first time `key` is asked for, the same value (or SourceError) afterwards.
@@ -128,6 +129,9 @@ SOURCES = {"auto": _auto, "netifd": _from_netifd, "netlink": _from_netlink,
            "url": _upstream("url")}
 
 
+_UPSTREAM = ("upnp", "natpmp", "stun", "url")
+
+
 def _one(name: str, record, family: int, cache: Cache) -> Selection:
     read = SOURCES.get(name)
     if read is None:
@@ -152,6 +156,10 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
     names = record.source or ("auto",)
     if isinstance(names, str):
         names = (names,)
+    if any(n in _UPSTREAM for n in names):
+        from ddns_agent import upstream  # words for a private WAN, CGNAT, double NAT
+
+        return upstream.observe(names, lambda n: _one(n, record, family, cache), family)
     first = None
     for name in names:
         selection = _one(name, record, family, cache)

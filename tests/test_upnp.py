@@ -84,6 +84,8 @@ def test_plan_json_shows_the_address_came_from_the_modem_by_upnp(modem):
     assert done.returncode == 0, done.stderr
     [item] = json.loads(done.stdout)["records"]
     assert (item["action"], item["address"], item["source"]) == ("publish", "203.0.113.7", "upnp 192.168.1.1")
+    assert "WAN has a private address" in item["reason"]
+    assert "upstream gateway reports 203.0.113.7 via UPnP" in item["reason"]
 
 
 def test_modem_without_public_address_is_refused_with_the_reason(bare):
