@@ -116,6 +116,8 @@ def cmd_check(args, log: Log) -> int:
 
     path = args.config or config_mod.DEFAULT_PATH
     cfg, problems = config_mod.check(path)
+    if cfg is not None:
+        problems = _provider_problems(cfg, path)
     for e in problems:
         print("ddns-agent: %s" % e, file=sys.stderr)
     if problems:
@@ -127,6 +129,20 @@ def cmd_check(args, log: Log) -> int:
     from ddns_agent.agent import Agent
 
     return Agent(cfg, args.state_dir or cfg.agent.state_dir, log).check_online()
+
+
+def _provider_problems(cfg, path: str) -> list:
+    """Option values only a provider can judge (a base64 key, an algorithm name), as ConfigErrors."""
+    from ddns_agent import providers as registry
+
+    problems = []
+    for name, pc in cfg.providers.items():
+        try:
+            registry.load(pc.type)(pc.options, None)
+        except ConfigError as e:
+            e.file, e.line, e.section = path, e.line or pc.line, name
+            problems.append(e)
+    return problems
 
 
 def cmd_status(cfg, state_dir: str, as_json: bool) -> int:

@@ -112,7 +112,9 @@ class Publisher:
             if cls.uses_http:
                 http = self.http_factory(pc)
                 self._https.append(http)
-            p = self._providers[name] = cls(pc.options, http)
+            options = dict(pc.options)
+            options.setdefault("timeout", self.config.agent.timeout)  # for non-HTTP protocols too
+            p = self._providers[name] = cls(options, http)
         return p
 
     def run(self, items: list, saved: dict) -> list:

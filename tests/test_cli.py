@@ -189,3 +189,15 @@ def test_providers_lists_every_registered_type():
                          text=True, cwd=REPO).stdout
     for name in REGISTRY:
         assert "%s:" % name in out
+
+
+def test_check_reports_option_values_only_the_provider_can_judge(env):
+    env.config("config provider 'ns'\n\toption type 'rfc2136'\n\toption server '127.0.0.1'\n"
+               "\toption key_name 'k'\n\toption key_secret 'c2VjcmV0'\n"
+               "\toption key_algorithm 'hmac-md4'\n"
+               "config record 'r'\n\toption provider 'ns'\n\toption domain 'example.test'\n"
+               "\toption interface 'wan'\n")
+    out = env.run("check")
+    assert out.returncode == 2
+    assert ":1: ns.key_algorithm: expected one of hmac-sha1" in out.stderr
+    assert "Traceback" not in out.stderr
