@@ -1,0 +1,147 @@
+"""Whole-process figures: update vs its floor, no-change vs `python3 -c pass`, hotplug vs `sh -c true`."""
+
+from __future__ import annotations
+
+import json
+
+import boxes
+from measure import BenchError, Variant, interleave, ratios, rss_mb, summary, walls
+
+
+def update_cycle(root, ca, transport: str, reps: int) -> dict:
+    """`ddns-agent update` publishing one changed record (one PATCH) vs a bare interpreter's PATCH."""
+    served = boxes.cloudflare(ca)
+    try:
+        fake = served.handler
+        box = boxes.Box(root, "update-" + transport)
+        box.config("cf", boxes.cloudflare_options(served), [("home4", "example.com", "home", "A")])
+        env = box.env_for(transport)
+        box.wan(boxes.V4[1])
+        first = Variant("first", box.argv("update"), env)
+        first.run()  # creates the record and caches its id: later runs are steady state
+        (rec,) = fake.find("home.example.com")
+        floor_rec = fake.add("example.com", "floor.example.com", "A", boxes.V4[1])
+        floor_url = "%s/client/v4/zones/%s/dns_records/%s" % (served.server.url, rec["zone_id"],
+                                                             floor_rec["id"])
+        marks: dict = {}
+
+        def agent_prepare(i: int) -> None:
+            box.wan(boxes.V4[i % 2])
+            marks["agent"] = served.mark()
+
+        def agent_check(i: int, sample) -> None:
+            n, conns, methods = served.since(marks["agent"])
+            if methods != ["PATCH"] or conns != 1:
+                raise BenchError("update (%s) sent %s over %d connection(s), expected one PATCH"
+                                 % (transport, methods, conns))
+            if fake.records[rec["id"]]["content"] != boxes.V4[i % 2]:
+                raise BenchError("update (%s) did not publish %s" % (transport, boxes.V4[i % 2]))
+
+        floor_env = {}
+
+        def floor_prepare(i: int) -> None:
+            body = json.dumps({"content": boxes.V4[i % 2]})
+            floor_env.clear()
+            floor_env.update(boxes.floor_env(env, floor_url, served.server.cafile, body))
+            marks["floor"] = served.mark()
+
+        def floor_check(i: int, sample) -> None:
+            n, conns, methods = served.since(marks["floor"])
+            if methods != ["PATCH"]:
+                raise BenchError("floor (%s) sent %s" % (transport, methods))
+
+        agent = Variant("agent", box.argv("update"), env, agent_prepare, agent_check)
+        floor = Variant("floor", boxes.floor_argv(transport), floor_env, floor_prepare, floor_check)
+        runs = interleave([agent, floor], reps)
+        if fake.errors:
+            raise BenchError("the Cloudflare fake crashed: %r" % fake.errors[0])
+    finally:
+        served.stop()
+    a, f = runs["agent"], runs["floor"]
+    rss_a, rss_f = summary(rss_mb(a)), summary(rss_mb(f))
+    return {"transport": transport, "agent_ms": summary(walls(a)), "floor_ms": summary(walls(f)),
+            "ratio": ratios(walls(a), walls(f)), "agent_rss_mb": rss_a, "floor_rss_mb": rss_f,
+            "rss_delta_mb": rss_a["median"] - rss_f["median"], "requests_per_run": 1}
+
+
+LOG_PROVIDER = {"type": "log"}
+
+
+def no_change(root, ca, reps: int) -> dict:
+    """`ddns-agent update` with the state already right (no provider call) vs `python3 -c pass`."""
+    served = boxes.cloudflare(ca)
+    try:
+        box = boxes.Box(root, "nochange")
+        box.config("cf", boxes.cloudflare_options(served), [("home4", "example.com", "home", "A")])
+        box.wan(boxes.V4[0])
+        Variant("first", box.argv("update"), box.env).run()
+        mark = served.mark()
+
+        def check(i: int, sample) -> None:
+            if served.since(mark)[0]:
+                raise BenchError("a no-change update sent a request")
+
+        agent = Variant("agent", box.argv("update"), box.env, check=check)
+        bare = Variant("python -c pass", [boxes.PY, "-c", "pass"], box.env)
+        runs = interleave([agent, bare], reps)
+    finally:
+        served.stop()
+    a, b = runs["agent"], runs["python -c pass"]
+    return {"agent_ms": summary(walls(a)), "python_ms": summary(walls(b)),
+            "ratio": ratios(walls(a), walls(b)), "agent_rss_mb": summary(rss_mb(a)),
+            "python_rss_mb": summary(rss_mb(b))}
+
+
+HOTPLUG_CONFIG = """
+config agent 'main'
+	option state_dir '{state}'
+
+config provider 'dry'
+	option type 'log'
+
+config record 'home4'
+	option provider 'dry'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
+
+
+def hotplug(root, reps: int) -> dict:
+    """The hotplug script's no-change exit (fingerprint equal) vs `sh -c true`, as hotplug-call runs it."""
+    from standins.router import HOTPLUG, Router, hotplug_events
+
+    if not HOTPLUG.exists():
+        return {"skipped": "%s does not exist yet" % HOTPLUG.relative_to(boxes.REPO)}
+    router = Router(root / "hotplug")
+    router.enable()
+    router.start()
+    router.config(HOTPLUG_CONFIG)
+    router.serve("wan", boxes.WAN_UP)
+    router.fingerprint("wan", boxes.WAN_UP)
+    event = next(e for e in hotplug_events("dhcp-public")
+                 if e["ACTION"] == "ifup" and e["INTERFACE"] == "wan")
+    env = router.env()
+    env.update(event)
+    # /sbin/hotplug-call: functions.sh loaded, each script sourced in a subshell
+    argv = ["/bin/sh", "-c", '. "$1"; ( . "$2" )', "hotplug-call",
+            str(router.root / "lib" / "functions.sh"), str(HOTPLUG)]
+    seen = {"ubus": 0}
+
+    def check(i: int, sample) -> None:
+        if router.agent_calls():
+            raise BenchError("the hotplug script started the agent although the fingerprint matched")
+        calls = len(router.ubus_calls())
+        if calls != seen["ubus"] + 1:
+            raise BenchError("the hotplug script did not read the interface (%d ubus calls)" % calls)
+        seen["ubus"] = calls
+
+    script = Variant("hotplug", argv, env, check=check)
+    true = Variant("sh -c true", ["/bin/sh", "-c", "true"], env)
+    bare = Variant("python -c pass", [boxes.PY, "-c", "pass"], env)
+    runs = interleave([script, true, bare], reps)
+    h, t, p = runs["hotplug"], runs["sh -c true"], runs["python -c pass"]
+    return {"hotplug_ms": summary(walls(h)), "sh_true_ms": summary(walls(t)),
+            "python_ms": summary(walls(p)), "ratio": ratios(walls(h), walls(t)),
+            "vs_python": ratios(walls(h), walls(p)), "python_started": False}

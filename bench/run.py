@@ -1,0 +1,208 @@
+"""`make bench`: speed and memory of ddns_agent as ratios measured side by side; table + bench/results.json.
+
+    python bench/run.py [--reps N] [--only update,nochange,hotplug,requests,records,event] [--strict]
+
+Everything runs against loopback fakes, a BIND9 on loopback, or namespaces the bench makes, and
+stops by itself. Exit 0 even when a target is missed, unless --strict. bench/README.md says what
+each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import measure
+
+GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event")
+EVENT_CHANGES = 20
+
+
+def fmt_ratio(r: dict) -> str:
+    return "%.2fx [%.2f-%.2f]" % (r["median"], r["p25"], r["p75"])
+
+
+def row(rows: list, fid: str, figure: str, measured: str, target: str, ok: bool | None,
+        value=None, detail=None) -> None:
+    """Add one table row (ok None = informational, no target)."""
+    rows.append({"id": fid, "figure": figure, "measured": measured, "target": target,
+                 "result": "info" if ok is None else ("PASS" if ok else "FAIL"), "value": value,
+                 "detail": detail})
+
+
+def group_update(rows: list, root: Path, ca, reps: int) -> None:
+    import cycles
+    for transport in ("urllib3", "stdlib"):
+        log("update cycle, %s transport" % transport)
+        r = cycles.update_cycle(root, ca, transport, reps)
+        floor = "urllib3" if transport == "urllib3" else "http.client"
+        row(rows, "update.%s.time" % transport, "update, 1 changed record (%s): time" % transport,
+            "%s of floor (%.0f vs %.0f ms)" % (fmt_ratio(r["ratio"]), r["agent_ms"]["median"],
+                                               r["floor_ms"]["median"]),
+            "<= 1.2x (floor: %s PATCH)" % floor, r["ratio"]["median"] <= 1.2, r["ratio"]["median"], r)
+        row(rows, "update.%s.rss" % transport, "update, 1 changed record (%s): peak RSS" % transport,
+            "%+.1f MB (%.1f vs %.1f MB)" % (r["rss_delta_mb"], r["agent_rss_mb"]["median"],
+                                            r["floor_rss_mb"]["median"]),
+            "<= floor + 3 MB", r["rss_delta_mb"] <= 3.0, r["rss_delta_mb"], None)
+
+
+def group_nochange(rows: list, root: Path, ca, reps: int) -> None:
+    import cycles
+    log("no-change cycle")
+    r = cycles.no_change(root, ca, reps)
+    row(rows, "nochange.time", "no-change update: time",
+        "%s of python3 -c pass (%.0f vs %.0f ms)" % (fmt_ratio(r["ratio"]), r["agent_ms"]["median"],
+                                                     r["python_ms"]["median"]),
+        "<= 1.5x", r["ratio"]["median"] <= 1.5, r["ratio"]["median"], r)
+
+
+def group_hotplug(rows: list, root: Path, reps: int) -> None:
+    import cycles
+    log("hotplug no-change exit")
+    r = cycles.hotplug(root, reps)
+    if "skipped" in r:
+        row(rows, "hotplug.time", "hotplug no-change exit", "skipped: " + r["skipped"], "-", None)
+        return
+    row(rows, "hotplug.time", "hotplug no-change exit: time",
+        "%s of sh -c true (%.1f vs %.1f ms); %.2fx of python3 -c pass"
+        % (fmt_ratio(r["ratio"]), r["hotplug_ms"]["median"], r["sh_true_ms"]["median"],
+           r["vs_python"]["median"]),
+        "no Python started", not r["python_started"], r["ratio"]["median"], r)
+
+
+def group_requests(rows: list, root: Path, ca) -> None:
+    import traffic
+    log("requests per changed record")
+    for r in traffic.requests_per_provider(root, ca, log):
+        name = "%s (%s)" % (r["provider"], r.get("transport", "-"))
+        fid = "requests.%s.%s" % (r["provider"], r.get("transport", "-"))
+        if "skipped" in r:
+            row(rows, fid, "requests per changed record: " + r["provider"], "skipped: " + r["skipped"],
+                "1", None)
+            continue
+        ok = r["per_changed_record"] == 1 and r["unchanged_run"] == 0
+        row(rows, fid, "requests per changed record: " + name,
+            "%g (%d for %d changed; first run %d, unchanged run %d)"
+            % (r["per_changed_record"], r["changed_run"], r["changed_records"], r["first_run"],
+               r["unchanged_run"]),
+            "1 (0 unchanged)", ok, r["per_changed_record"], r)
+
+
+def group_records(rows: list, root: Path, ca, reps: int) -> None:
+    import traffic
+    for transport in ("urllib3", "stdlib"):
+        log("1 vs 50 records, %s transport" % transport)
+        r = traffic.many_records(root, ca, transport, reps)
+        n = r["records"]
+        ok = (r["requests_one"], r["requests_many"]) == (1, n) and r["connections_many"] == [1]
+        row(rows, "records.%s" % transport, "1 vs %d records (%s)" % (n, transport),
+            "%s time (%.0f vs %.0f ms, %+.1f ms/record); requests %d vs %d; TCP connections %s vs %s"
+            % (fmt_ratio(r["ratio"]), r["many_ms"]["median"], r["one_ms"]["median"],
+               r["extra_ms_per_record"]["median"], r["requests_many"], r["requests_one"],
+               "/".join(map(str, r["connections_many"])), "/".join(map(str, r["connections_one"]))),
+            "%d requests, 1 connection" % n, ok, r["ratio"]["median"], r)
+
+
+def group_event(rows: list, root: Path, reps: int) -> None:
+    import latency
+    log("event to published (namespaces + BIND9)")
+    r = latency.event_to_published(root, reps, log)
+    if "skipped" in r:
+        row(rows, "event.latency", "event to published", "skipped: " + r["skipped"], "< 1 s median", None)
+        return
+    row(rows, "event.latency", "event to published (%d changes)" % r["changes"],
+        "median %.0f ms, worst %.0f ms (p25-p75 %.0f-%.0f ms)"
+        % (r["ms"]["median"], r["ms"]["max"], r["ms"]["p25"], r["ms"]["p75"]),
+        "< 1 s median", r["ms"]["median"] < 1000, r["ms"]["median"], r)
+
+
+def log(text: str) -> None:
+    print("bench: " + text, file=sys.stderr, flush=True)
+
+
+def table(rows: list) -> str:
+    """The rows as a fixed-width text table."""
+    heads = ("figure", "measured: median [p25-p75]", "target", "result")
+    keys = ("figure", "measured", "target", "result")
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for h, k in zip(heads, keys)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    for r in rows:
+        lines.append("  ".join(r[k].ljust(w) for k, w in zip(keys, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def meta(reps: int, seconds: float) -> dict:
+    import subprocess
+
+    import boxes
+    commit = subprocess.run(["git", "-C", str(boxes.REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return {"python": boxes.python_version(), "cores": boxes.cores(), "load_avg": os.getloadavg(),
+            "commit": commit, "reps": reps, "seconds": round(seconds, 1),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def main(argv: list | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=30, help="interleaved rounds per timed figure (default 30)")
+    p.add_argument("--only", default=",".join(GROUPS), help="comma-separated: " + ",".join(GROUPS))
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--site-as-is", action="store_true",
+                   help="run children with this interpreter's own site (its .pth code included)")
+    args = p.parse_args(argv)
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        p.error("unknown group(s): %s" % ", ".join(unknown))
+    measure.start_spawner()  # first, while this process is still small (spawner.py says why)
+    import boxes  # puts the repo and tests/ on sys.path
+    import trustme
+
+    t0 = time.monotonic()
+    ca = trustme.CA()
+    rows: list = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ddns-bench-") as tmp:
+            root = Path(tmp)
+            if not args.site_as_is:
+                boxes.PY = boxes.clean_interpreter(root)
+            for group in groups:
+                try:
+                    if group == "update":
+                        group_update(rows, root, ca, args.reps)
+                    elif group == "nochange":
+                        group_nochange(rows, root, ca, args.reps)
+                    elif group == "hotplug":
+                        group_hotplug(rows, root, args.reps)
+                    elif group == "requests":
+                        group_requests(rows, root, ca)
+                    elif group == "records":
+                        group_records(rows, root, ca, max(5, args.reps * 2 // 3))
+                    elif group == "event":
+                        group_event(rows, root, EVENT_CHANGES)
+                except measure.BenchError as e:
+                    row(rows, group + ".error", group, "error: %s" % e, "-", False)
+    finally:
+        measure.stop_spawner()
+    info = meta(args.reps, time.monotonic() - t0)
+    info["children_python"] = boxes.PY
+    info["children"] = "own site (.pth code: %s)" % (", ".join(boxes.site_code()) or "none") \
+        if args.site_as_is else "clean venv of this interpreter (no .pth code; urllib3, ujson importable)"
+    print(table(rows))
+    print("python %s, %d cores, load %.2f %.2f %.2f, %d rounds, %.0f s; children: %s"
+          % (info["python"], info["cores"], *info["load_avg"], info["reps"], info["seconds"],
+             info["children"]))
+    Path(args.out).write_text(json.dumps({"meta": info, "figures": rows}, indent=1) + "\n")
+    failed = [r for r in rows if r["result"] == "FAIL"]
+    return 1 if args.strict and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
