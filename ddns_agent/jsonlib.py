@@ -16,4 +16,20 @@ except ImportError:  # ujson is optional (not in the OpenWrt feed)
         return _json.dumps(obj, indent=indent or None, ensure_ascii=False,
                            separators=(", ", ": ") if indent else (",", ":"))
 
-loads = _json.loads
+
+def loads(text):
+    """Parse JSON text (str or bytes); anything that is not usable JSON raises ValueError.
+
+    That includes nesting too deep for the parser (stdlib json: RecursionError) and strings holding
+    a lone surrogate escape (\\ud800): UTF-8 cannot hold them, so state and log writes would fail.
+    """
+    try:
+        obj = _json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply")
+    if (b"\\u" if isinstance(text, bytes) else "\\u") in text:
+        try:
+            dumps(obj).encode("utf-8")
+        except UnicodeError:
+            raise ValueError("JSON string holds a lone surrogate (\\ud800-\\udfff)")
+    return obj
