@@ -14,8 +14,9 @@ is a ConfigError naming the option when the provider is built, before any reques
 Credentials: `username` + `password` are sent as Basic auth, and so is a user:password@ in `url`.
 Success: a status in `success_status` (default 2xx) and, when set, `success_text` in the answer.
 Any other answer stops the record until the config changes (HTTP 401/403 as AuthError, the rest as
-RejectedError), except 429 (wait) and 5xx (retry). The URL may carry a secret: messages show only
-scheme://host/path, with the token and password masked even there. `endpoint`, when set, replaces
+RejectedError), except 429 (wait) and 5xx (retry). `url` is a secret (it often holds a key): messages
+name only scheme://host[:port], and answer text quoted in them has the token, the password, the
+request target and long literals of `url` masked. `endpoint`, when set, replaces
 the scheme://host[:port] of `url` (a test server, a proxy).
 """
 
@@ -124,23 +125,24 @@ class Webhook(Provider):
                 raise ConfigError("header %s would hold a line break" % name, option="headers")
             headers[name] = value
         resp = self.http.request(self.method, url, headers, data)
+        where = "%s://%s" % (scheme, host)  # the path and query may hold a key
         if resp.status in self.success_status:
             if self.success_text and self.success_text not in resp.text:
                 raise RejectedError("webhook %s answered HTTP %d without %r: %r"
-                                    % (self._where(url), resp.status, self.success_text,
-                                       self._snippet(resp.text)), status=resp.status, provider=self.type)
+                                    % (where, resp.status, self.success_text, self._snippet(resp.text, url)),
+                                    status=resp.status, provider=self.type)
             return Remote(None, address, rec.ttl)
         raise_for_status(resp, self.type)
         if resp.status in (401, 403):
-            raise AuthError("webhook %s refused the credentials (HTTP %d)" % (self._where(url), resp.status),
+            raise AuthError("webhook %s refused the credentials (HTTP %d)" % (where, resp.status),
                             status=resp.status, provider=self.type)
-        raise RejectedError("webhook %s answered HTTP %d: %r" % (self._where(url), resp.status,
-                                                                  self._snippet(resp.text)),
+        raise RejectedError("webhook %s answered HTTP %d: %r" % (where, resp.status,
+                                                                  self._snippet(resp.text, url)),
                             status=resp.status, provider=self.type)
 
     def check(self) -> str:
         """Nothing to call: the only request a webhook knows is the update."""
-        origin = safe_url(_split_origin(self._url)[0])  # the path may hold a key
+        origin = safe_url(_split_origin(self._url)[0])  # the path and query may hold a key
         return "updates go to %s; %s" % (origin, NO_CHECK)
 
     def _values(self, rec: RecordSpec, address: str) -> dict:
@@ -150,20 +152,22 @@ class Webhook(Provider):
                 "ttl": str(rec.ttl) if rec.ttl else "", "token": self._secrets["token"],
                 "password": self._secrets["password"], "username": self._username}
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets.values():
-            if len(secret) >= 4:
-                for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
-                    text = text.replace(form, "***")
+    def _mask(self, text: str, target: str) -> str:
+        """`text` without the token, the password, the request target or long literals of `url`."""
+        hidden = [target, unquote(target)] + [v for v in self._secrets.values() if len(v) >= 4]
+        # a key pasted into the url itself: any long literal between separators and placeholders
+        origin, rest = _split_origin(self._url)
+        literals = origin.partition("://")[2].rpartition("@")[0] + "/" + rest  # not the host name
+        hidden += [w for w in re.split(r"[/?&=#:]|\{[A-Za-z0-9_]+\}", literals) if len(w) >= 10]
+        for secret in sorted(hidden, key=len, reverse=True):
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")} if secret else ():
+                text = text.replace(form, "***")
         return text
 
-    def _where(self, url: str) -> str:
-        """scheme://host/path of the rendered URL, secrets masked."""
-        return self._mask(safe_url(url))
-
-    def _snippet(self, text: str) -> str:
+    def _snippet(self, text: str, url: str) -> str:
+        """The start of an answer, fit for a message."""
         shown = "".join(c if c.isprintable() else " " for c in text.strip())
-        return self._mask(shown)[:80]
+        return self._mask(shown, _split_origin(url)[1])[:80]
 
 
 def _split_origin(url: str) -> tuple:
