@@ -94,6 +94,21 @@ class DNSPod(Provider):
         self._call(action, params, accept=(ALREADY_EXISTS,))
         return Remote(remote.id, address, ttl)
 
+    def check(self) -> str:
+        """Domain.List, read-only (dnspod-api-doc domains.rst): the token works and reaches these zones."""
+        no_domains = "9"  # documented: the account has no domain
+        code, data = self._call("Domain.List", {}, accept=(no_domains,))
+        domains = data.get("domains") if code == "1" else []
+        if not isinstance(domains or [], list):
+            raise self._malformed("Domain.List")
+        names = [str(d["name"]) for d in domains or [] if isinstance(d, dict) and d.get("name")]
+        if not names:
+            raise RejectedError("the DNSPod login_token reaches no domain", status=code, provider=self.type)
+        info = data.get("info") if isinstance(data.get("info"), dict) else {}
+        total = info.get("domain_total")
+        more = " (%s in total)" % total if str(total).isdigit() and int(total) > len(names[:10]) else ""
+        return "zones %s reachable%s" % (", ".join(names[:10]), more)
+
     def _line_of(self, rec: RecordSpec) -> str:
         return rec.options.get("record_line") or self._line
 
