@@ -13,7 +13,8 @@ one text/plain answer line. Every answer is handled as the protocol requires (§
     badagent, good 127.0.0.1
     911, dnserr                              RateLimitedError(1800): wait at least 30 minutes
     anything else                            UnconfirmedError: sent, but not confirmed
-    HTTP 5xx / 429 without a code            TransientError / RateLimitedError
+    HTTP 429                                 RateLimitedError (Retry-After obeyed up to the cap)
+    HTTP 5xx without a code                  TransientError: retry by policy
 
 Dyn says "any failed update attempt is fatal" and No-IP "only schedule future updates after a
 success code": stopping is the protocol's answer, not caution. Update-only, no read-only call.
