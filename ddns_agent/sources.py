@@ -115,11 +115,26 @@ def _auto(record, family: int, cache: Cache) -> Selection:
                      % record.key, "")
 
 
+def _upstream_module(source: str = ""):
+    """ddns_agent.upstream, loaded only for records that list an upstream source.
+
+    It ships in ddns-agent-upstream: when that is not installed, None (or SourceError naming `source`).
+    """
+    import importlib
+
+    try:
+        return importlib.import_module("ddns_agent.upstream")
+    except ModuleNotFoundError as e:
+        if e.name != "ddns_agent.upstream":
+            raise
+    if source:
+        raise SourceError("source %s is not installed: opkg install ddns-agent-upstream" % source)
+    return None
+
+
 def _upstream(name: str):
     def read(record, family: int, cache: Cache) -> Selection:
-        from ddns_agent.upstream import reader  # only records that list an upstream source load it
-
-        return reader(name)(record, family, cache)
+        return _upstream_module(name).reader(name)(record, family, cache)
     return read
 
 
@@ -156,9 +171,8 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
     names = record.source or ("auto",)
     if isinstance(names, str):
         names = (names,)
-    if any(n in _UPSTREAM for n in names):
-        from ddns_agent import upstream  # words for a private WAN, CGNAT, double NAT
-
+    upstream = _upstream_module() if any(n in _UPSTREAM for n in names) else None
+    if upstream is not None:  # words for a private WAN, CGNAT, double NAT
         return upstream.observe(names, lambda n: _one(n, record, family, cache), family)
     first = None
     for name in names:
@@ -167,6 +181,9 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
             return selection
         if first is None:
             first = selection
+        elif name in _UPSTREAM:  # only without ddns-agent-upstream: say it is missing
+            reason = "; ".join(r for r in (first.reason, selection.reason) if r)
+            first = Selection(None, first.status, reason, first.origin, first.candidates)
     return first
 
 

@@ -66,8 +66,24 @@ REGISTRY = {
 }
 
 
+#: provider types shipped in a package of their own (like ddns-scripts-nsupdate): type -> package
+PACKAGES = {"rfc2136": "ddns-agent-rfc2136"}
+
+
 def load(type_name: str):
-    """Import and return the provider class for `type_name` (KeyError if unknown)."""
+    """Import and return the provider class for `type_name` (KeyError if unknown).
+
+    ConfigError (option `type`) when the type's own package is not installed.
+    """
     info = REGISTRY[type_name]
-    module = importlib.import_module("ddns_agent.providers." + info.module)
+    name = "ddns_agent.providers." + info.module
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name or type_name not in PACKAGES:
+            raise
+        from ddns_agent.errors import ConfigError
+
+        raise ConfigError("provider type %s is not installed: opkg install %s"
+                          % (type_name, PACKAGES[type_name]), option="type")
     return getattr(module, info.cls)
