@@ -191,7 +191,10 @@ class Lab:
         self.isp.ip("link", "add", ISP_DEV, "type", "veth", "peer", "name", WAN, "netns",
                     self.router.name)
         for ns, dev in ((self.isp, ISP_DEV), (self.router, WAN)):
-            ns.run("sysctl", "-q", "-w", "net.ipv6.conf.%s.accept_dad=0" % dev)
+            # promote_secondaries as systemd sets it: deleting the old lease in the same /24 must
+            # not take the new one with it
+            ns.run("sysctl", "-q", "-w", "net.ipv6.conf.%s.accept_dad=0" % dev,
+                   "net.ipv4.conf.%s.promote_secondaries=1" % dev)
             ns.ip("link", "set", "lo", "up")
             ns.ip("link", "set", dev, "up")
         self.batch(self.isp, ["addr add %s/24 dev %s" % (ISP_V4, ISP_DEV),
