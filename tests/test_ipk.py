@@ -1,4 +1,8 @@
-"""`make ipk` (tools/build_ipk.py): the .ipk unpacked and checked as opkg would see it."""
+"""`make ipk` (tools/build_ipk.py): the three .ipk files unpacked and checked as opkg would see them.
+
+ddns-agent is the core; ddns-agent-upstream (option source upnp/natpmp/stun/url) and
+ddns-agent-rfc2136 (provider type rfc2136) are split off it, as ddns-scripts-<service> are.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "tools" / "build_ipk.py"
 MAKEFILE = REPO / "openwrt" / "Makefile"
 EPOCH = "1700000000"
-SIZE_BUDGET = 60_000  # bytes, the whole .ipk (issue 4)
+SIZE_BUDGET = 60_000  # bytes, the whole core .ipk (issue 4)
+CORE, UPSTREAM, RFC2136 = "ddns-agent", "ddns-agent-upstream", "ddns-agent-rfc2136"
+CODE = "./usr/lib/ddns_agent/ddns_agent/"
+# the modules each optional package ships; the core ships every other one
+EXTRA_MODULES = {UPSTREAM: {CODE + m for m in ("ipurl.py", "natpmp.py", "stun.py", "upnp.py", "upstream.py")},
+                 RFC2136: {CODE + "providers/rfc2136.py"}}
 
 EXECUTABLES = {"./usr/bin/ddns-agent", "./etc/init.d/ddns_agent", "./usr/libexec/rpcd/ddns_agent",
                "./usr/lib/ddns_agent/recheck"}
@@ -27,10 +36,11 @@ DATA_FILES = EXECUTABLES | {"./etc/config/ddns_agent", "./etc/hotplug.d/iface/95
                             "./usr/share/rpcd/acl.d/ddns_agent.json"}
 DEPENDS = {"libc", "python3-light", "python3-codecs", "python3-urllib", "python3-openssl",
            "python3-email", "ca-bundle"}
+EXTRA_DEPENDS = {"libc", CORE}
 
 
-def build(out: Path, epoch: str | None = EPOCH) -> Path:
-    """Run the build as `make ipk` does; return the .ipk."""
+def build(out: Path, epoch: str | None = EPOCH) -> dict:
+    """Run the build as `make ipk` does; return package name -> .ipk."""
     env = dict(os.environ)
     env.pop("SOURCE_DATE_EPOCH", None)
     if epoch is not None:
@@ -38,8 +48,13 @@ def build(out: Path, epoch: str | None = EPOCH) -> Path:
     result = subprocess.run([sys.executable, str(BUILD), "--out", str(out)], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    (ipk,) = out.glob("*.ipk")
-    return ipk
+    return {p.name.split("_")[0]: p for p in out.glob("*.ipk")}
+
+
+def repo_modules() -> set:
+    """Every module of the repository's ddns_agent/, as its path in an .ipk payload."""
+    return {"./usr/lib/ddns_agent/" + p.relative_to(REPO).as_posix()
+            for p in (REPO / "ddns_agent").rglob("*.py") if "__pycache__" not in p.parts}
 
 
 class Ipk:
@@ -74,77 +89,112 @@ class Ipk:
         with tarfile.open(fileobj=io.BytesIO(self.data_tar)) as t:
             return t.extractfile(name).read()
 
+    def files(self) -> set:
+        """The payload's file names."""
+        return {m.name for m in self.data if m.isfile()}
+
+    def extract(self, root: Path) -> None:
+        """Unpack the payload into `root`, as opkg installs it."""
+        with tarfile.open(fileobj=io.BytesIO(self.data_tar)) as t:
+            t.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+
 
 @pytest.fixture(scope="module")
-def ipk(tmp_path_factory) -> Ipk:
-    """One build of the package."""
-    return Ipk(build(tmp_path_factory.mktemp("ipk")))
+def ipks(tmp_path_factory) -> dict:
+    """One build: package name -> Ipk."""
+    return {name: Ipk(path) for name, path in build(tmp_path_factory.mktemp("ipk")).items()}
 
 
-def test_name_follows_opkg_and_apk_version_rules(ipk, tmp_path):
-    path = build(tmp_path)
+@pytest.fixture(scope="module")
+def ipk(ipks) -> Ipk:
+    """The core package."""
+    return ipks[CORE]
+
+
+def test_make_ipk_builds_the_three_packages_named_by_opkg_and_apk_version_rules(ipks, tmp_path):
+    paths = build(tmp_path)
     version = re.search(r'__version__ = "([^"]+)"', (REPO / "ddns_agent/__init__.py").read_text())[1]
-    assert re.fullmatch(r"ddns-agent_%s-r\d+_all\.ipk" % re.escape(version), path.name)
-    assert ipk.fields()["Version"] == path.name.split("_")[1]
+
+    assert sorted(paths) == sorted([CORE, UPSTREAM, RFC2136])
+    for name, path in paths.items():
+        assert re.fullmatch(r"%s_%s-r\d+_all\.ipk" % (name, re.escape(version)), path.name)
+        assert ipks[name].fields()["Version"] == path.name.split("_")[1]
 
 
-def test_outer_layer_is_a_gzipped_tar_as_opkg_lede_reads_it(ipk):
-    assert ipk.raw[:2] == b"\x1f\x8b"  # not an `ar` archive: opkg-lede has no ar support
-    assert [m.name for m in ipk.outer] == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
-    assert ipk.members["./debian-binary"] == b"2.0\n"
+def test_outer_layer_is_a_gzipped_tar_as_opkg_lede_reads_it(ipks):
+    for ipk in ipks.values():
+        assert ipk.raw[:2] == b"\x1f\x8b"  # not an `ar` archive: opkg-lede has no ar support
+        assert [m.name for m in ipk.outer] == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+        assert ipk.members["./debian-binary"] == b"2.0\n"
 
 
-def test_payload_holds_the_agent_and_the_openwrt_integration(ipk):
-    files = {m.name for m in ipk.data if m.isfile()}
+def test_core_payload_holds_the_agent_and_the_openwrt_integration(ipk):
+    files = ipk.files()
 
     assert DATA_FILES <= files
-    code = {f for f in files if f.startswith("./usr/lib/ddns_agent/ddns_agent/")}
-    assert "./usr/lib/ddns_agent/ddns_agent/cli.py" in code
-    assert "./usr/lib/ddns_agent/ddns_agent/providers/log.py" in code
+    code = {f for f in files if f.startswith(CODE)}
+    assert CODE + "cli.py" in code
+    assert {CODE + "providers/%s.py" % p for p in ("log", "cloudflare", "dnspod", "tencentcloud", "alidns",
+                                                     "duckdns", "dyndns2", "webhook")} <= code
     assert all(f.endswith(".py") for f in code)
     assert not [f for f in files if "__pycache__" in f or "/tests/" in f or f.endswith(".pyc")]
     assert files == DATA_FILES | code
-    # every shipped module is in the repository, and every repository module is shipped
-    repo = {"./usr/lib/ddns_agent/" + p.relative_to(REPO).as_posix()
-            for p in (REPO / "ddns_agent").rglob("*.py") if "__pycache__" not in p.parts}
-    assert code == repo
+    # the optional packages' modules are not in the core
+    assert not code & (EXTRA_MODULES[UPSTREAM] | EXTRA_MODULES[RFC2136])
 
 
-def test_modes_and_owners(ipk):
-    for m in ipk.data:
-        assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), m.name
-        assert m.mtime == int(EPOCH), m.name
-        if m.isdir():
-            assert m.mode == 0o755, m.name
-        elif m.name == "./etc/config/ddns_agent":
-            assert m.mode == 0o600  # INSTALL_CONF: it may hold credentials
-        elif m.name in EXECUTABLES:
-            assert m.mode == 0o755, m.name
-        else:
-            assert m.mode == 0o644, m.name  # .py, ACL, and the hotplug script (sourced)
+def test_optional_packages_hold_exactly_their_modules(ipks):
+    for name, modules in EXTRA_MODULES.items():
+        assert ipks[name].files() == modules, name
 
 
-def test_entries_are_in_gnu_tar_sort_name_order(ipk):
-    names = [m.name.rstrip("/") for m in ipk.data]
-    assert names[0] == "."
-    # each directory comes right before its children, children sorted by name
-    for i, name in enumerate(names[1:], 1):
-        parent = name.rsplit("/", 1)[0]
-        assert parent in names[:i], name
-    for parent in {n.rsplit("/", 1)[0] for n in names[1:]}:
-        children = [n.rsplit("/", 1)[1] for n in names[1:] if n.rsplit("/", 1)[0] == parent]
-        assert children == sorted(children, key=str.encode)
+def test_every_repository_module_is_in_exactly_one_package(ipks):
+    shipped = [f for ipk in ipks.values() for f in ipk.files() if f.startswith(CODE)]
+
+    assert len(shipped) == len(set(shipped))  # opkg refuses a file two packages own
+    assert set(shipped) == repo_modules()
 
 
-def test_control_fields(ipk):
-    f = ipk.fields()
+def test_modes_and_owners(ipks):
+    for ipk in ipks.values():
+        for m in ipk.data:
+            assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), m.name
+            assert m.mtime == int(EPOCH), m.name
+            if m.isdir():
+                assert m.mode == 0o755, m.name
+            elif m.name == "./etc/config/ddns_agent":
+                assert m.mode == 0o600  # INSTALL_CONF: it may hold credentials
+            elif m.name in EXECUTABLES:
+                assert m.mode == 0o755, m.name
+            else:
+                assert m.mode == 0o644, m.name  # .py, ACL, and the hotplug script (sourced)
 
-    assert f["Package"] == "ddns-agent"
-    assert f["Architecture"] == "all"
-    assert set(f["Depends"].split(", ")) == DEPENDS
-    assert f["Installed-Size"] == str(len(ipk.data_tar))  # bytes, as ipkg-build counts them
-    assert f["SourceDateEpoch"] == EPOCH
-    assert f["Description"].strip()
+
+def test_entries_are_in_gnu_tar_sort_name_order(ipks):
+    for ipk in ipks.values():
+        names = [m.name.rstrip("/") for m in ipk.data]
+        assert names[0] == "."
+        # each directory comes right before its children, children sorted by name
+        for i, name in enumerate(names[1:], 1):
+            parent = name.rsplit("/", 1)[0]
+            assert parent in names[:i], name
+        for parent in {n.rsplit("/", 1)[0] for n in names[1:]}:
+            children = [n.rsplit("/", 1)[1] for n in names[1:] if n.rsplit("/", 1)[0] == parent]
+            assert children == sorted(children, key=str.encode)
+
+
+def test_control_fields(ipks):
+    for name, ipk in ipks.items():
+        f = ipk.fields()
+
+        assert f["Package"] == name
+        assert f["SourceName"] == CORE  # PKG_NAME: one recipe
+        assert f["Version"] == ipks[CORE].fields()["Version"]
+        assert f["Architecture"] == "all"
+        assert set(f["Depends"].split(", ")) == (DEPENDS if name == CORE else EXTRA_DEPENDS)
+        assert f["Installed-Size"] == str(len(ipk.data_tar))  # bytes, as ipkg-build counts them
+        assert f["SourceDateEpoch"] == EPOCH
+        assert f["Description"].strip()
 
 
 def test_depends_on_the_split_stdlib_not_urllib3_nor_full_python3(ipk):
@@ -164,8 +214,27 @@ def test_conffiles_and_maintainer_scripts(ipk):
             assert m.mode == 0o755 and ipk.control[m.name].startswith("#!/bin/sh\n"), m.name
 
 
-def test_second_build_gives_the_same_bytes(ipk, tmp_path):
-    assert build(tmp_path).read_bytes() == ipk.raw
+def test_optional_packages_have_no_conffiles_and_only_an_update_after_install(ipks):
+    for name in EXTRA_MODULES:
+        ipk = ipks[name]
+        names = {m.name for m in ipk.control_members if m.isfile()}
+        # postinst/prerm: what package-pack.mk writes for every package; postinst-pkg is theirs
+        assert names == {"./control", "./postinst", "./prerm", "./postinst-pkg"}, name
+        assert ipk.control["./postinst"] == ipks[CORE].control["./postinst"]
+        script = ipk.control["./postinst-pkg"]
+        assert script.startswith("#!/bin/sh\n")
+        # on a live system with the service started only, never while building an image
+        assert '[ -n "${IPKG_INSTROOT}" ] || [ ! -e /var/run/ddns_agent.started ] || ' \
+               "/etc/init.d/ddns_agent reload" in script
+        for m in ipk.control_members:
+            if m.isfile() and m.name != "./control":
+                assert m.mode == 0o755, m.name
+
+
+def test_second_build_gives_the_same_bytes(ipks, tmp_path):
+    again = build(tmp_path)
+    for name, ipk in ipks.items():
+        assert again[name].read_bytes() == ipk.raw, name
 
 
 def test_default_epoch_is_the_last_commits_time(tmp_path):
@@ -173,17 +242,22 @@ def test_default_epoch_is_the_last_commits_time(tmp_path):
                             capture_output=True, text=True).stdout.strip()
     if not commit.isdigit():
         pytest.skip("not a git checkout")
-    assert Ipk(build(tmp_path, epoch=None)).fields()["SourceDateEpoch"] == commit
+    for path in build(tmp_path, epoch=None).values():
+        assert Ipk(path).fields()["SourceDateEpoch"] == commit
 
 
-def test_package_fits_the_size_budget(ipk):
-    assert len(ipk.raw) < SIZE_BUDGET, "%d bytes" % len(ipk.raw)
+def test_core_package_fits_the_size_budget(ipks):
+    for name, ipk in ipks.items():
+        print("%s: %d bytes, Installed-Size %s bytes"
+              % (name, len(ipk.raw), ipk.fields()["Installed-Size"]))
+    assert len(ipks[CORE].raw) < SIZE_BUDGET, "%d bytes" % len(ipks[CORE].raw)
 
 
-def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipk, tmp_path):
+def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipks, tmp_path):
     root = tmp_path / "root"
-    with tarfile.open(fileobj=io.BytesIO(ipk.data_tar)) as t:
-        t.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    for ipk in ipks.values():  # as `opkg install ddns-agent-upstream ddns-agent-rfc2136` leaves them
+        ipk.extract(root)
+    assert {"./" + p.relative_to(root).as_posix() for p in (root / CODE).rglob("*.py")} == repo_modules()
     for p in (root / "usr/lib/ddns_agent/ddns_agent").rglob("*.py"):
         shipped = p.read_text()
         source = (REPO / p.relative_to(root / "usr/lib/ddns_agent")).read_text()
@@ -205,18 +279,33 @@ def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipk, tmp_path)
     # bytecode goes to tmpfs, never next to the sources on flash
     assert list(pycache.rglob("cli.*.pyc"))
     assert not list((root / "usr").rglob("__pycache__"))
+    # the optional packages' modules import next to the core's
+    modules = sorted("ddns_agent." + f[len(CODE):-3].replace("/", ".")
+                     for f in EXTRA_MODULES[UPSTREAM] | EXTRA_MODULES[RFC2136])
+    code = "import sys; sys.path.insert(0, %r)\nimport %s" % (str(root / "usr/lib/ddns_agent"),
+                                                             ", ".join(modules))
+    result = subprocess.run([sys.executable, "-I", "-B", "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+
+
+def _define(text: str, name: str) -> str:
+    return re.search(r"^define %s\n(.*?)^endef$" % re.escape(name), text, re.S | re.M)[1]
 
 
 def test_makefile_recipe_uses_the_feed_conventions():
     text = MAKEFILE.read_text()
     assert re.search(r"^PKG_VERSION:=\d+\.\d+\.\d+$", text, re.M)
     assert re.search(r"^PKG_RELEASE:=\d+$", text, re.M)
-    assert "PKGARCH:=all" in text
-    depends = re.search(r"DEPENDS:=(.*?)\nendef", text, re.S)[1]
-    assert set(re.findall(r"\+([\w.-]+)", depends)) == DEPENDS - {"libc"}
+    assert "PKGARCH:=all" in _define(text, "Package/ddns-agent/Default")
+    assert re.findall(r"^\$\(eval \$\(call BuildPackage,(\S+)\)\)$", text, re.M) == [CORE, UPSTREAM, RFC2136]
+    for name, depends in ((CORE, DEPENDS), (UPSTREAM, EXTRA_DEPENDS), (RFC2136, EXTRA_DEPENDS)):
+        body = _define(text, "Package/" + name)
+        assert "$(call Package/ddns-agent/Default)" in body
+        assert set(re.findall(r"\+([\w.-]+)", body)) == depends - {"libc"}, name
     assert "INSTALL_CONF) $(PKG_BUILD_DIR)/openwrt/files/ddns_agent.config $(1)/etc/config/ddns_agent" in text
-    assert "/etc/config/ddns_agent" in re.search(r"define Package/ddns-agent/conffiles\n(.*?)endef",
-                                                 text, re.S)[1]
+    assert re.findall(r"^define Package/(\S+)/conffiles$", text, re.M) == [CORE]
+    assert "/etc/config/ddns_agent" in _define(text, "Package/ddns-agent/conffiles")
 
 
 def _build_ipk_module():
@@ -271,6 +360,35 @@ def test_an_install_line_the_builder_does_not_understand_stops_the_build(tmp_pat
         build_ipk.parse_makefile(tmp_path / "Makefile")
 
 
+def _build_from(tmp_path: Path, text: str):
+    """build_ipk.build() on a copy of the tree whose recipe is `text`."""
+    build_ipk = _build_ipk_module()
+    src = tmp_path / "src"
+    for part in ("ddns_agent", "openwrt", "init.d"):
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "openwrt" / "Makefile").write_text(text)
+    return build_ipk, lambda: build_ipk.build(src, tmp_path / "out", epoch=int(EPOCH))
+
+
+def test_a_module_in_two_packages_stops_the_build(tmp_path):
+    # the core forgetting to leave out a module an optional package installs: opkg would refuse it
+    text = re.sub(r"\t\$\(RM\) .*?providers/rfc2136\.py\n", "", MAKEFILE.read_text(), flags=re.S)
+    build_ipk, run = _build_from(tmp_path, text)
+
+    with pytest.raises(build_ipk.BuildError, match=r"ddns_agent/ipurl\.py is in both ddns-agent and "
+                                                    r"ddns-agent-upstream"):
+        run()
+
+
+def test_removing_a_file_the_package_does_not_install_stops_the_build(tmp_path):
+    # a renamed module must not leave the core's $(RM) line silently out of date
+    text = MAKEFILE.read_text().replace("ddns_agent/stun.py $(1)", "ddns_agent/stunning.py $(1)", 1)
+    build_ipk, run = _build_from(tmp_path, text)
+
+    with pytest.raises(build_ipk.BuildError, match="removes usr/lib/ddns_agent/ddns_agent/stunning.py"):
+        run()
+
+
 CONFIG = REPO / "openwrt" / "files" / "ddns_agent.config"
 
 
@@ -310,11 +428,12 @@ INSTALL_CONF:=install -m0600
 CP:=cp -fpR
 define BuildPackage
 $$(eval $$(Package/$(1)))
-depends:
-	@echo '$$(strip $$(DEPENDS))'
-install:
+DEPENDS_$(1):=$$(DEPENDS)
+depends-$(1):
+	@echo '$$(strip $$(DEPENDS_$(1)))'
+install-$(1):
 	$$(Build/Compile)
-	$$(call Package/$(1)/install,$$(DEST))
+	$$(call Package/$(1)/install,$$(DEST)/$(1))
 endef
 """
 STUB_HOST_MK = r"""
@@ -358,15 +477,17 @@ def feed(tmp_path):
     return make
 
 
-def test_feed_recipe_installs_what_the_ipk_holds(feed, ipk):
-    result = feed("install")
+@pytest.mark.parametrize("package", [CORE, UPSTREAM, RFC2136])
+def test_feed_recipe_installs_what_the_ipk_holds(feed, ipks, package):
+    result = feed("install-" + package)
     assert result.returncode == 0, result.stdout + result.stderr
 
+    dest = feed.dest / package
     installed = {}
-    for p in sorted(feed.dest.rglob("*")):
+    for p in sorted(dest.rglob("*")):
         if p.is_file():
-            installed["./" + p.relative_to(feed.dest).as_posix()] = (p.stat().st_mode & 0o7777,
-                                                                     p.read_bytes())
+            installed["./" + p.relative_to(dest).as_posix()] = (p.stat().st_mode & 0o7777, p.read_bytes())
+    ipk = ipks[package]
     shipped = {m.name: (m.mode, ipk.file(m.name)) for m in ipk.data if m.isfile()}
     assert installed.keys() == shipped.keys()
     for name in shipped:
@@ -374,9 +495,11 @@ def test_feed_recipe_installs_what_the_ipk_holds(feed, ipk):
 
 
 def test_feed_recipe_depends_on_python3_email_only_where_the_feed_splits_it(feed):
-    split = feed("depends", email_split=True)
-    merged = feed("depends", email_split=False)
+    split = feed("depends-" + CORE, email_split=True)
+    merged = feed("depends-" + CORE, email_split=False)
+    extras = [feed("depends-" + name) for name in (UPSTREAM, RFC2136)]
 
     assert split.returncode == 0 and merged.returncode == 0, split.stderr + merged.stderr
     assert set(split.stdout.split()) == {"+" + d for d in DEPENDS - {"libc"}}
     assert set(merged.stdout.split()) == {"+" + d for d in DEPENDS - {"libc", "python3-email"}}
+    assert [r.stdout.split() for r in extras] == [["+" + CORE]] * 2

@@ -1,9 +1,10 @@
-"""Build the OpenWrt .ipk without the SDK; what goes in is read from openwrt/Makefile (the feed recipe).
+"""Build the OpenWrt .ipk files without the SDK; what goes in is read from openwrt/Makefile (the feed recipe).
 
 Layout as opkg-lede reads it (openwrt scripts/ipkg-build, include/package-pack.mk): a gzip'd tar
 (not an `ar` archive) holding ./debian-binary, ./data.tar.gz and ./control.tar.gz. Entries are
 owned by 0:0 with no names (--numeric-owner), sorted by name, stamped with SOURCE_DATE_EPOCH
 (default: the last commit's time), and gzip stores no name or time: one commit, the same bytes.
+One .ipk per `BuildPackage` in the recipe (ddns-agent, ddns-agent-upstream, ddns-agent-rfc2136).
 
     python3 tools/build_ipk.py --out dist/
 """
@@ -50,11 +51,12 @@ class BuildError(Exception):
 class Recipe:
     """The parts of openwrt/Makefile that decide the package's contents and control file."""
 
-    __slots__ = ("name", "version", "release", "license", "section", "title", "url", "arch",
-                 "depends", "description", "conffiles", "scripts", "files", "trees", "stripped")
+    __slots__ = ("name", "source", "version", "release", "license", "section", "title", "url", "arch",
+                 "depends", "description", "conffiles", "scripts", "files", "trees", "stripped",
+                 "removed")
 
     def __init__(self) -> None:
-        self.name = self.version = self.release = self.license = ""
+        self.name = self.source = self.version = self.release = self.license = ""
         self.section = self.title = self.url = self.arch = ""
         self.depends: list = []
         self.description: list = []
@@ -63,6 +65,7 @@ class Recipe:
         self.files: list = []     # (source relative to the repo, destination path, mode)
         self.trees: list = []     # (source dir, destination dir): *.py copied, 0644
         self.stripped: dict = {}  # Build/Compile's --strip-tree: output dir -> source dir
+        self.removed: list = []   # $(RM) after the copies: destination paths
 
     @property
     def full_version(self) -> str:
@@ -83,18 +86,29 @@ def _variables(text: str) -> dict:
     return found
 
 
-def parse_makefile(path: Path) -> Recipe:
-    """Read the package recipe; BuildError names what is missing or not understood."""
+def package_names(path: Path) -> list:
+    """The packages the recipe builds, in its `$(eval $(call BuildPackage,NAME))` order."""
+    names = re.findall(r"^\$\(eval \$\(call BuildPackage,([^)\s]+)\)\)", path.read_text(), re.M)
+    if not names:
+        raise BuildError("%s: no $(eval $(call BuildPackage,...))" % path)
+    return names
+
+
+def parse_makefile(path: Path, name: str = "") -> Recipe:
+    """Read package `name` (default PKG_NAME) of the recipe; BuildError names what is wrong."""
     text = path.read_text()
     defines = {m.group(1): m.group(2) for m in
                re.finditer(r"^define (\S+)\n(.*?)^endef\s*$", text, re.M | re.S)}
     top = _variables(re.sub(r"^define .*?^endef\s*$", "", text, flags=re.M | re.S))
     r = Recipe()
-    r.name = top.get("PKG_NAME", "")
+    r.source = top.get("PKG_NAME", "")  # every package of the recipe: SourceName
+    r.name = name or r.source
     pkg = "Package/%s" % r.name
     if pkg not in defines:
         raise BuildError("%s: no 'define %s'" % (path, pkg))
-    info = _variables(defines[pkg])
+    # $(call Package/<pkg>/Default): the fields the packages share
+    info = _variables(re.sub(r"\$\(call (Package/[^)\s]+)\)", lambda m: defines.get(m.group(1), m.group(0)),
+                             defines[pkg]))
     r.version = top.get("PKG_VERSION", "")
     r.release = top.get("PKG_RELEASE", "")
     if not re.fullmatch(r"\d+(\.\d+)+", r.version) or not r.release.isdigit():
@@ -120,7 +134,7 @@ def parse_makefile(path: Path) -> Recipe:
 
 
 def _parse_install(r: Recipe, body: str, path: Path) -> None:
-    for line in body.splitlines():
+    for line in re.sub(r"\\\n", " ", body).splitlines():
         line = line.strip()
         m = re.fullmatch(r"\$\((INSTALL_BIN|INSTALL_DATA|INSTALL_CONF)\)\s+\$\(PKG_BUILD_DIR\)/(\S+)"
                          r"\s+\$\(1\)/(\S+)", line)
@@ -135,8 +149,12 @@ def _parse_install(r: Recipe, body: str, path: Path) -> None:
             src = m.group(1).rstrip("/")
             r.trees.append((src, "%s/%s" % (m.group(2), src.rsplit("/", 1)[-1])))
             continue
+        m = re.fullmatch(r"\$\(RM\)((?:\s+\$\(1\)/\S+)+)", line)
+        if m:
+            r.removed.extend(p[len("$(1)/"):] for p in m.group(1).split())
+            continue
         # INSTALL_DIR: the parents come from the file paths
-        if not line or line.startswith("$(INSTALL_DIR)"):
+        if not line or line.startswith(("$(INSTALL_DIR)", "#")):
             continue
         raise BuildError("%s: install line not understood by build_ipk.py: %s" % (path, line))
 
@@ -145,10 +163,13 @@ def _payload(r: Recipe, root: Path) -> dict:
     """Destination path -> (bytes, mode) for every file the package installs."""
     files = {}
     for src, dest, mode in r.files:
-        p = root / src
-        if not p.is_file():
+        # a file of Build/Compile's stripped tree: strip its source here
+        out_dir = next((d for d in r.stripped if src.startswith(d + "/")), None)
+        source = r.stripped[out_dir] + src[len(out_dir):] if out_dir else src
+        if not (root / source).is_file():
             raise BuildError("%s: %s is not a file" % (MAKEFILE, src))
-        files[dest] = (p.read_bytes(), mode)
+        data = (root / source).read_bytes()
+        files[dest] = (strip_python(data, source) if out_dir else data, mode)
     for src, dest in r.trees:
         if src in r.stripped:
             tree = {rel: strip_python(data, "%s/%s" % (r.stripped[src], rel))
@@ -157,6 +178,10 @@ def _payload(r: Recipe, root: Path) -> dict:
             tree = python_tree(root / src)
         for rel, data in tree.items():
             files["%s/%s" % (dest, rel)] = (data, 0o644)
+    for dest in r.removed:
+        if files.pop(dest, None) is None:
+            raise BuildError("%s: Package/%s/install removes %s, which it does not install"
+                             % (MAKEFILE, r.name, dest))
     return files
 
 
@@ -287,7 +312,7 @@ def gzip_bytes(data: bytes) -> bytes:
 def control_text(r: Recipe, installed_size: int, epoch: int) -> str:
     """The control file in package-pack.mk's field order."""
     fields = [("Package", r.name), ("Version", r.full_version), ("Depends", ", ".join(r.depends)),
-              ("SourceName", r.name), ("License", r.license), ("Section", r.section),
+              ("SourceName", r.source), ("License", r.license), ("Section", r.section),
               ("SourceDateEpoch", str(epoch)), ("URL", r.url), ("Architecture", r.arch),
               ("Installed-Size", str(installed_size))]
     lines = ["%s: %s" % (k, v) for k, v in fields if v]
@@ -321,12 +346,23 @@ def check_version(r: Recipe, root: Path) -> None:
                          % (MAKEFILE, r.version, m.group(1) if m else "(missing)"))
 
 
-def build(root: Path, out_dir: Path, epoch: int | None = None) -> Path:
-    """Write the .ipk into `out_dir` and return its path."""
-    r = parse_makefile(root / MAKEFILE)
-    check_version(r, root)
+def build(root: Path, out_dir: Path, epoch: int | None = None) -> list:
+    """Write one .ipk per package of the recipe into `out_dir`; return their paths."""
     epoch = source_date_epoch(root) if epoch is None else epoch
-    files = _payload(r, root)
+    recipes = [parse_makefile(root / MAKEFILE, name) for name in package_names(root / MAKEFILE)]
+    payloads = [_payload(r, root) for r in recipes]
+    owner: dict = {}
+    for r, files in zip(recipes, payloads):
+        for dest in files:
+            if dest in owner:  # opkg refuses to install a file another package owns
+                raise BuildError("%s: %s is in both %s and %s" % (MAKEFILE, dest, owner[dest], r.name))
+            owner[dest] = r.name
+    return [build_one(r, files, root, out_dir, epoch) for r, files in zip(recipes, payloads)]
+
+
+def build_one(r: Recipe, files: dict, root: Path, out_dir: Path, epoch: int) -> Path:
+    """Write the .ipk of recipe `r` holding `files` into `out_dir` and return its path."""
+    check_version(r, root)
     data_tar = tar_bytes(files, epoch)
     control = {"control": (control_text(r, len(data_tar), epoch).encode(), 0o644),
                "postinst": (POSTINST.encode(), 0o755), "prerm": (PRERM.encode(), 0o755)}
@@ -362,14 +398,15 @@ def main(argv: list | None = None) -> int:
         if args.strip_tree:
             strip_tree(Path(args.strip_tree[0]), Path(args.strip_tree[1]))
             return 0
-        path = build(Path(args.root), Path(args.out))
+        paths = build(Path(args.root), Path(args.out))
     except (BuildError, OSError) as e:
         print("build_ipk: %s" % e, file=sys.stderr)
         return 2
-    with tarfile.open(path) as outer:
-        member = outer.extractfile("./data.tar.gz")
-        installed = len(gzip.decompress(member.read())) if member else 0
-    print("%s: %d bytes, Installed-Size %d bytes" % (path, path.stat().st_size, installed))
+    for path in paths:
+        with tarfile.open(path) as outer:
+            member = outer.extractfile("./data.tar.gz")
+            installed = len(gzip.decompress(member.read())) if member else 0
+        print("%s: %d bytes, Installed-Size %d bytes" % (path, path.stat().st_size, installed))
     return 0
 
 
