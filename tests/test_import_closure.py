@@ -3,15 +3,19 @@
 A router has python3-light plus the split packages openwrt/Makefile lists in DEPENDS, and nothing
 from PyPI. The subprocess below refuses every other import (specs/openwrt.md §7: python3-light is
 the whole stdlib minus the split packages), then runs the real `ddns-agent update` against the
-real netifd captures through the stand-in `ubus`.
+real netifd captures through the stand-in `ubus`. The last cases run the files of the core .ipk
+alone (without ddns-agent-upstream and ddns-agent-rfc2136), as opkg installs them.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -80,7 +84,8 @@ try:
         rc = main(sys.argv[1:])
 finally:
     with open(os.environ["CLOSURE_REPORT"], "w") as f:
-        json.dump({"imported": sorted(set(sys.modules) - before), "refused": refused}, f)
+        json.dump({"imported": sorted(set(sys.modules) - before), "refused": refused,
+                   "origin": getattr(sys.modules.get("ddns_agent"), "__file__", None)}, f)
 sys.exit(rc)
 """
 
@@ -103,7 +108,7 @@ config record 'home4'
 def declared_packages() -> set:
     """The python3 packages openwrt/Makefile depends on."""
     text = (REPO / "openwrt" / "Makefile").read_text()
-    depends = re.search(r"DEPENDS:=(.*?)\nendef", text, re.S)[1]
+    depends = re.search(r"^define Package/ddns-agent\n.*?DEPENDS:=(.*?)\nendef", text, re.S | re.M)[1]
     return {p for p in re.findall(r"\+([\w.-]+)", depends) if p.startswith("python3")}
 
 
@@ -129,16 +134,17 @@ class Run:
         self.stderr = result.stderr
         self.imported = set(report["imported"])
         self.refused = report["refused"]
+        self.origin = report["origin"]  # the ddns_agent/__init__.py that was run
 
 
-def agent(tmp: Path, *args: str, packages: set | None = None, **env: str) -> Run:
-    """`ddns-agent --config tmp/config ARGS`, restricted to `packages` unless None.
+def agent(tmp: Path, *args: str, packages: set | None = None, repo: Path = REPO, **env: str) -> Run:
+    """`ddns-agent --config tmp/config ARGS` from `repo`, restricted to `packages` unless None.
 
     With env CLOSURE_PROBE=1 the ARGS are module names instead, and stdout lists those that import.
     """
     report = tmp / "imports.json"
     full_env = {"PATH": "%s:/usr/bin:/bin" % STANDINS, "UBUS_STANDIN_DIR": str(tmp / "ubus"),
-                "CLOSURE_REPO": str(REPO), "CLOSURE_REPORT": str(report), "DDNS_AGENT_LOG": "stderr"}
+                "CLOSURE_REPO": str(repo), "CLOSURE_REPORT": str(report), "DDNS_AGENT_LOG": "stderr"}
     if packages is not None:
         full_env["CLOSURE_ALLOWED"] = json.dumps(allowed_modules(packages))
     full_env.update(env)
@@ -252,3 +258,102 @@ def test_without_python3_codecs_a_provider_host_name_cannot_be_used(box, serve):
     assert run.returncode == 1
     assert fake.find("home.example.com") == []
     assert "unicodedata" in run.refused
+
+
+# -- the core package alone ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory) -> Path:
+    """The payload of the core .ipk from `make ipk`, unpacked as opkg installs it; its code dir."""
+    out = tmp_path_factory.mktemp("ipk")
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "build_ipk.py"), "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (ipk,) = out.glob("ddns-agent_*.ipk")
+    root = tmp_path_factory.mktemp("root")
+    with tarfile.open(ipk) as outer:
+        data = gzip.decompress(outer.extractfile("./data.tar.gz").read())
+    with tarfile.open(fileobj=io.BytesIO(data)) as payload:
+        payload.extractall(root, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    lib = root / "usr" / "lib" / "ddns_agent"
+    assert not (lib / "ddns_agent" / "upstream.py").exists()
+    assert not (lib / "ddns_agent" / "providers" / "rfc2136.py").exists()
+    return lib
+
+
+def _from_core(run: Run, core: Path) -> Run:
+    assert run.origin == str(core / "ddns_agent" / "__init__.py"), run.origin
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
+
+
+def test_core_package_alone_publishes_with_the_log_provider(box, core):
+    run = _from_core(agent(box, "update", "-i", "wan", packages=declared_packages(), repo=core), core)
+
+    assert run.returncode == 0, run.stderr
+    assert "published 203.0.113.54" in run.stderr
+    assert (box / "state" / "fp" / "wan").exists()
+
+
+def test_core_package_alone_publishes_with_an_https_provider(box, serve, core):
+    fake = _https_box(box, serve)
+
+    run = _from_core(agent(box, "update", packages=declared_packages(), repo=core), core)
+
+    assert run.returncode == 0, run.stderr
+    assert [r["content"] for r in fake.find("home.example.com")] == ["203.0.113.54"]
+
+
+UPSTREAM_CONFIG = CONFIG + """\toption source 'netifd upnp'
+"""
+NOT_INSTALLED_UPSTREAM = "source upnp is not installed: opkg install ddns-agent-upstream"
+
+
+def test_core_package_alone_says_which_package_an_upstream_source_needs(box, core):
+    # behind a modem: netifd has only a private address, upnp would ask the modem
+    status = (box / "ubus" / "wan.json").read_text()
+    (box / "ubus" / "wan.json").write_text(status.replace("203.0.113.", "192.168.1."))
+    (box / "config").write_text(UPSTREAM_CONFIG.replace("{state}", str(box / "state")))
+
+    run = _from_core(agent(box, "update", "-i", "wan", packages=declared_packages(), repo=core), core)
+    plan = _from_core(agent(box, "plan", "--json", repo=core), core)
+
+    assert "home.example.com A: not published: 192.168.1.54 is a private" in run.stderr  # netifd's words
+    assert NOT_INSTALLED_UPSTREAM in run.stderr
+    (row,) = json.loads(plan.stdout)["records"]
+    assert row["address"] is None and NOT_INSTALLED_UPSTREAM in row["reason"]
+
+
+RFC2136_CONFIG = CONFIG.replace("config record 'home4'", """config provider 'ns'
+\toption type 'rfc2136'
+\toption server '127.0.0.1'
+\toption key_name 'home-key'
+\toption key_secret 'c2VjcmV0LWtleS1ieXRlcw=='
+
+config record 'ns4'
+\toption provider 'ns'
+\toption domain 'example.com'
+\toption name 'ns'
+\toption type 'A'
+\toption interface 'wan'
+
+config record 'home4'""")
+
+
+def test_core_package_alone_check_names_the_provider_package_to_install(box, core):
+    config = box / "config"
+    config.write_text(RFC2136_CONFIG.replace("{state}", str(box / "state")))
+    line = config.read_text().splitlines().index("config provider 'ns'") + 1
+
+    check = _from_core(agent(box, "check", repo=core), core)
+    update = _from_core(agent(box, "update", "-i", "wan", packages=declared_packages(), repo=core), core)
+
+    assert check.returncode == 2
+    assert ("%s:%d: ns.type: provider type rfc2136 is not installed: opkg install ddns-agent-rfc2136"
+            % (config, line)) in check.stderr
+    # the other records still publish; the rfc2136 one fails with the same words
+    assert update.returncode == 1
+    assert "published 203.0.113.54" in update.stderr
+    assert "opkg install ddns-agent-rfc2136" in update.stderr
+    # the same config is fine where the package is installed (the repository has every module)
+    assert agent(box, "check").returncode == 0
