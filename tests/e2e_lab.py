@@ -1,5 +1,6 @@
 """The end-to-end lab: namespaces "isp" and "router" joined by a veth pair, a real BIND9 in isp,
-the real agent in router. Shared by tests/test_e2e.py, tests/test_storms.py and the benchmark.
+the real agent in router. Shared by tests/test_e2e.py, tests/test_storms.py and the benchmark;
+`python3 tests/e2e_lab.py [N]` (root) prints event-to-published times over N address changes.
 
     with Lab(tmp_path) as lab:                            # require_lab() first in a test
         lab.set_wan("203.0.113.10/24")
@@ -20,7 +21,6 @@ deletes both namespaces after `lifetime_s` if the test process dies before its t
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import socket
 import subprocess
@@ -30,14 +30,13 @@ import time
 from pathlib import Path
 
 from bind import Bind, require_bind
-from netns import REPO, Netns, require_netns
+from netns import Netns, require_netns
 
 ISP_V4 = "203.0.113.1"
 ISP_V6 = "2001:db8:ffff::1"
 ZONE = "example.test"
 WAN = "wan0"
 ISP_DEV = "isp0"
-HOTPLUG = REPO / "openwrt" / "files" / "ddns_agent.hotplug"
 CLONE_NEWNET = 0x40000000
 
 AGENT = """
@@ -329,92 +328,30 @@ class Lab:
         return self.wait_answer(name, rtype, expected, timeout, since=self.set_wan(*cidrs), agent=agent)
 
 
-# -- the OpenWrt hotplug path inside router ------------------------------------------------------
-
-class Hotplug:
-    """The stand-in OpenWrt root of tests/standins (functions.sh, rc.d link, started marker, ubus)
-    with a `ddns-agent` that records each start and runs the real agent; all inside the lab's router.
-    """
-
-    def __init__(self, lab: Lab, config_text: str) -> None:
-        from standins.router import Router
-
-        self.lab = lab
-        self.router = Router(lab.workdir / "openwrt")
-        self.router.enable()
-        self.router.start()
-        self.router.config(config_text)
-        self.starts = self.router.tmp / "agent_starts"
-        self.agent_log = self.router.tmp / "agent.log"
-        wrapper = self.router.bin / "ddns-agent"
-        wrapper.unlink()
-        # the package's launcher, minus the install paths; stderr kept since hotplug drops it
-        wrapper.write_text("#!/bin/sh\necho \"$*\" >>'%s'\nDDNS_AGENT_LOG=stderr PYTHONPATH='%s' "
-                           "exec '%s' -m ddns_agent --config '%s' \"$@\" 2>>'%s'\n"
-                           % (self.starts, REPO, sys.executable, self.router.config_dir / "ddns_agent",
-                              self.agent_log))
-        wrapper.chmod(0o755)
-
-    def serve_from_kernel(self, interface: str = "wan", device: str = WAN) -> dict:
-        """Let `ubus call network.interface.<interface> status` report what the kernel has now."""
-        from agent_env import REAL
-
-        status = json.loads((REAL / "dhcp-public" / "status_wan_up.json").read_text())
-        status.update({"device": device, "l3_device": device, "ipv4-address": [], "ipv6-address": []})
-        for address, prefixlen, family in self.lab.wan_addresses():
-            entry = {"address": address, "mask": prefixlen}
-            if family == 6:
-                entry.update(preferred=3600, valid=7200)
-            status["ipv%d-address" % family].append(entry)
-        status["route"] = [{"target": "0.0.0.0", "mask": 0, "nexthop": ISP_V4, "source": "0.0.0.0/0"}]
-        self.router.serve(interface, status)
-        return status
-
-    def run(self, action: str, interface: str = "wan", device: str = WAN, **flags: str) -> HotplugRun:
-        """Start the hotplug script in router as netifd would (`sh script`, netifd's variables)."""
-        env = self.router.env(ACTION=action, INTERFACE=interface, DEVICE=device, DEVICENAME="",
-                              HOTPLUG_TYPE="iface", **flags)
-        return HotplugRun(self.lab.router, env)
-
-    def start_count(self) -> int:
-        """How many times the hotplug script started `ddns-agent`."""
-        return len(self.starts.read_text().splitlines()) if self.starts.exists() else 0
+def measure(workdir: Path, changes: int = 20) -> dict:
+    """Seconds from a wan0 address change to BIND answering it, with `watch` running: IPv4 (A) and
+    a prefix change seen through ipv6_suffix (AAAA), `changes` of each, one change at a time."""
+    with Lab(workdir) as lab:
+        lab.set_wan("203.0.113.10/24", "2001:db8:1:1::5/64")
+        agent = lab.watch(lab.config(RECORD_A, RECORD_SUFFIX))
+        lab.wait_answer("host.%s" % ZONE, "AAAA", "2001:db8:1:1::1234", 15, agent=agent)
+        times: dict = {"A": [], "AAAA": []}
+        for i in range(changes):
+            v4, prefix = "198.51.100.%d" % (i + 1), "2001:db8:2:%x" % (i + 1)
+            times["A"].append(lab.event_to_published(("%s/24" % v4, "2001:db8:1:1::5/64"),
+                                                     "home.%s" % ZONE, "A", v4, agent=agent))
+            times["AAAA"].append(lab.event_to_published(("%s/24" % v4, prefix + "::5/64"),
+                                                        "host.%s" % ZONE, "AAAA", prefix + "::1234",
+                                                        agent=agent))
+        return times
 
 
-class HotplugRun:
-    """One hotplug call: `returned()` once the script exits, `finished()` once all it started did."""
+if __name__ == "__main__":  # pragma: no cover
+    import statistics
+    import tempfile
 
-    def __init__(self, ns: Netns, env: dict) -> None:
-        # every process started from the script inherits `w`: EOF on `r` = all of them are gone
-        self._r, w = os.pipe()
-        try:
-            self.t0 = time.monotonic()
-            self.proc = subprocess.Popen(ns.argv("/bin/sh", str(HOTPLUG)), env=env, cwd="/",
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, text=True, pass_fds=(w,))
-        finally:
-            os.close(w)
-
-    def returned(self, timeout: float = 30) -> tuple:
-        """(exit status, stdout, stderr) of the script itself."""
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
-
-    def finished(self, timeout: float = 30) -> None:
-        """Wait until every process the script started has exited."""
-        import select
-
-        self.returned(timeout)
-        if self._r < 0:
-            return
-        try:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                ready, _, _ = select.select([self._r], [], [], 0.5)
-                if ready and not os.read(self._r, 4096):
-                    return
-            raise AssertionError("a process started by the hotplug script still runs after %g s" % timeout)
-        finally:
-            os.close(self._r)
-            self._r = -1
-
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    with tempfile.TemporaryDirectory(prefix="e2e-lab-") as tmp:
+        for rtype, seconds in measure(Path(tmp), runs).items():
+            print("event to published, %-4s over %d changes: median %.3f s, worst %.3f s"
+                  % (rtype, len(seconds), statistics.median(seconds), max(seconds)))

@@ -9,16 +9,20 @@ The only timing assertions are the issue's: a new address is answered within 2 s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import pytest
-from e2e_lab import RECORD_A, RECORD_AAAA, RECORD_SUFFIX, Hotplug, Lab, record, require_lab
+from e2e_lab import ISP_V4, RECORD_A, RECORD_AAAA, RECORD_SUFFIX, WAN, Lab, record, require_lab
+from netns import REPO, Netns
 
 BUDGET_S = 2.0  # issue 5: "the new record is answered by BIND within 2 s"
 HOME = "home.example.test"
 HOST = "host.example.test"
 FIRST_V4, FIRST_V6 = "203.0.113.10/24", "2001:db8:1:1::5/64"
+HOTPLUG = REPO / "openwrt" / "files" / "ddns_agent.hotplug"
 
 
 @pytest.fixture
@@ -120,6 +124,94 @@ def test_cgnat_from_the_start_publishes_nothing(lab):
 
 
 # -- the OpenWrt path: netifd runs the hotplug script, which starts `ddns-agent update` ----------------
+
+class Hotplug:
+    """The stand-in OpenWrt root of tests/standins (functions.sh, rc.d link, started marker, ubus)
+    with a `ddns-agent` that records each start and runs the real agent; all inside the lab's router.
+    """
+
+    def __init__(self, lab: Lab, config_text: str) -> None:
+        from standins.router import Router
+
+        self.lab = lab
+        self.router = Router(lab.workdir / "openwrt")
+        self.router.enable()
+        self.router.start()
+        self.router.config(config_text)
+        self.starts = self.router.tmp / "agent_starts"
+        self.agent_log = self.router.tmp / "agent.log"
+        wrapper = self.router.bin / "ddns-agent"
+        wrapper.unlink()
+        # the package's launcher, minus the install paths; stderr kept since hotplug drops it
+        wrapper.write_text("#!/bin/sh\necho \"$*\" >>'%s'\nDDNS_AGENT_LOG=stderr PYTHONPATH='%s' "
+                           "exec '%s' -m ddns_agent --config '%s' \"$@\" 2>>'%s'\n"
+                           % (self.starts, REPO, sys.executable, self.router.config_dir / "ddns_agent",
+                              self.agent_log))
+        wrapper.chmod(0o755)
+
+    def serve_from_kernel(self, interface: str = "wan", device: str = WAN) -> dict:
+        """Let `ubus call network.interface.<interface> status` report what the kernel has now."""
+        from agent_env import REAL
+
+        status = json.loads((REAL / "dhcp-public" / "status_wan_up.json").read_text())
+        status.update({"device": device, "l3_device": device, "ipv4-address": [], "ipv6-address": []})
+        for address, prefixlen, family in self.lab.wan_addresses():
+            entry = {"address": address, "mask": prefixlen}
+            if family == 6:
+                entry.update(preferred=3600, valid=7200)
+            status["ipv%d-address" % family].append(entry)
+        status["route"] = [{"target": "0.0.0.0", "mask": 0, "nexthop": ISP_V4, "source": "0.0.0.0/0"}]
+        self.router.serve(interface, status)
+        return status
+
+    def run(self, action: str, interface: str = "wan", device: str = WAN, **flags: str) -> HotplugRun:
+        """Start the hotplug script in router as netifd would (`sh script`, netifd's variables)."""
+        env = self.router.env(ACTION=action, INTERFACE=interface, DEVICE=device, DEVICENAME="",
+                              HOTPLUG_TYPE="iface", **flags)
+        return HotplugRun(self.lab.router, env)
+
+    def start_count(self) -> int:
+        """How many times the hotplug script started `ddns-agent`."""
+        return len(self.starts.read_text().splitlines()) if self.starts.exists() else 0
+
+
+class HotplugRun:
+    """One hotplug call: `returned()` once the script exits, `finished()` once all it started did."""
+
+    def __init__(self, ns: Netns, env: dict) -> None:
+        # every process started from the script inherits `w`: EOF on `r` = all of them are gone
+        self._r, w = os.pipe()
+        try:
+            self.t0 = time.monotonic()
+            self.proc = subprocess.Popen(ns.argv("/bin/sh", str(HOTPLUG)), env=env, cwd="/",
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, pass_fds=(w,))
+        finally:
+            os.close(w)
+
+    def returned(self, timeout: float = 30) -> tuple:
+        """(exit status, stdout, stderr) of the script itself."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+    def finished(self, timeout: float = 30) -> None:
+        """Wait until every process the script started has exited."""
+        import select
+
+        self.returned(timeout)
+        if self._r < 0:
+            return
+        try:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                ready, _, _ = select.select([self._r], [], [], 0.5)
+                if ready and not os.read(self._r, 4096):
+                    return
+            raise AssertionError("a process started by the hotplug script still runs after %g s" % timeout)
+        finally:
+            os.close(self._r)
+            self._r = -1
+
 
 WAN_A = record("home4", "home", "A", interface="wan")
 
