@@ -7,6 +7,7 @@ import time
 from ddns_agent import plan as plan_mod
 from ddns_agent import sources, state
 from ddns_agent.errors import DdnsError
+from ddns_agent.providers import REGISTRY
 
 try:  # the builtin module skips loading OpenSSL: this runs on the no-change path
     from _sha2 import sha256
@@ -91,8 +92,10 @@ class Agent:
         observer = Observer(self.state_dir)
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
+        blind = frozenset(r.key for r in records
+                          if not REGISTRY[self.cfg.providers[r.provider].type].readable)
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
-                          self.cfg.agent.force_interval, hashes)
+                          self.cfg.agent.force_interval, hashes, blind)
         return p, hashes, observer
 
     def show_plan(self, interface: str | None, as_json: bool) -> int:
@@ -257,7 +260,8 @@ class Agent:
             http = self._http_for(pc) if cls.uses_http else None
             try:
                 msg = cls(pc.options, http).check()
-                print("provider %s (%s): OK: %s" % (name, pc.type, msg))
+                word = "OK" if cls.can_find else "not checked"
+                print("provider %s (%s): %s: %s" % (name, pc.type, word, msg))
             except DdnsError as e:
                 rc = FAILED
                 print("provider %s (%s): FAILED: %s" % (name, pc.type, e))

@@ -60,8 +60,13 @@ class Plan:
 
 
 def plan_record(record, selection, saved: dict | None, now: float, force: bool,
-                force_interval: int, config_hash: str) -> Item:
-    """Decide one record; `saved` is its state entry, `selection` what the sources found."""
+                force_interval: int, config_hash: str, readable: bool = True) -> Item:
+    """Decide one record; `saved` is its state entry, `selection` what the sources found.
+
+    `readable` False: the provider cannot read records (dyndns2, DuckDNS, webhook), so an elapsed
+    force_interval would be a blind no-change update, which these services count as abuse
+    (specs/providers.md §6.2); only --force re-sends.
+    """
     if not record.enabled:
         return Item(record, SKIP, None, None, "record is disabled (enabled 0)")
     if saved is not None and saved.get("config") != config_hash:
@@ -88,7 +93,7 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
                         selection.origin)
     if previous == address and saved and not saved.get("error"):
         checked = saved.get("checked") or 0
-        due = force_interval > 0 and now - checked >= force_interval
+        due = readable and force_interval > 0 and now - checked >= force_interval
         if not (force or due):
             return Item(record, KEEP, address, previous, "unchanged", selection.origin)
         why = "--force" if force else "force_interval elapsed"
@@ -108,8 +113,11 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
 
 
 def plan(records: list, selections: dict, saved: dict, now: float, force: bool,
-         force_interval: int, config_hashes: dict) -> Plan:
-    """Decide every record; `selections`, `saved` and `config_hashes` are keyed by record key."""
+         force_interval: int, config_hashes: dict, blind: frozenset = frozenset()) -> Plan:
+    """Decide every record; `selections`, `saved` and `config_hashes` are keyed by record key.
+
+    `blind` holds the keys of records whose provider cannot read records back.
+    """
     return Plan([plan_record(r, selections.get(r.key), saved.get(r.key), now, force, force_interval,
-                             config_hashes[r.key])
+                             config_hashes[r.key], r.key not in blind)
                  for r in records])

@@ -7,7 +7,7 @@ create or update. Clock, sleep and randomness are passed in, so tests never wait
 from __future__ import annotations
 
 from ddns_agent import providers as registry
-from ddns_agent.errors import RESOLVE, STOP, DdnsError, ProviderError
+from ddns_agent.errors import RESOLVE, STOP, ConfigError, DdnsError, ProviderError
 from ddns_agent.providers.base import RecordSpec, Remote
 
 
@@ -114,7 +114,11 @@ class Publisher:
                 self._https.append(http)
             options = dict(pc.options)
             options.setdefault("timeout", self.config.agent.timeout)  # for non-HTTP protocols too
-            p = self._providers[name] = cls(options, http)
+            try:
+                p = self._providers[name] = cls(options, http)
+            except ConfigError as e:
+                e.section = e.section or name
+                raise
         return p
 
     def run(self, items: list, saved: dict) -> list:

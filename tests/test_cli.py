@@ -201,3 +201,15 @@ def test_check_reports_option_values_only_the_provider_can_judge(env):
     assert out.returncode == 2
     assert ":1: ns.key_algorithm: expected one of hmac-sha1" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_force_interval_never_resends_blindly_to_an_update_only_provider(env):
+    env.config(LOG_CONFIG.replace("option log_level 'debug'",
+                                  "option log_level 'debug'\n\toption force_interval '1'"))
+    env.run("update")
+    data = json.loads((env.state / "state.json").read_text())
+    for entry in data["records"].values():
+        entry["checked"] = 0  # long ago
+    (env.state / "state.json").write_text(json.dumps(data))
+    assert published(env.run("update")) == []
+    assert len(published(env.run("update", "--force"))) == 2

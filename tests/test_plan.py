@@ -93,3 +93,14 @@ def test_plan_json_names_the_source_and_reason():
     j = item.to_json()
     assert j["source"] == "upnp 192.168.1.1"
     assert j["fqdn"] == "home.example.com" and j["action"] == "publish"
+
+
+def test_update_only_provider_gets_no_blind_resend_on_a_timer():
+    r = rec()
+    saved = {"home": {"address": "203.0.113.7", "config": "h1", "checked": 0}}
+    p = plan.plan([r], {"home": Sel("203.0.113.7")}, saved, 10**6, False, 86400, {"home": "h1"},
+                  blind=frozenset({"home"}))
+    assert p.items[0].action == "keep"
+    forced = plan.plan([r], {"home": Sel("203.0.113.7")}, saved, 10**6, True, 86400,
+                       {"home": "h1"}, blind=frozenset({"home"}))
+    assert forced.items[0].action == "publish"

@@ -11,10 +11,15 @@ COMMON_OPTIONS = ("type", "endpoint", "cacert", "timeout")
 class ProviderInfo:
     """What the config layer needs to know about a provider type, without importing it."""
 
-    __slots__ = ("module", "cls", "required", "optional", "secrets", "record_options", "summary")
+    __slots__ = ("module", "cls", "required", "optional", "secrets", "record_options", "summary",
+                 "readable")
 
     def __init__(self, module: str, cls: str, required: tuple = (), optional: tuple = (),
-                 secrets: tuple = (), record_options: tuple = (), summary: str = "") -> None:
+                 secrets: tuple = (), record_options: tuple = (), summary: str = "",
+                 readable: bool = True) -> None:
+        # readable=False: an update-only protocol (the class has can_find False); the agent never
+        # re-sends an unchanged address to it on a timer (repeated no-change updates count as abuse)
+        self.readable = readable
         self.module = module
         self.cls = cls
         self.required = required            # each may also be given as <option>_file
@@ -27,7 +32,7 @@ class ProviderInfo:
 REGISTRY = {
     "log": ProviderInfo(
         "log", "LogProvider",
-        summary="publishes nothing; logs what it would publish (dry runs, demos)"),
+        summary="publishes nothing; logs what it would publish (dry runs, demos)", readable=False),
     "cloudflare": ProviderInfo(
         "cloudflare", "Cloudflare", required=("api_token",), optional=("zone_id",),
         secrets=("api_token",), record_options=("proxied",),
@@ -50,19 +55,19 @@ REGISTRY = {
         summary="Alibaba Cloud DNS (alidns) with a RAM AccessKey, RPC signature v1"),
     "duckdns": ProviderInfo(
         "duckdns", "DuckDNS", required=("token",), secrets=("token",),
-        summary="DuckDNS with the account token; records: domain duckdns.org, name <sub>"),
+        summary="DuckDNS with the account token; records: domain duckdns.org, name <sub>", readable=False),
     "dyndns2": ProviderInfo(
         "dyndns2", "Dyndns2", required=("password",), optional=("username", "preset"),
         secrets=("password",),
         summary="dyndns2 /nic/update with Basic auth: preset noip, oray, dynu, he (username = host, "
-                "password = its key) or custom (endpoint = the whole update URL)"),
+                "password = its key) or custom (endpoint = the whole update URL)", readable=False),
     "webhook": ProviderInfo(
         "webhook", "Webhook", required=("url",),
         optional=("method", "body", "content_type", "headers", "success_status", "success_text",
                   "username", "password", "token"),
         secrets=("url", "password", "token"),
         summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
-                "{type} {ttl} {token} {password} {username}"),
+                "{type} {ttl} {token} {password} {username}", readable=False),
 }
 
 
