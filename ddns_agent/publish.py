@@ -107,14 +107,14 @@ class Publisher:
         p = self._providers.get(name)
         if p is None:
             pc = self.config.providers[name]
-            cls = registry.load(pc.type)
-            http = None
-            if cls.uses_http:
-                http = self.http_factory(pc)
-                self._https.append(http)
-            options = dict(pc.options)
-            options.setdefault("timeout", self.config.agent.timeout)  # for non-HTTP protocols too
             try:
+                cls = registry.load(pc.type)
+                http = None
+                if cls.uses_http:
+                    http = self.http_factory(pc)
+                    self._https.append(http)
+                options = dict(pc.options)
+                options.setdefault("timeout", self.config.agent.timeout)  # non-HTTP protocols too
                 p = self._providers[name] = cls(options, http)
             except ConfigError as e:
                 e.section = e.section or name

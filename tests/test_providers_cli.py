@@ -180,14 +180,14 @@ def test_check_online_reports_each_provider_and_writes_nothing(online):
     done = online.run("check", "--online")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = {line.split(":")[0]: line for line in done.stdout.splitlines() if line.startswith("provider ")}
-    assert lines["provider demo (log)"] == "provider demo (log): OK: log provider: nothing to reach"
+    assert lines["provider demo (log)"] == "provider demo (log): not checked: log provider: nothing to reach"
     assert lines["provider cf (cloudflare)"].endswith("OK: zone example.com reachable (id %s)" % CF_ZONE)
     assert lines["provider dp (dnspod)"].endswith("OK: zones example.com, example.net reachable")
-    assert lines["provider duck (duckdns)"].endswith("OK: " + NO_CALL)
+    assert lines["provider duck (duckdns)"].endswith("not checked: " + NO_CALL)
     assert lines["provider noip (dyndns2)"].endswith(
-        "OK: updates go to %s/nic/update; %s" % (online.servers["dyn"].url, NO_CALL))
+        "not checked: updates go to %s/nic/update; %s" % (online.servers["dyn"].url, NO_CALL))
     assert lines["provider hook (webhook)"].endswith(
-        "OK: updates go to %s; %s" % (online.servers["hook"].url, NO_CALL))
+        "not checked: updates go to %s; %s" % (online.servers["hook"].url, NO_CALL))
     # one read each for the APIs that have one; nothing at all to the update-only protocols
     assert [r.route for r in online.servers["dp"].requests] == ["/Domain.List"]
     assert [r.method for r in online.servers["cf"].requests] == ["GET"]
