@@ -14,6 +14,7 @@ import shutil
 from ddns_agent import jsonlib, state
 
 DEBOUNCE_S = 0.3        # let a burst of events settle into one cycle
+BURST_CAP_S = 5.0       # but a link that never stops flapping still gets a cycle this often
 IDLE_S = 3600.0         # wake at least this often to honour force_interval
 
 
@@ -106,9 +107,13 @@ def run(agent, max_cycles: int | None = None) -> int:
             wait = max(1.0, min(_next_deadline(agent, now), now + IDLE_S) - now)
             ready, _, _ = select.select([src], [], [], wait)
             changed: set = set()
+            burst_end = agent.clock() + BURST_CAP_S
             while ready:  # drain the burst, then run one cycle for it
                 changed |= src.read()
-                ready, _, _ = select.select([src], [], [], DEBOUNCE_S)
+                left = burst_end - agent.clock()
+                if left <= 0:
+                    break
+                ready, _, _ = select.select([src], [], [], min(DEBOUNCE_S, left))
             if len(changed) == 1 and "*" not in changed:
                 rc = agent.update(changed.pop())
             else:  # a timer, several interfaces or a netlink event: every record
