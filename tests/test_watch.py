@@ -63,3 +63,68 @@ def test_watch_publishes_each_new_address_within_seconds(tmp_path):
         assert not any("published 10.1.2.3" in line for line in lines)
         proc.terminate()
         proc.wait(5)
+
+
+class _PipeSource:
+    """Events as lines on a pipe, so the loop can be driven without a kernel."""
+
+    def __init__(self):
+        import os
+
+        self.r, self.w = os.pipe()
+
+    def fileno(self):
+        return self.r
+
+    def read(self):
+        import os
+
+        os.read(self.r, 4096)
+        return {"wan"}
+
+    def close(self):
+        import os
+
+        os.close(self.r)
+
+
+class _CountingAgent:
+    def __init__(self, state_dir):
+        self.state_dir = str(state_dir)
+        self.clock = time.time
+        self.calls = []
+
+    def update(self, interface):
+        self.calls.append((time.monotonic(), interface))
+        return 0
+
+
+def test_a_link_that_never_stops_flapping_still_gets_a_cycle(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from ddns_agent import watch
+
+    src = _PipeSource()
+    monkeypatch.setattr(watch, "_open_source", lambda agent: src)
+    agent = _CountingAgent(tmp_path)
+    stop = time.monotonic() + 8
+
+    def flap():  # an event every 0.1 s for 8 s: never a 0.3 s quiet spell
+        try:
+            while time.monotonic() < stop:
+                os.write(src.w, b"x")
+                time.sleep(0.1)
+        except OSError:  # the loop closed its end after its last cycle
+            pass
+        os.close(src.w)
+
+    t = threading.Thread(target=flap, daemon=True)
+    started = time.monotonic()
+    t.start()
+    watch.run(agent, max_cycles=2)
+    # the start-up cycle, then one forced by the burst cap while events still pour in
+    assert len(agent.calls) == 2 and agent.calls[1][1] == "wan"
+    assert agent.calls[1][0] < stop
+    assert agent.calls[1][0] - started >= watch.BURST_CAP_S - 0.5
+    t.join(10)
