@@ -143,8 +143,7 @@ class Agent:
         ifaces = {interface} if interface else {r.interface for r in records if r.interface}
         for iface in ifaces:
             self._fingerprint(iface, records, observer, bad)
-        failed = bool(bad)
-        return FAILED if failed else OK
+        return FAILED if bad else OK
 
     def _note(self, item, saved: dict, hashes: dict, now: float) -> None:
         """Log a non-publish decision and keep it in state for `status`."""
