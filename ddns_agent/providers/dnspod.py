@@ -57,7 +57,8 @@ class DNSPod(Provider):
                 if item.get("id") in (None, "") or not isinstance(item.get("value"), str):
                     raise self._malformed("Record.List")
                 ttl = str(item.get("ttl", ""))
-                return Remote(str(item["id"]), item["value"], int(ttl) if ttl.isascii() and ttl.isdigit() else None)
+                ttl = int(ttl) if ttl.isascii() and ttl.isdigit() else None  # "²".isdigit() is True
+                return Remote(str(item["id"]), item["value"], ttl)
         return None
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
@@ -106,7 +107,8 @@ class DNSPod(Provider):
             raise RejectedError("the DNSPod login_token reaches no domain", status=code, provider=self.type)
         info = data.get("info") if isinstance(data.get("info"), dict) else {}
         total = info.get("domain_total")
-        more = " (%s in total)" % total if str(total).isascii() and str(total).isdigit() and int(total) > len(names[:10]) else ""
+        total = str(total) if str(total).isascii() and str(total).isdigit() else "0"
+        more = " (%s in total)" % total if int(total) > len(names[:10]) else ""
         return "zones %s reachable%s" % (", ".join(names[:10]), more)
 
     def _line_of(self, rec: RecordSpec) -> str:
