@@ -135,8 +135,11 @@ class DNSPod(Provider):
         code = str(status["code"])
         if code == "1" or code in accept:
             return code, data
-        # The message comes from the server; keep the token out even if it were echoed.
-        what = "%s %s" % (code, str(status.get("message") or "").replace(self._token, "***"))
+        # The message comes from the server; keep the token out even if it were echoed (the
+        # secret part after "ID," is enough to hide it in the form-encoded echo too).
+        what = "%s %s" % (code, str(status.get("message") or ""))
+        for secret in {self._token, self._token.partition(",")[2]} - {""}:
+            what = what.replace(secret, "***")
         if code in AUTH_CODES:
             raise AuthError("DNSPod refused the login_token: %s" % what, status=code, provider=self.type)
         if code in LIMIT_CODES:
