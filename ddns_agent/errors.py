@@ -52,7 +52,9 @@ class ConfigError(DdnsError):
         what = self.section
         if self.option:
             what = "%s.%s" % (what, self.option) if what else self.option
-        return "%s: %s: %s" % (where, what, self.message) if what else "%s: %s" % (where, self.message)
+        text = "%s: %s: %s" % (where, what, self.message) if what else "%s: %s" % (where, self.message)
+        # one line whatever the file holds: a quoted name may span lines or hold control characters
+        return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class SourceError(DdnsError):
