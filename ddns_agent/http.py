@@ -101,7 +101,8 @@ def parse_retry_after(value: str, date: str | None = None, now: float | None = N
     from email.utils import mktime_tz, parsedate_tz
     value = (value or "").strip()
     if value.isdigit():
-        return float(int(value))
+        # str.isdigit() also accepts "²" and "١"; and 400 digits do not fit a float
+        return float(value) if value.isascii() and len(value) <= 12 else None
     when, base = parsedate_tz(value), parsedate_tz(date or "")
     if when is None:
         return None
