@@ -164,8 +164,9 @@ class Cloudflare(Provider):
                                 status=resp.status, provider=self.type)
         if env["success"] and 200 <= resp.status < 300:
             return env
-        errors = [e for e in env.get("errors") or () if isinstance(e, dict)]
-        codes = {e.get("code") for e in errors}
+        errors = env.get("errors")
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        codes = {e.get("code") for e in errors if isinstance(e.get("code"), (int, str))}
         what = "; ".join("%s %s" % (e.get("code"), e.get("message")) for e in errors)
         # The messages come from the server; keep the token out even if one were echoed.
         what = what.replace(self._token, "***") if self._token else what
