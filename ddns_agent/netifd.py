@@ -109,7 +109,7 @@ def is_up(status: dict) -> bool:
 
 def down_reason(status: dict, interface: str) -> str:
     """"wan is down", with what netifd says about why when it says anything."""
-    codes = [e.get("code") for e in status.get("errors") or () if isinstance(e, dict) and e.get("code")]
+    codes = [e.get("code") for e in _entries(status, "errors") if e.get("code")]
     if codes:
         why = ", ".join(str(c) for c in codes)
     elif status.get("pending") is True:
