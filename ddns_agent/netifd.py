@@ -226,15 +226,17 @@ def has_prefix_assignment(status: dict) -> bool:
 
 
 def _collect(value, out: set) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "address" and isinstance(item, str):
-                out.add(item)
-            else:
-                _collect(item, out)
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, out)
+    todo = [value]  # a loop, not recursion: deep nesting must not end in RecursionError
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "address" and isinstance(item, str):
+                    out.add(item)
+                else:
+                    todo.append(item)
+        elif isinstance(value, list):
+            todo.extend(value)
 
 
 def fingerprint(status) -> str:
