@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fakes import record_output
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REAL = SHARED / "fixtures" / "netifd" / "openwrt-22.03-real"
@@ -46,18 +48,85 @@ class AgentEnv:
         """`ddns-agent --config C --state-dir S ARGS...` with the stand-in environment."""
         argv = [sys.executable, "-m", "ddns_agent", "--config", str(self.conf),
                 "--state-dir", str(self.state), *args]
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
+        what = "ddns-agent " + " ".join(args)
+        record_output(what + ": stdout", done.stdout)
+        record_output(what + ": stderr", done.stderr)
+        self.record_state()
+        return done
 
     def start(self, *args: str) -> subprocess.Popen:
         """The same, started without waiting."""
         argv = [sys.executable, "-m", "ddns_agent", "--config", str(self.conf),
                 "--state-dir", str(self.state), *args]
-        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = _Recorded(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.watch("ddns-agent " + " ".join(args), self)
+        return proc
+
+    def record_state(self) -> None:
+        """Hand every file in the state dir to the secret guard (tests/secret_guard.py)."""
+        for path in sorted(self.state.rglob("*")) if self.state.is_dir() else ():
+            if path.is_file():
+                record_output("state file %s" % path.relative_to(self.state), path.read_bytes())
 
     def saved(self) -> dict:
         """The state file's records."""
         return json.loads((self.state / "state.json").read_text())["records"]
+
+
+class _Tee:
+    """A process's output pipe that also hands what a test reads from it to the secret guard."""
+
+    def __init__(self, stream, where: str) -> None:
+        self._stream = stream
+        self._where = where
+
+    def _seen(self, text):
+        record_output(self._where, text)
+        return text
+
+    def read(self, *args):
+        return self._seen(self._stream.read(*args))
+
+    def readline(self, *args):
+        return self._seen(self._stream.readline(*args))
+
+    def readlines(self, *args):
+        return [self._seen(line) for line in self._stream.readlines(*args)]
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _Recorded(subprocess.Popen):
+    """Popen whose output (read through the pipes or by communicate) and state dir reach the guard."""
+
+    def watch(self, what: str, env: AgentEnv) -> None:
+        self._what, self._env, self._state_seen = what, env, False
+        self.stdout = _Tee(self.stdout, what + ": stdout")
+        self.stderr = _Tee(self.stderr, what + ": stderr")
+
+    def communicate(self, input=None, timeout=None):
+        out, err = super().communicate(input, timeout)
+        record_output(self._what + ": stdout", out)
+        record_output(self._what + ": stderr", err)
+        return out, err
+
+    def wait(self, timeout=None):
+        code = super().wait(timeout)
+        if not getattr(self, "_state_seen", True):
+            self._state_seen = True
+            self._env.record_state()
+        return code
 
 
 def status_with(path: Path, **changes) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["secret_guard"]
+
 TRANSPORTS = ("urllib3", "stdlib")
 
 

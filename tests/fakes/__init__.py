@@ -9,6 +9,7 @@ or over real HTTPS with a throwaway trustme CA (`FakeServer`). Both take the sam
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import namedtuple
 from urllib.parse import parse_qs, urlsplit
@@ -150,3 +151,30 @@ def call_handler(handler, req: FakeRequest) -> FakeResponse:
     if not isinstance(resp, FakeResponse):
         resp = FakeResponse(*resp)
     return resp
+
+
+# -- suite-wide secret guard (tests/secret_guard.py) -------------------------------------------------
+
+#: every test secret -> a name for it; the guard fails the session if one shows up in any output
+SECRETS: dict = {}
+#: the file that collects every output the guard scans; set by tests/secret_guard.py
+capture_path: str | None = None
+_MIN_SECRET = 8  # shorter values would match ordinary text
+
+
+def register_secret(value, name: str) -> None:
+    """Declare `value` a secret the agent must never print; `name` is what a leak report shows."""
+    value = getattr(value, "reveal", lambda: value)()
+    if isinstance(value, str) and len(value) >= _MIN_SECRET:
+        SECRETS.setdefault(value, name)
+
+
+def record_output(where: str, text, test: str | None = None) -> None:
+    """Append one output (a process's stdout, a state file...) to the guard's capture file."""
+    if not capture_path or not text:
+        return
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    test = test or os.environ.get("PYTEST_CURRENT_TEST", "(no test)")
+    with open(capture_path, "a", encoding="utf-8", errors="backslashreplace") as f:
+        f.write("\x1e%s: %s\x1f%s" % (test, where, text))
