@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import register_secret
 
 #: the key of specs/providers.md §8.3 (ASCII 0123456789abcdef0123456789abcdef)
 SPEC_SECRET = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -90,6 +91,7 @@ class Bind:
         self.key_name = key_name
         self.key_algorithm = key_algorithm
         self.key_secret = key_secret or new_secret()
+        register_secret(self.key_secret, "TSIG key_secret of a test BIND")
         self.records = records
         self.grants = grants if grants is not None else (
             "grant %s name home.%s. A AAAA;" % (key_name, self.zone),)

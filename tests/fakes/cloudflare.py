@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 
-from fakes import FakeRequest, FakeResponse, json_response
+from fakes import FakeRequest, FakeResponse, json_response, register_secret
 
 PREFIX = "/client/v4"
 
@@ -33,6 +33,7 @@ class CloudflareFake:
 
     def __init__(self, token: str, zones: dict | None = None) -> None:
         self.token = token
+        register_secret(token, "Cloudflare api_token")
         self.zones = {}  # zone id -> name
         for name, zone_id in (zones or {"example.com": uuid.uuid4().hex}).items():
             self.zones[zone_id] = name

@@ -20,7 +20,7 @@ import ipaddress
 import re
 import time
 
-from fakes import FakeRequest, FakeResponse, json_response, text_response
+from fakes import FakeRequest, FakeResponse, json_response, register_secret, text_response
 
 UA_SHAPE = re.compile(r"^[^\s/][^/]*/[^\s/]+ \([^()]+\)$")
 LINES = {"默认": "0", "电信": "10=0", "联通": "10=1", "移动": "10=3", "境外": "3=0"}
@@ -40,6 +40,8 @@ class DNSPodFake:
     def __init__(self, login_token: str, domains: tuple = ("example.com",), min_ttl: int = 600,
                  clock=time.monotonic) -> None:
         self.login_token = login_token
+        register_secret(login_token, "DNSPod login_token")
+        register_secret(login_token.partition(",")[2], "DNSPod login_token (token part)")
         self.domains = {name: 9842292 + i for i, name in enumerate(domains)}
         self.min_ttl = min_ttl  # free plans: 600 s
         self.clock = clock
