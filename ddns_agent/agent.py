@@ -58,6 +58,13 @@ class Observer:
         return netifd.fingerprint(status)
 
 
+def _jitter() -> float:
+    """A random fraction for retry jitter; `random` is imported only when a retry happens."""
+    import random
+
+    return random.random()
+
+
 def describe(item) -> str:
     """`home.example.com A` prefix for log lines."""
     return "%s %s" % (item.record.fqdn, item.record.type)
@@ -73,11 +80,7 @@ class Agent:
         self.log = log
         self.clock = clock
         self.sleep = sleep
-        if rand is None:
-            import random
-
-            rand = random.random
-        self.rand = rand
+        self.rand = rand or _jitter
         self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
 
     # -- planning -------------------------------------------------------------------------
@@ -92,11 +95,14 @@ class Agent:
         observer = Observer(self.state_dir)
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
-        blind = frozenset(r.key for r in records
-                          if not REGISTRY[self.cfg.providers[r.provider].type].readable)
+        blind = frozenset(r.key for r in records if not self._readable(r))
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
                           self.cfg.agent.force_interval, hashes, blind)
         return p, hashes, observer
+
+    def _readable(self, record) -> bool:
+        """False when the record's provider cannot read records back (update-only protocols)."""
+        return REGISTRY[self.cfg.providers[record.provider].type].readable
 
     def show_plan(self, interface: str | None, as_json: bool) -> int:
         """Print what `update` would do, without provider traffic or state changes."""
@@ -137,12 +143,13 @@ class Agent:
         todo = p.to_publish()
         if todo:
             bad |= self._publish(todo, saved, hashes)
-        self._schedule(saved, records, now)
+        earliest = self._schedule(saved, records, now)
         if saved != before:
             state.write(self.state_dir, data)
         ifaces = {interface} if interface else {r.interface for r in records if r.interface}
         for iface in ifaces:
             self._fingerprint(iface, records, observer, bad)
+        self._quick(bad, earliest)
         return FAILED if bad else OK
 
     def _note(self, item, saved: dict, hashes: dict, now: float) -> None:
@@ -214,9 +221,8 @@ class Agent:
         return make_http(Timeouts(float(t), float(t)), cacert=provider_cfg.options.get("cacert"),
                          transport=self.http_transport or "auto")
 
-    def _schedule(self, saved: dict, records: list, now: float) -> None:
-        """Set each record's `next_check` and the earliest one in the state dir for procd."""
-        earliest = None
+    def _schedule(self, saved: dict, records: list, now: float) -> float | None:
+        """Set each record's `next_check`; the earliest of all records goes to the state dir for procd."""
         interval = self.cfg.agent.force_interval
         for r in records:
             e = saved.get(r.key)
@@ -230,13 +236,26 @@ class Agent:
             elif e.get("result") == "failed":
                 n = e.get("failures") or 1
                 nxt = (e.get("time_failed") or now) + min(RETRY_LONGEST_S, RETRY_FIRST_S * 2 ** (n - 1))
-            elif interval and e.get("checked"):
+            elif interval and e.get("checked") and self._readable(r):
                 nxt = e["checked"] + interval
-            if e.get("next_check") != nxt:
-                e["next_check"] = nxt
-            if nxt is not None and (earliest is None or nxt < earliest):
-                earliest = nxt
+            e["next_check"] = nxt
+        due = [saved[r.key]["next_check"] for r in self.cfg.records
+               if r.enabled and (saved.get(r.key) or {}).get("next_check")]
+        earliest = min(due) if due else None
         state.write_next_check(self.state_dir, earliest)
+        return earliest
+
+    def _quick(self, bad: set, earliest: float | None) -> None:
+        """Leave the fast path's summary when every record is right and reads netifd, else clear it."""
+        from ddns_agent import quick
+
+        every = [r for r in self.cfg.records if r.enabled]
+        netifd_only = all(r.interface and set(r.source or ("auto",)) <= {"auto", "netifd"}
+                          for r in every)
+        if bad or not netifd_only or not every:
+            quick.clear(self.state_dir)
+        else:
+            quick.write(self.state_dir, self.cfg.path, earliest, {r.interface for r in every})
 
     def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
         """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""

@@ -44,9 +44,28 @@ def _parser():
     return p
 
 
+class _Update:
+    """The parsed arguments of a plain `update`, without loading argparse."""
+
+    def __init__(self, fast) -> None:
+        self.command = "update"
+        self.config = fast.config
+        self.state_dir = fast.state_dir
+        self.interface = fast.interface
+        self.verbose = False
+        self.force = False
+
+
 def main(argv: list | None = None) -> int:
     """Entry point of `ddns-agent`; returns the exit code."""
-    args = _parser().parse_args(argv)
+    from ddns_agent import quick
+
+    if argv is None:
+        argv = sys.argv[1:]
+    fast = quick.parse(argv)
+    if fast is not None and quick.unchanged(fast):
+        return EXIT_OK  # nothing changed since the last all-right cycle (quick.py)
+    args = _Update(fast) if fast is not None else _parser().parse_args(argv)
     log = Log("debug" if args.verbose else "info")
     try:
         if args.command == "providers":

@@ -1,14 +1,20 @@
-"""JSON through ujson when installed (faster, smaller), the standard library otherwise."""
+"""JSON through the standard library; ujson only when asked for (DDNS_AGENT_JSON=ujson).
+
+Measured (bench/README.md): for the agent's small documents the import dominates, and ujson's
+import (it pulls in `decimal`, a separate package on OpenWrt) costs more than it saves.
+"""
 
 from __future__ import annotations
 
-try:
+import os
+
+if os.environ.get("DDNS_AGENT_JSON") == "ujson":
     import ujson as _json
 
     def dumps(obj, indent: int = 0) -> str:
         """Serialise `obj`; `indent` > 0 pretty-prints."""
         return _json.dumps(obj, indent=indent, ensure_ascii=False, escape_forward_slashes=False)
-except ImportError:  # ujson is optional (not in the OpenWrt feed)
+else:
     import json as _json
 
     def dumps(obj, indent: int = 0) -> str:

@@ -1,0 +1,99 @@
+"""The no-change fast path answers only when a full cycle would change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from agent_env import REAL, AgentEnv
+from test_cli import LOG_CONFIG, published
+
+from ddns_agent import netifd, quick
+
+PROBE = ("import sys; from ddns_agent.cli import main; rc = main(sys.argv[1:]); "
+         "print(rc, 'ddns_agent.config' in sys.modules, 'json' in sys.modules)")
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = AgentEnv(tmp_path)
+    e.config(LOG_CONFIG)
+    e.interface("wan", REAL / "dhcp-public" / "status_wan_up.json")
+    e.interface("lan", REAL / "dhcpv6-pd" / "status_lan_up.json")
+    return e
+
+
+def probe(env, *args) -> list:
+    out = subprocess.run([sys.executable, "-c", PROBE, "--config", str(env.conf), "--state-dir",
+                          str(env.state), *args], env=env.env, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def all_status_files() -> list:
+    return sorted(Path(REAL).rglob("status_*.json"))
+
+
+@pytest.mark.parametrize("path", all_status_files(), ids=lambda p: "%s/%s" % (p.parent.name, p.name))
+def test_fast_fingerprint_equals_the_agents_on_real_captures(path):
+    data = json.loads(path.read_text())
+    printed = json.dumps(data, indent="\t").encode()  # as `ubus call` prints it
+    assert quick.fingerprint(printed) == netifd.fingerprint(data)
+
+
+def test_second_unchanged_update_answers_before_loading_config(env):
+    assert env.run("update").returncode == 0
+    assert (env.state / "quick").exists()
+    assert probe(env, "update") == ["0", "False", "False"]
+    assert probe(env, "update", "--interface", "wan") == ["0", "False", "False"]
+
+
+def test_a_new_address_takes_the_full_cycle_and_publishes(env):
+    env.run("update")
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_changed.json")
+    out = env.run("update", "--interface", "wan")
+    assert [line.split("published ")[1] for line in published(out)] == [
+        "198.51.100.54 (was 203.0.113.54)"]
+
+
+def test_an_edited_config_takes_the_full_cycle(env):
+    env.run("update")
+    env.config(LOG_CONFIG.replace("'home'", "'house'", 1))
+    os.utime(env.conf, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert probe(env, "update")[1] == "True"
+
+
+def test_a_due_recheck_takes_the_full_cycle(env):
+    env.run("update")
+    lines = (env.state / "quick").read_text().split("\n")
+    lines[2] = "next %d" % (time.time() - 5)
+    (env.state / "quick").write_text("\n".join(lines))
+    assert probe(env, "update")[1] == "True"
+
+
+def test_verbose_force_and_other_commands_never_take_the_fast_path():
+    assert quick.parse(["-v", "update"]) is None
+    assert quick.parse(["update", "--force"]) is None
+    assert quick.parse(["plan"]) is None
+    assert quick.parse(["update", "--config", "x"]) is None  # --config belongs before the command
+    a = quick.parse(["--config", "c", "--state-dir", "s", "update", "-i", "wan"])
+    assert (a.config, a.state_dir, a.interface) == ("c", "s", "wan")
+
+
+def test_a_failed_record_leaves_no_summary(env):
+    env.run("update")
+    env.env["UBUS_STANDIN_EXIT"] = "255"  # ubus cannot connect: the sources are unreadable
+    assert env.run("update").returncode == 1
+    assert not (env.state / "quick").exists()
+
+
+def test_records_read_by_netlink_leave_no_summary(tmp_path):
+    e = AgentEnv(tmp_path)
+    e.config("config provider 'd'\n\toption type 'log'\nconfig record 'r'\n\toption provider 'd'\n"
+             "\toption domain 'example.com'\n\toption device 'lo'\n\toption allow_private '1'\n")
+    e.run("update")
+    assert not (e.state / "quick").exists()
