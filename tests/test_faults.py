@@ -1,0 +1,335 @@
+"""Faults, through the real CLI against the HTTPS fakes (both transports) and a real BIND9.
+
+Every case: a clear log line naming the record and the cause while it fails (exit 1, no traceback),
+no more writes than retry_max allows, and the right record published once the fault clears.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from agent_env import REAL, AgentEnv, status_with
+from fakes import Faults, json_response
+from fakes.cloudflare import PREFIX, CloudflareFake
+
+TOKEN = "cf-fault-token-Lr8sT2vWx5yZa1bC"
+ZONE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+OLD, NEW = "203.0.113.7", "203.0.113.8"
+
+
+def agent(retry_max: int = 2, retry_cap: float = 2, timeout: int = 5) -> str:
+    return """
+config agent
+	option log_level 'debug'
+	option retry_max '%d'
+	option retry_base '0.01'
+	option retry_cap '%g'
+	option timeout '%d'
+""" % (retry_max, retry_cap, timeout)
+
+
+def cloudflare(name: str, endpoint: str, cacert: str) -> str:
+    return """
+config provider '%s'
+	option type 'cloudflare'
+	option api_token '%s'
+	option endpoint '%s'
+	option cacert '%s'
+""" % (name, TOKEN, endpoint, cacert)
+
+
+def record(key: str, provider: str, name: str = "home", domain: str = "example.com") -> str:
+    return """
+config record '%s'
+	option provider '%s'
+	option domain '%s'
+	option name '%s'
+	option type 'A'
+	option interface 'wan'
+""" % (key, provider, domain, name)
+
+
+def wan(env: AgentEnv, address: str) -> None:
+    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
+                                     **{"ipv4-address": [{"address": address, "mask": 24}]}))
+
+
+def run(env: AgentEnv, *args: str, code: int | None = None):
+    """`ddns-agent -v update` (or `args`); never a traceback; exit `code` when given."""
+    done = env.run("-v", *(args or ("update",)))
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    if code is not None:
+        assert done.returncode == code, done.stderr
+    return done
+
+
+def lines(done, needle: str) -> list:
+    return [line for line in done.stderr.splitlines() if needle in line]
+
+
+class Lab:
+    """A Cloudflare fake over HTTPS and an agent with one A record on it, already published once."""
+
+    def __init__(self, serve, tmp_path, retry_max: int = 2, retry_cap: float = 2, timeout: int = 5,
+                 **server) -> None:
+        self.fake = CloudflareFake(TOKEN, {"example.com": ZONE})
+        self.server = serve(self.fake, **server)
+        self.env = AgentEnv(tmp_path)
+        self.settings = agent(retry_max, retry_cap, timeout)
+        self.configure(self.server.url, self.server.cafile)
+        wan(self.env, OLD)
+
+    def configure(self, url: str, cacert: str) -> None:
+        self.env.config(self.settings + cloudflare("cf", url + PREFIX, cacert) + record("home", "cf"))
+
+    def publish_first(self) -> None:
+        """Publish OLD, then move the WAN to NEW: the next update sends one PATCH by cached id."""
+        run(self.env, code=0)
+        [rec] = self.fake.find("home.example.com")
+        self.record_id = rec["id"]
+        self.patch_path = "%s/zones/%s/dns_records/%s" % (PREFIX, ZONE, rec["id"])
+        wan(self.env, NEW)
+
+    def content(self) -> list:
+        return [r["content"] for r in self.fake.find("home.example.com")]
+
+    def writes(self) -> int:
+        """PATCH and POST requests that reached the server, answered or not."""
+        return sum(1 for r in self.server.requests if r.method in ("PATCH", "POST"))
+
+    def clear(self) -> None:
+        self.server.faults = Faults()
+
+
+@pytest.fixture
+def lab(serve, transport, tmp_path):
+    return Lab(serve, tmp_path)
+
+
+def test_server_errors_are_retried_retry_max_times_then_the_next_run_publishes(lab):
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(status=503, body="<html>busy</html>", path=lab.patch_path, times=10)
+    done = run(lab.env, code=1)
+    assert lab.writes() - writes == 3  # retry_max 2: the first try and two retries
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "server error HTTP 503 from 127.0.0.1:%d (will retry)" % lab.server.port in line
+    assert lab.content() == [OLD]
+    assert json.loads(lab.env.run("status", "--json").stdout)["records"][0]["result"] == "failed"
+
+    lab.clear()
+    writes = lab.writes()
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s (was %s)" % (NEW, OLD))
+    assert lab.content() == [NEW] and lab.writes() - writes == 1
+    assert run(lab.env, code=0) and lab.writes() - writes == 1  # and then nothing more
+
+
+def test_one_server_error_is_retried_within_the_same_run(lab):
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(status=502, path=lab.patch_path)
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % NEW)
+    assert lab.content() == [NEW] and lab.writes() - writes == 2
+
+
+def test_timeouts_fail_the_run_and_a_write_that_landed_is_read_back_not_resent(serve, transport, tmp_path):
+    lab = Lab(serve, tmp_path, retry_max=1, timeout=1)
+    lab.publish_first()
+    writes = lab.writes()
+    # the server takes every request and answers none in time
+    lab.server.inject(delay=3.0, path=PREFIX, times=100)
+    done = run(lab.env, code=1)
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "no answer from 127.0.0.1:%d within 1s (will retry)" % lab.server.port in line
+    assert lab.writes() - writes == 1  # a write that may have landed is never blindly resent
+    assert lab.content() == [NEW]     # ... and here it did land
+
+    lab.clear()
+    writes = lab.writes()
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: remote already holds %s" % NEW)
+    assert lab.writes() == writes and lab.content() == [NEW]
+
+
+def test_connection_refused_fails_cleanly_and_the_fixed_endpoint_publishes(lab):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    lab.configure("https://127.0.0.1:%d" % closed, lab.server.cafile)
+    done = run(lab.env, code=1)
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "cannot connect to 127.0.0.1:%d: Connection refused (will retry)" % closed in line
+
+    lab.configure(lab.server.url, lab.server.cafile)
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % OLD) and lab.content() == [OLD]
+
+
+def test_retry_after_within_retry_cap_is_waited_out_in_the_same_run(lab):
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(status=429, headers={"Retry-After": "1"}, path=lab.patch_path,
+                      body=json_response({"success": False, "result": None, "messages": [], "errors": [
+                          {"code": 971, "message": "Please wait and consider throttling"}]}).body)
+    started = time.monotonic()
+    done = run(lab.env, code=0)
+    assert time.monotonic() - started >= 1.0  # the hint was obeyed, not shortened
+    assert lines(done, "home.example.com A: published %s" % NEW)
+    assert lab.writes() - writes == 2 and lab.content() == [NEW]
+
+
+def test_retry_after_beyond_retry_cap_holds_the_record_until_it_passes(serve, transport, tmp_path):
+    lab = Lab(serve, tmp_path, retry_cap=1)
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(status=429, headers={"Retry-After": "3"}, path=lab.patch_path)
+    done = run(lab.env, code=1)
+    failed_at = time.time()
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "too many requests (HTTP 429 from 127.0.0.1:%d)" % lab.server.port in line
+    assert lab.writes() - writes == 1  # 3 s is more than retry_cap: no waiting inside the run
+    [row] = json.loads(lab.env.run("status", "--json").stdout)["records"]
+    assert row["result"] == "failed" and failed_at + 1 <= row["next_check"] <= failed_at + 4
+
+    requests = len(lab.server.requests)
+    done = run(lab.env, code=1)  # the record is still not right
+    assert lines(done, "home.example.com A: not calling the provider: provider asked to wait")
+    assert len(lab.server.requests) == requests  # nothing at all while the hold stands
+
+    time.sleep(max(0.0, row["next_check"] + 0.2 - time.time()))
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % NEW) and lab.content() == [NEW]
+
+
+@pytest.mark.parametrize("body", [b'{"success": true, "result": {"id"', b"<html>Bad gateway</html>",
+                                  b'{"success": true, "result": 5}', b"\xff\xfe\x00garbage"],
+                         ids=["truncated JSON", "HTML", "wrong shape", "not UTF-8"])
+def test_malformed_answers_fail_the_run_then_publish(lab, body):
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(body=body, path=lab.patch_path, times=10)  # the change does not land
+    done = run(lab.env, code=1)
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "malformed answer from Cloudflare (will retry)" in line
+    assert lab.writes() - writes == 3 and lab.content() == [OLD]
+
+    lab.clear()
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % NEW) and lab.content() == [NEW]
+
+
+def test_an_answer_cut_off_after_the_change_landed_is_read_back_not_resent(lab):
+    lab.publish_first()
+    writes = lab.writes()
+    lab.server.inject(truncate=True, path=lab.patch_path)
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: remote already holds %s" % NEW)
+    assert lab.writes() - writes == 1 and lab.content() == [NEW]
+
+
+def test_certificate_for_another_name_is_refused_before_anything_is_sent(serve, transport, tmp_path):
+    lab = Lab(serve, tmp_path, hostnames=("localhost",))
+    done = run(lab.env, code=1)
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "TLS certificate of 127.0.0.1:%d could not be verified" % lab.server.port in line
+    assert "127.0.0.1" in line.split("could not be verified:")[1]  # the name it was not valid for
+    assert lab.server.requests == []
+
+    lab.configure("https://localhost:%d" % lab.server.port, lab.server.cafile)  # the name it has
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % OLD) and lab.content() == [OLD]
+
+
+def test_certificate_from_an_unknown_ca_is_refused_until_the_right_ca_is_installed(serve, transport,
+                                                                                     tmp_path):
+    import trustme
+
+    lab = Lab(serve, tmp_path, ca=trustme.CA())  # not the CA the agent trusts below
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    lab.configure(lab.server.url, str(bundle))
+    done = run(lab.env, code=1)
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "TLS certificate of 127.0.0.1:%d could not be verified" % lab.server.port in line
+    assert "issuer" in line  # unable to get local issuer certificate
+    assert lab.server.requests == []
+
+    bundle.write_bytes(open(lab.server.cafile, "rb").read())  # same config, the right CA file
+    done = run(lab.env, code=0)
+    assert lines(done, "home.example.com A: published %s" % OLD) and lab.content() == [OLD]
+
+
+def test_a_broken_provider_never_stops_the_other_records(serve, transport, tmp_path):
+    good = Lab(serve, tmp_path)
+    bad_fake = CloudflareFake(TOKEN, {"example.net": "e" * 32})
+    bad = serve(bad_fake)
+    bad.inject(status=500, times=100)
+    good.env.config(good.settings + cloudflare("cf", good.server.url + PREFIX, good.server.cafile)
+                    + cloudflare("down", bad.url + PREFIX, bad.cafile)
+                    + record("home", "down", domain="example.net") + record("nas", "cf", name="nas"))
+    done = run(good.env, code=1)
+    assert lines(done, "home.example.net A: failed: server error HTTP 500")
+    assert lines(done, "nas.example.com A: published %s" % OLD)
+    assert [r["content"] for r in good.fake.find("nas.example.com")] == [OLD]
+    assert bad_fake.find("home.example.net") == []
+
+    bad.faults = Faults()
+    requests = len(good.server.requests)
+    done = run(good.env, code=0)
+    assert lines(done, "home.example.net A: published %s" % OLD)
+    assert [r["content"] for r in bad_fake.find("home.example.net")] == [OLD]
+    assert len(good.server.requests) == requests  # the healthy record sends nothing again
+
+
+def test_server_error_text_that_is_not_valid_unicode_is_reported_not_a_crash(lab):
+    lab.publish_first()
+    lab.server.inject(status=400, path=lab.patch_path, times=10,
+                      body=b'{"success": false, "result": null, "messages": [], "errors": '
+                           b'[{"code": 1004, "message": "DNS Validation Error \\ud800"}]}')
+    done = run(lab.env, code=1)
+    assert lines(done, "home.example.com A: failed:")
+    for args in (("status",), ("status", "--json"), ("plan",), ("plan", "--json")):
+        shown = lab.env.run(*args)
+        assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+
+
+# -- a real BIND9 --------------------------------------------------------------------------------------
+
+def test_bind_down_then_up(tmp_path):
+    from bind import Bind, require_bind
+
+    require_bind()
+    ns = Bind(tmp_path / "bind").start()
+    try:
+        env = AgentEnv(tmp_path)
+        env.config(agent(retry_max=1, timeout=1) + """
+config provider 'ns'
+	option type 'rfc2136'
+	option server '%s'
+	option port '%d'
+	option key_name '%s'
+	option key_secret '%s'
+""" % (ns.address, ns.port, ns.key_name, ns.key_secret) + record("home", "ns", domain=ns.zone))
+        wan(env, OLD)
+        run(env, code=0)
+        assert ns.dig("home.example.test") == [(300, OLD)]
+
+        ns.stop()
+        wan(env, NEW)
+        done = run(env, code=1)
+        [line] = lines(done, "home.example.test A: failed:")
+        assert "cannot reach 127.0.0.1#%d" % ns.port in line and "(will retry)" in line
+        assert run(env, "status").stdout.count("failed") == 1
+
+        ns.start()
+        done = run(env, code=0)
+        assert lines(done, "home.example.test A: published %s (was %s)" % (NEW, OLD))
+        assert ns.dig("home.example.test") == [(300, NEW)]
+        assert ns.updates() == 1  # one UPDATE once the server is back
+    finally:
+        ns.stop()
