@@ -57,13 +57,15 @@ def pytest_runtest_logreport(report) -> None:
 def scan(text: str, secrets: dict) -> list:
     """[(secret name, where)] for every secret found in a capture file's `text`."""
     found = []
-    for chunk in text.split("\x1e"):
-        where, sep, body = chunk.partition("\x1f")
-        if not sep:
-            continue
-        for value, name in secrets.items():
-            if value in body:
-                found.append((name, where))
+    for value, name in secrets.items():
+        pos = text.find(value)
+        while pos != -1:
+            start = text.rfind("\x1e", 0, pos) + 1
+            head = text.find("\x1f", start)
+            if start and start <= head < pos:  # in a recorded output, not in a header
+                found.append((name, text[start:head]))
+            end = text.find("\x1e", pos)
+            pos = -1 if end == -1 else text.find(value, end)
     return found
 
 
