@@ -299,9 +299,12 @@ class Rfc2136(Provider):
         if ans.rcode != 0 or not soa or not ans.flags & 0x0400:  # AA: the zone is served there
             raise RejectedError("%s does not serve zone %s (%s)" % (
                 self.where, self.zone, RCODES.get(ans.rcode, ans.rcode)), status=ans.rcode)
-        pos = ans.name(ans.name(soa[0])[1])[1]  # MNAME, RNAME, then the serial
-        return "zone %s serial %d on %s, key %s accepted" % (
-            self.zone, struct.unpack("!I", ans.wire[pos:pos + 4])[0], self.where, self.key_text)
+        try:  # the TSIG proves who sent it, not that its RDATA is well formed
+            pos = ans.name(ans.name(soa[0])[1])[1]  # MNAME, RNAME, then the serial
+            serial = struct.unpack("!I", ans.wire[pos:pos + 4])[0]
+        except (BadAnswer, IndexError, struct.error, UnicodeDecodeError):
+            raise TransientError("bad answer from %s: malformed SOA of zone %s" % (self.where, self.zone))
+        return "zone %s serial %d on %s, key %s accepted" % (self.zone, serial, self.where, self.key_text)
 
     # -- one exchange -----------------------------------------------------------------------------
 
