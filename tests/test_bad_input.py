@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import time
 
 import pytest
 from agent_env import REAL, STANDIN, AgentEnv, status_with
@@ -504,3 +505,124 @@ def test_bad_domain_or_ttl_is_refused_with_file_line_section_option_and_exit_2(e
         first = done.stderr.splitlines()[0]
         assert first == "ddns-agent: %s:%d: home.%s: %s" % (env.conf, line, where, message)
     assert not (env.state / "state.json").exists()
+
+
+# -- RFC 2136: answers that carry a valid TSIG but anything else --------------------------------------
+
+TSIG_SECRET = b"0123456789abcdef0123456789abcdef"  # the bytes of bind.SPEC_SECRET
+ZONE_LABELS = ("example", "test")
+
+
+def _name(parts) -> bytes:
+    return b"".join(bytes((len(p),)) + p.encode() for p in parts) + b"\0"
+
+
+def _signed(request: bytes, body: bytes, counts: tuple, flags: int, error: int, other: bytes,
+            when: int) -> bytes:
+    """`body` (sections after the header) as an answer to `request`, TSIG-signed here, independently."""
+    import hashlib
+    import hmac
+    import struct
+
+    from ddns_agent.providers import rfc2136
+
+    request_mac = rfc2136.Answer(request).tsig.mac
+    key, alg = _name(("ddns-key",)), _name(("hmac-sha256",))
+    unsigned = request[:2] + struct.pack("!5H", flags, *counts) + body
+    variables = (key + struct.pack("!HI", 255, 0) + alg
+                 + struct.pack("!HIHHH", when >> 32, when & 0xFFFFFFFF, 300, error, len(other)) + other)
+    mac = hmac.new(TSIG_SECRET, struct.pack("!H", len(request_mac)) + request_mac + unsigned + variables,
+                   hashlib.sha256).digest()
+    rdata = (alg + struct.pack("!HIHH", when >> 32, when & 0xFFFFFFFF, 300, len(mac)) + mac
+             + request[:2] + struct.pack("!HH", error, len(other)) + other)
+    return (request[:2] + struct.pack("!5H", flags, counts[0], counts[1], counts[2], counts[3] + 1) + body
+            + key + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata)
+
+
+RR_OWNERS = st.sampled_from([ZONE_LABELS, ("home",) + ZONE_LABELS, ("x",), ()])
+RR_TYPES = st.one_of(st.sampled_from([1, 28, 6, 5, 250]), st.integers(0, 65535))
+SOA_RDATA = st.tuples(st.binary(max_size=12), st.binary(max_size=24)).map(
+    lambda t: _name(("ns1",) + ZONE_LABELS) + t[0] + t[1])
+RDATA = st.one_of(st.binary(max_size=20), st.sampled_from([bytes(4), bytes(16), b"\xcb\x00\x71\x07"]),
+                  SOA_RDATA, st.sampled_from([b"\xc0\x0c", b"\xc0\xff", b"\x03ns1\xc0", b"\x40abc"]))
+
+
+class SignedAnswers:
+    """A UDP server on 127.0.0.1 answering each request as `plan` says, with a valid TSIG."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.plan: dict = {}
+        self.running = True
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import struct
+
+        from ddns_agent.providers import rfc2136
+
+        while self.running:
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            p = self.plan
+            end = rfc2136.Answer(wire).name(12)[1] + 4  # past the question
+            body = wire[12:end] + b"".join(_name(o) + struct.pack("!HHIH", t, 1, ttl, len(r)) + r
+                                           for o, t, ttl, r in p["records"])
+            flags = 0x8000 | (struct.unpack("!H", wire[2:4])[0] & 0x7800) | p["aa"] | p["rcode"]
+            self.sock.sendto(_signed(wire, body, (1, len(p["records"]), 0, 0), flags, p["error"], p["other"],
+                                     int(time.time())), peer)
+
+    def close(self) -> None:
+        self.running = False
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def signed_answers():
+    server = SignedAnswers()
+    yield server
+    server.close()
+
+
+@settings(FIXTURE, max_examples=400)
+@given(st.data())
+def test_rfc2136_signed_answers_of_any_content_end_in_a_project_error(signed_answers, data):
+    import base64
+
+    from ddns_agent.providers import rfc2136
+
+    signed_answers.plan = {
+        "records": data.draw(st.lists(st.one_of(
+            st.tuples(st.just(ZONE_LABELS), st.just(6), st.just(60), RDATA),  # what check() reads
+            st.tuples(st.just(("home",) + ZONE_LABELS), st.sampled_from([1, 28]), st.just(60), RDATA),
+            st.tuples(RR_OWNERS, RR_TYPES, st.integers(0, 2**32 - 1), RDATA)), max_size=4), label="records"),
+        "aa": data.draw(st.sampled_from([0x400, 0x400, 0]), label="AA"),
+        "rcode": data.draw(st.one_of(st.just(0), st.integers(0, 15)), label="rcode"),
+        "error": data.draw(st.sampled_from([0, 0, 0, 0, 16, 17, 18, 22, 99]), label="TSIG error"),
+        "other": data.draw(st.sampled_from([b"", b"\x00\x00\x65\x53\xf1\x00", b"\x01"]), label="other")}
+    secret = Secret(base64.b64encode(TSIG_SECRET).decode())
+    provider = rfc2136.Rfc2136({"server": "127.0.0.1", "port": str(signed_answers.port), "timeout": "2",
+                                "key_name": "ddns-key", "key_secret": secret,
+                                "zone": data.draw(st.sampled_from(["example.test", None]), label="zone")})
+    rtype = data.draw(st.sampled_from(["A", "AAAA"]), label="type")
+    spec = RecordSpec("home", "example.test", "home", rtype, 60)
+    address = "2001:db8::7" if rtype == "AAAA" else "203.0.113.7"
+    call = data.draw(st.sampled_from(["find", "update", "check"]), label="call")
+    try:
+        if call == "find":
+            found = provider.find(spec)
+            assert found is None or isinstance(found, Remote)
+        elif call == "update":
+            assert provider.update(spec, Remote(None, None), address).value == address
+        else:
+            assert isinstance(provider.check(), str)
+    except DdnsError as e:
+        str(e).encode("utf-8")
