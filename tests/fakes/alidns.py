@@ -31,7 +31,7 @@ import time
 import uuid
 from urllib.parse import quote
 
-from fakes import FakeRequest, FakeResponse, json_response
+from fakes import FakeRequest, FakeResponse, json_response, register_secret
 
 VERSION = "2015-01-09"
 MAX_SKEW_S = 900
@@ -67,6 +67,7 @@ class AliDnsFake:
                  min_ttl: int = 600, clock=time.time) -> None:
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
+        register_secret(access_key_secret, "Alibaba Cloud access_key_secret")
         self.domains = list(domains)
         self.min_ttl = min_ttl  # free edition: 600 s
         self.clock = clock

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from fakes import FakeRequest, FakeResponse, text_response
+from fakes import FakeRequest, FakeResponse, register_secret, text_response
 
 
 class DuckDNSFake:
@@ -19,6 +19,7 @@ class DuckDNSFake:
 
     def __init__(self, token: str, subs: tuple = ("myhome",)) -> None:
         self.token = token
+        register_secret(token, "DuckDNS token")
         self.records = {sub: {"A": "", "AAAA": ""} for sub in subs}
         self.requests: list = []
         self.updates = 0     # OK answers that changed something

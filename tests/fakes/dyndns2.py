@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 
-from fakes import FakeRequest, FakeResponse, text_response
+from fakes import FakeRequest, FakeResponse, register_secret, text_response
 
 LIBRARY_AGENTS = ("mozilla/", "curl/", "wget/", "python-requests/", "python-urllib/", "go-http-client/")
 MAX_HOSTS = 20
@@ -39,6 +39,8 @@ class Dyndns2Fake:
         self.accounts = dict(accounts or {})   # username -> password
         self.hosts = dict(hosts or {})         # host -> owning username
         self.keys = dict(keys or {})           # mode "he": host -> its DDNS key
+        for user, secret in list(self.accounts.items()) + list(self.keys.items()):
+            register_secret(secret, "dyndns2 password of %s" % user)
         self.mode = mode                       # "dyn" | "he" | "dynu"
         self.path = path
         self.records = {h: {"A": "", "AAAA": ""} for h in list(self.hosts) + list(self.keys)}

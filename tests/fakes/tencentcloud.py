@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 
-from fakes import FakeRequest, FakeResponse, json_response, text_response
+from fakes import FakeRequest, FakeResponse, json_response, register_secret, text_response
 
 VERSION = "2021-03-23"
 MAX_SKEW_S = 300
@@ -75,6 +75,7 @@ class TencentCloudFake:
                  min_ttl: int = 600, clock=time.time) -> None:
         self.secret_id = secret_id
         self.secret_key = secret_key
+        register_secret(secret_key, "Tencent Cloud secret_key")
         self.domains = {name: 80800000 + i for i, name in enumerate(domains)}
         self.min_ttl = min_ttl  # DNSPod free plan: 600 s
         self.clock = clock

@@ -17,7 +17,7 @@ import base64
 import ipaddress
 from urllib.parse import unquote
 
-from fakes import FakeRequest, FakeResponse, text_response
+from fakes import FakeRequest, FakeResponse, register_secret, text_response
 
 
 class WebhookFake:
@@ -25,6 +25,7 @@ class WebhookFake:
 
     def __init__(self, key: str, user: str = "user") -> None:
         self.key = key
+        register_secret(key, "webhook service key")
         self.user = user
         self.records: dict = {}
         self.requests: list = []
