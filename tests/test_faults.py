@@ -333,3 +333,71 @@ config provider 'ns'
         assert ns.updates() == 1  # one UPDATE once the server is back
     finally:
         ns.stop()
+
+
+# -- every provider over HTTPS: the same guarantees ------------------------------------------------------
+
+def _providers() -> dict:
+    """ptype -> (make the fake, provider options for its URL, record domain and name, value it holds)."""
+    from fakes.alidns import AliDnsFake
+    from fakes.dnspod import DNSPodFake
+    from fakes.duckdns import DuckDNSFake
+    from fakes.dyndns2 import Dyndns2Fake
+    from fakes.tencentcloud import TencentCloudFake
+
+    dnspod = "31415,f4a9c0e8b7d6a5f4e3d2c1b0a9f8e7d6"
+    duck = "a7c4b1e8-3f2d-4c5b-9a8e-7d6c5b4a3f21"
+    password = "dyn-fault-password-7Hq2"
+    tc_id, tc_key = "AKIDfaultTEST0secretid0000", "tc-fault-secret-key-9Xk3Lm"
+    ali_id, ali_key = "LTAIfaultTESTkeyid", "ali-fault-secret-4Wn8Pq"
+    def held(f, host: str) -> list:
+        return [f.records[host]["A"]] if f.records[host]["A"] else []
+
+    return {
+        "cloudflare": (lambda: CloudflareFake(TOKEN, {"example.com": ZONE}),
+                       lambda url: {"api_token": TOKEN, "endpoint": url + PREFIX}, ("example.com", "home"),
+                       lambda f: [r["content"] for r in f.find("home.example.com")]),
+        "dnspod": (lambda: DNSPodFake(dnspod, ("example.com",)),
+                   lambda url: {"login_token": dnspod, "endpoint": url}, ("example.com", "home"),
+                   lambda f: [r["value"] for r in f.records.values() if r["name"] == "home"]),
+        "duckdns": (lambda: DuckDNSFake(duck, ("myhome",)),
+                    lambda url: {"token": duck, "endpoint": url}, ("duckdns.org", "myhome"),
+                    lambda f: held(f, "myhome")),
+        "dyndns2": (lambda: Dyndns2Fake({"router": password}, {"home.example.com": "router"}),
+                    lambda url: {"username": "router", "password": password, "endpoint": url + "/nic/update"},
+                    ("example.com", "home"),
+                    lambda f: held(f, "home.example.com")),
+        "tencentcloud": (lambda: TencentCloudFake(tc_id, tc_key, ("example.com",)),
+                         lambda url: {"secret_id": tc_id, "secret_key": tc_key, "endpoint": url},
+                         ("example.com", "home"), lambda f: [r["value"] for r in f.named("home")]),
+        "alidns": (lambda: AliDnsFake(ali_id, ali_key, ("example.com",)),
+                   lambda url: {"access_key_id": ali_id, "access_key_secret": ali_key, "endpoint": url},
+                   ("example.com", "home"), lambda f: [r["value"] for r in f.named("home")]),
+    }
+
+
+@pytest.mark.parametrize("ptype", sorted(_providers()))
+def test_every_provider_retries_a_failing_server_retry_max_times_then_publishes(serve, transport, tmp_path,
+                                                                                 ptype):
+    make, options, (domain, name), holds = _providers()[ptype]
+    fake = make()
+    server = serve(fake)
+    env = AgentEnv(tmp_path)
+    settings = "".join("\toption %s '%s'\n" % kv for kv in options(server.url).items())
+    env.config(agent(retry_max=2) + "\nconfig provider 'p'\n\toption type '%s'\n\toption cacert '%s'\n%s"
+               % (ptype, server.cafile, settings) + record("r", "p", name=name, domain=domain))
+    wan(env, OLD)
+    server.inject(status=503, body="<html>Service Unavailable</html>", times=100)
+    done = run(env, code=1)
+    [line] = lines(done, "%s.%s A: failed:" % (name, domain))
+    assert "server error HTTP 503 from 127.0.0.1:%d (will retry)" % server.port in line
+    assert len(server.requests) == 3  # every attempt stopped at its first request: 1 + retry_max
+    assert holds(fake) == []
+
+    server.faults = Faults()
+    done = run(env, code=0)
+    assert lines(done, "%s.%s A: published %s" % (name, domain, OLD))
+    assert holds(fake) == [OLD]
+    requests = len(server.requests)
+    run(env, code=0)
+    assert len(server.requests) == requests  # and nothing more once it is right
