@@ -42,22 +42,21 @@ def _via_binding(ubus, obj: str, timeout: float) -> str | dict:
 
 
 def _via_command(path: str, obj: str, timeout: float) -> str:
-    import subprocess
+    from ddns_agent import spawn
 
-    argv = [path, "-S", "call", obj, "status"]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+        code, out, err = spawn.run([path, "-S", "call", obj, "status"], timeout)
+    except spawn.Timeout:
         raise SourceError("ubus call %s status timed out after %g s" % (obj, timeout))
     except OSError as e:
         raise SourceError("cannot run %s: %s" % (path, e.strerror or e))
-    if done.returncode == NOT_FOUND:
+    if code == NOT_FOUND:
         raise _NotFound()
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        text = detail[-1] if detail else _UBUS_STATUS.get(done.returncode, "exit %d" % done.returncode)
+    if code != 0:
+        detail = err.decode("utf-8", "replace").strip().splitlines()
+        text = detail[-1] if detail else _UBUS_STATUS.get(code, "exit %d" % code)
         raise SourceError("ubus call %s status failed: %s" % (obj, text))
-    return done.stdout.decode("utf-8", "replace")
+    return out.decode("utf-8", "replace")
 
 
 def _reader(timeout: float):
@@ -67,9 +66,9 @@ def _reader(timeout: float):
         ubus = None
     if ubus is not None:
         return lambda obj: _via_binding(ubus, obj, timeout)
-    import shutil
+    from ddns_agent.spawn import which
 
-    path = shutil.which("ubus")
+    path = which("ubus")
     if path is None:
         raise SourceError("cannot read netifd: neither the python3-ubus module nor the ubus command "
                           "was found (on plain Linux use option device and the netlink source)")

@@ -13,7 +13,8 @@ leaves `state_dir/quick`:
 A later `update` exits 0 at once when the config file is the same, no re-check is due, and every
 interface's addresses (read exactly as the hotplug script reads them) equal `fp/<interface>`.
 Anything unexpected (no summary, a netlink or upstream record, -v, --force, ubus missing or slow)
-falls through to the full cycle, which decides. This module imports only `os` and `time`.
+falls through to the full cycle, which decides. This module and spawn.py import only `os`,
+`select` and `time`.
 """
 
 from __future__ import annotations
@@ -92,34 +93,16 @@ def clear(state_dir: str) -> None:
         pass
 
 
-def _which(name: str) -> str | None:
-    for d in os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(os.pathsep):
-        path = os.path.join(d or ".", name)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
-            return path
-    return None
-
-
 def _ubus_status(ubus: str, interface: str) -> bytes | None:
     """`ubus call network.interface.<i> status` as printed (tab-indented); None on any trouble."""
-    r, w = os.pipe()
+    from ddns_agent import spawn
+
     try:
-        with open(os.devnull, "rb") as null:
-            pid = os.posix_spawn(ubus, [ubus, "-t", str(UBUS_TIMEOUT_S), "call",
-                                        "network.interface." + interface, "status"], os.environ,
-                                 file_actions=[(os.POSIX_SPAWN_DUP2, w, 1),
-                                               (os.POSIX_SPAWN_DUP2, null.fileno(), 2),
-                                               (os.POSIX_SPAWN_DUP2, null.fileno(), 0)])
-    except OSError:
-        os.close(r)
-        os.close(w)
+        code, out, _ = spawn.run([ubus, "call", "network.interface." + interface, "status"],
+                                 UBUS_TIMEOUT_S)
+    except (OSError, spawn.Timeout):
         return None
-    os.close(w)
-    chunks = []
-    with os.fdopen(r, "rb") as f:  # ubus -t bounds the wait
-        chunks.append(f.read(1 << 20))
-    _, status = os.waitpid(pid, 0)
-    return b"".join(chunks) if status == 0 else None
+    return out if code == 0 else None
 
 
 def fingerprint(text: bytes) -> str:
@@ -157,7 +140,9 @@ def unchanged(args: Args) -> bool:
         interfaces = [args.interface]
     if not interfaces:
         return False
-    ubus = _which("ubus")
+    from ddns_agent.spawn import which
+
+    ubus = which("ubus")
     if ubus is None:
         return False
     for iface in interfaces:
