@@ -40,7 +40,17 @@ class Observer:
     """Reads each interface or device once per cycle; also gives netifd fingerprints from that read."""
 
     def __init__(self, state_dir: str | None = None) -> None:
+        from ddns_agent import netifd, quick
+        from ddns_agent.errors import SourceError
+
         self.cache = sources.Cache(state_dir)
+        for iface, text in quick.SEEN.items():  # read moments ago by the fast path's look
+            try:
+                status = netifd.decode(text, iface)
+            except SourceError:
+                continue
+            self.cache.get(("netifd", iface), lambda status=status: status)
+        quick.SEEN.clear()
 
     def observe(self, record):
         """The record's Selection (address or reason)."""

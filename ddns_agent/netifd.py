@@ -89,7 +89,13 @@ def status(interface: str, timeout: float = 5.0) -> dict:
             import time
 
             time.sleep(RETRY_PAUSE)
-    if isinstance(raw, str):
+    return decode(raw, interface)
+
+
+def decode(raw, interface: str) -> dict:
+    """The status object from what ubus printed (text) or the binding returned (dict)."""
+    obj = "network.interface." + interface
+    if isinstance(raw, (str, bytes)):
         from ddns_agent.jsonlib import loads
 
         try:

@@ -26,6 +26,8 @@ NAME = "quick"
 DEFAULT_CONFIG = "/etc/config/ddns_agent"
 DEFAULT_STATE_DIR = "/var/run/ddns_agent"
 UBUS_TIMEOUT_S = 2
+#: interface -> `ubus call ... status` output read by unchanged() in this process
+SEEN: dict = {}
 
 
 class Args:
@@ -152,6 +154,9 @@ def unchanged(args: Args) -> bool:
         except OSError:
             return False
         text = _ubus_status(ubus, iface)
-        if text is None or fingerprint(text) != known:
+        if text is None:
+            return False
+        SEEN[iface] = text  # the full cycle reuses this read instead of calling ubus again
+        if fingerprint(text) != known:
             return False
     return True
