@@ -150,7 +150,9 @@ def agent(tmp: Path, *args: str, packages: set | None = None, repo: Path = REPO,
     full_env.update(env)
     if not env.get("CLOSURE_PROBE"):
         args = ("--config", str(tmp / "config")) + args
-    argv = [sys.executable, "-I", "-c", RUNNER, *args]
+    # -S: no site-packages .pth files, whose finders (a `pip install -e` checkout) would serve
+    # ddns_agent from the repository instead of the tree under test, as on a router with none
+    argv = [sys.executable, "-I", "-S", "-c", RUNNER, *args]
     result = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120, cwd=str(tmp))
     return Run(result, json.loads(report.read_text()))
 
