@@ -75,3 +75,16 @@ class Provider:
     def check(self) -> str:
         """One read-only call proving credentials and zone access; return a short description."""
         return "no read-only check for this protocol"
+
+
+def ascii_name(name: str) -> str:
+    """A DNS name as APIs want it: lower case, punycode for an IDN, no trailing dot."""
+    name = name.rstrip(".").lower()
+    if name.isascii():
+        return name
+    from ddns_agent.errors import ConfigError
+
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ConfigError("not a valid internationalised domain name: %r" % name, option="domain")

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
@@ -51,7 +51,7 @@ class Cloudflare(Provider):
     def find(self, rec: RecordSpec) -> Remote | None:
         """The record named rec.fqdn of rec.type, matched by name here too (specs §10)."""
         zone = self._zone(rec.domain)
-        name = _ascii(rec.fqdn)
+        name = ascii_name(rec.fqdn)
         page = 1
         while True:
             env = self._call("GET", "zones/%s/dns_records" % _q(zone),
@@ -73,7 +73,7 @@ class Cloudflare(Provider):
         """POST a new record; TTL 1 (automatic) unless set, proxied off unless set."""
         zone = self._zone(rec.domain)
         proxied = _proxied(rec)
-        body = {"type": rec.type, "name": _ascii(rec.fqdn), "content": address,
+        body = {"type": rec.type, "name": ascii_name(rec.fqdn), "content": address,
                 "ttl": rec.ttl or 1, "proxied": bool(proxied)}
         env = self._call("POST", "zones/%s/dns_records" % _q(zone), body=body, accept=DUPLICATE_CODES)
         if env.get("success") is not True:
@@ -128,7 +128,7 @@ class Cloudflare(Provider):
         zone_id = self._zone_ids.get(domain)
         if zone_id:
             return zone_id
-        name = _ascii(domain)
+        name = ascii_name(domain)
         zones = self._call("GET", "zones", {"name": name}).get("result")
         if not isinstance(zones, list):
             raise self._malformed()
@@ -209,17 +209,6 @@ def _proxied(rec: RecordSpec) -> bool | None:
     if text in _FALSE:
         return False
     raise ConfigError("expected 0 or 1, got %r" % value, section=rec.key, option="proxied")
-
-
-def _ascii(name: str) -> str:
-    """A DNS name as Cloudflare stores it: lower case, punycode, no trailing dot."""
-    name = name.rstrip(".").lower()
-    if name.isascii():
-        return name
-    try:
-        return name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ConfigError("not a valid internationalised domain name: %r" % name, option="domain")
 
 
 def _q(segment: str) -> str:

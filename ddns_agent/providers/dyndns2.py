@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ddns_agent.errors import AuthError, ConfigError, RateLimitedError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, safe_url
-from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 
 NO_CHECK = "no read-only call in this protocol; credentials are tested on the first update"
 #: No-IP and Dyn: retry no sooner than 30 minutes after 911 or dnserr
@@ -109,7 +109,7 @@ class Dyndns2(Provider):
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """One GET for `rec`; returns the record on good/nochg, raises per the protocol otherwise."""
-        host = _ascii(rec.fqdn)
+        host = ascii_name(rec.fqdn)
         query = {"hostname": host}
         if rec.type == "AAAA" and self.preset.ipv6_param != "myip":
             query["myip"] = "no"  # Dynu: leave the IPv4 address alone
@@ -178,12 +178,3 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
-def _ascii(name: str) -> str:
-    """The host name as the server wants it: punycode, no trailing dot."""
-    name = name.rstrip(".")
-    if name.isascii():
-        return name
-    try:
-        return name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ConfigError("not a valid internationalised domain name: %r" % name, option="domain")
