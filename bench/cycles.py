@@ -52,16 +52,25 @@ def update_cycle(root, ca, transport: str, reps: int) -> dict:
 
         agent = Variant("agent", box.argv("update"), env, agent_prepare, agent_check)
         floor = Variant("floor", boxes.floor_argv(transport), floor_env, floor_prepare, floor_check)
-        runs = interleave([agent, floor], reps)
+        variants = [agent, floor]
+        if transport != "urllib3":  # issue 5 defines the floor as a bare urllib3 request: run it too
+            variants.append(Variant("urllib3 floor", boxes.floor_argv("urllib3"), floor_env,
+                                    floor_prepare, floor_check))
+        runs = interleave(variants, reps)
         if fake.errors:
             raise BenchError("the Cloudflare fake crashed: %r" % fake.errors[0])
     finally:
         served.stop()
     a, f = runs["agent"], runs["floor"]
     rss_a, rss_f = summary(rss_mb(a)), summary(rss_mb(f))
-    return {"transport": transport, "agent_ms": summary(walls(a)), "floor_ms": summary(walls(f)),
-            "ratio": ratios(walls(a), walls(f)), "agent_rss_mb": rss_a, "floor_rss_mb": rss_f,
-            "rss_delta_mb": rss_a["median"] - rss_f["median"], "requests_per_run": 1}
+    result = {"transport": transport, "agent_ms": summary(walls(a)), "floor_ms": summary(walls(f)),
+              "ratio": ratios(walls(a), walls(f)), "agent_rss_mb": rss_a, "floor_rss_mb": rss_f,
+              "rss_delta_mb": rss_a["median"] - rss_f["median"], "requests_per_run": 1}
+    if "urllib3 floor" in runs:
+        u = runs["urllib3 floor"]
+        result.update(urllib3_floor_ms=summary(walls(u)), urllib3_ratio=ratios(walls(a), walls(u)),
+                      urllib3_rss_delta_mb=rss_a["median"] - summary(rss_mb(u))["median"])
+    return result
 
 
 LOG_PROVIDER = {"type": "log"}

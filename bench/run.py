@@ -45,6 +45,13 @@ def group_update(rows: list, root: Path, ca, reps: int) -> None:
             "%s of floor (%.0f vs %.0f ms)" % (fmt_ratio(r["ratio"]), r["agent_ms"]["median"],
                                                r["floor_ms"]["median"]),
             "<= 1.2x (floor: %s PATCH)" % floor, r["ratio"]["median"] <= 1.2, r["ratio"]["median"], r)
+        if "urllib3_ratio" in r:  # the floor; the row above is the stricter same-transport one
+            row(rows, "update.%s.time_vs_urllib3" % transport,
+                "update, 1 changed record (%s): time vs urllib3 floor" % transport,
+                "%s of floor (%.0f vs %.0f ms)" % (fmt_ratio(r["urllib3_ratio"]), r["agent_ms"]["median"],
+                                                   r["urllib3_floor_ms"]["median"]),
+                "<= 1.2x (floor: urllib3 PATCH)", r["urllib3_ratio"]["median"] <= 1.2,
+                r["urllib3_ratio"]["median"], None)
         row(rows, "update.%s.rss" % transport, "update, 1 changed record (%s): peak RSS" % transport,
             "%+.1f MB (%.1f vs %.1f MB)" % (r["rss_delta_mb"], r["agent_rss_mb"]["median"],
                                             r["floor_rss_mb"]["median"]),
