@@ -111,11 +111,14 @@ def _level(name: str) -> int:
 
 def cmd_providers() -> int:
     """Print every provider type with the options it takes."""
-    from ddns_agent.providers import COMMON_OPTIONS, REGISTRY
+    from ddns_agent.providers import COMMON_OPTIONS, PACKAGES, REGISTRY
 
     for name in sorted(REGISTRY):
         info = REGISTRY[name]
-        print("%s: %s" % (name, info.summary))
+        missing = ""
+        if name in PACKAGES and not _installed("ddns_agent.providers." + info.module):
+            missing = " (not installed: opkg install %s)" % PACKAGES[name]
+        print("%s: %s%s" % (name, info.summary, missing))
         if info.required:
             print("  required: " + ", ".join(_fmt(o, info) for o in info.required))
         opt = [_fmt(o, info) for o in info.optional] + [o for o in COMMON_OPTIONS if o != "type"]
@@ -161,7 +164,19 @@ def _provider_problems(cfg, path: str) -> list:
         except ConfigError as e:
             e.file, e.line, e.section = path, e.line or pc.line, name
             problems.append(e)
+    upstream = [r for r in cfg.records if set(r.source or ()) & {"upnp", "natpmp", "stun", "url"}]
+    if upstream and not _installed("ddns_agent.upstream"):
+        for r in upstream:
+            problems.append(ConfigError("sources upnp, natpmp, stun and url are not installed: "
+                                        "opkg install ddns-agent-upstream", path, r.line, r.key,
+                                        "source"))
     return problems
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def cmd_status(cfg, state_dir: str, as_json: bool) -> int:

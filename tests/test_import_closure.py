@@ -359,3 +359,16 @@ def test_core_package_alone_check_names_the_provider_package_to_install(box, cor
     assert "opkg install ddns-agent-rfc2136" in update.stderr
     # the same config is fine where the package is installed (the repository has every module)
     assert agent(box, "check").returncode == 0
+
+
+def test_core_package_alone_check_names_the_upstream_package_to_install(box, core):
+    (box / "config").write_text(UPSTREAM_CONFIG.replace("{state}", str(box / "state")))
+
+    check = _from_core(agent(box, "check", repo=core), core)
+    providers = _from_core(agent(box, "providers", repo=core), core)
+
+    assert check.returncode == 2, check.stderr
+    assert "home4.source: sources upnp, natpmp, stun and url are not installed: " \
+           "opkg install ddns-agent-upstream" in check.stderr
+    assert "Traceback" not in check.stderr
+    assert "(not installed: opkg install ddns-agent-rfc2136)" in providers.stdout
