@@ -120,6 +120,10 @@ def parse_makefile(path: Path, name: str = "") -> Recipe:
     # every `+pkg`, including `$(if $(PYTHON3_EMAIL_SPLIT),+python3-email)`: all opkg releases
     # (22.03 to 24.10) ship email/ as its own package
     r.depends = ["libc"] + re.findall(r"\+([A-Za-z0-9][A-Za-z0-9_.+-]*)", info.get("DEPENDS", ""))
+    extra = info.get("EXTRA_DEPENDS", "")
+    if extra:  # package-pack.mk puts EXTRA_DEPENDS first, versions expanded
+        extra = extra.replace("$(PKG_VERSION)", r.version).replace("$(PKG_RELEASE)", r.release)
+        r.depends = [d.strip() for d in extra.split(",")] + r.depends
     r.description = [ln for ln in defines.get(pkg + "/description", "").splitlines() if ln.strip()]
     r.conffiles = [ln.strip() for ln in defines.get(pkg + "/conffiles", "").splitlines() if ln.strip()]
     for name, control_name in (("postinst", "postinst-pkg"), ("prerm", "prerm-pkg"),
