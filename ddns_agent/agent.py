@@ -265,7 +265,8 @@ class Agent:
         if bad or not netifd_only or not every:
             quick.clear(self.state_dir)
         else:
-            quick.write(self.state_dir, self.cfg.path, earliest, {r.interface for r in every})
+            quick.write(self.state_dir, self.cfg.path, earliest, {r.interface for r in every},
+                        self.cfg.files)
 
     def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
         """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""

@@ -91,9 +91,11 @@ class RecordConfig:
 class Config:
     """The whole validated configuration."""
 
-    __slots__ = ("path", "agent", "providers", "records")
+    __slots__ = ("path", "agent", "providers", "records", "files")
 
-    def __init__(self, path: str, agent: AgentConfig, providers: dict, records: list) -> None:
+    def __init__(self, path: str, agent: AgentConfig, providers: dict, records: list,
+                 files: tuple = ()) -> None:
+        self.files = files          # other files the config reads (<secret>_file, cacert)
         self.path = path
         self.agent = agent
         self.providers = providers  # name -> ProviderConfig
@@ -324,7 +326,10 @@ def validate(sections: list, path: str = "") -> tuple:
     if errors:
         errors.sort(key=lambda e: e.line)
         return None, errors
-    return Config(path, agent or AgentConfig(), providers, records), []
+    files = tuple(v for sec in sections if sec.type == "provider"
+                  for n, (v, _) in sec.options.items()
+                  if isinstance(v, str) and (n.endswith("_file") or n == "cacert"))
+    return Config(path, agent or AgentConfig(), providers, records, files), []
 
 
 def _read(path: str) -> str:

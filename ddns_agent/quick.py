@@ -9,6 +9,7 @@ leaves `state_dir/quick`:
     config <path> <mtime_ns> <size> <inode>
     next <unix time of the next due re-check, 0 for none>
     if <interface>            (one line per netifd interface the records use)
+    file <path> <mtime_ns> <size> <inode>   (each <secret>_file and cacert the config reads)
 
 A later `update` exits 0 at once when the config file is the same, no re-check is due, and every
 interface's addresses (read exactly as the hotplug script reads them) equal `fp/<interface>`.
@@ -73,10 +74,12 @@ def _config_id(path: str) -> str:
     return "%s %d %d %d" % (path, st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def write(state_dir: str, config_path: str, next_check: float | None, interfaces: list) -> None:
+def write(state_dir: str, config_path: str, next_check: float | None, interfaces: list,
+          files: tuple = ()) -> None:
     """Leave the summary for the next run (the agent calls this after an all-right cycle)."""
     lines = ["quick 1", "config " + _config_id(os.path.abspath(config_path)),
              "next %d" % (next_check or 0)] + ["if " + i for i in sorted(interfaces)]
+    lines += ["file " + _config_id(os.path.abspath(f)) for f in files]
     path = os.path.join(state_dir, NAME)
     tmp = "%s.%d.tmp" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -133,6 +136,9 @@ def unchanged(args: Args) -> bool:
             return False
         due = int(lines[2][5:])
         interfaces = [ln[3:] for ln in lines[3:] if ln.startswith("if ")]
+        for ln in lines[3:]:  # a replaced token file or CA changes the config as much as an edit
+            if ln.startswith("file ") and ln[5:] != _config_id(ln[5:].rsplit(" ", 3)[0]):
+                return False
     except (OSError, IndexError, ValueError):
         return False
     if due and time.time() >= due:

@@ -97,3 +97,14 @@ def test_records_read_by_netlink_leave_no_summary(tmp_path):
              "\toption domain 'example.com'\n\toption device 'lo'\n\toption allow_private '1'\n")
     e.run("update")
     assert not (e.state / "quick").exists()
+
+
+def test_a_replaced_token_or_ca_file_takes_the_full_cycle(env, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read by the log provider\n")
+    env.config(LOG_CONFIG.replace("\toption type 'log'", "\toption type 'log'\n\toption cacert '%s'" % ca))
+    env.run("update")
+    assert probe(env, "update")[1] == "False"
+    ca.write_text("another CA\n")
+    os.utime(ca, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert probe(env, "update")[1] == "True"
