@@ -6,6 +6,7 @@ import json
 
 import boxes
 from measure import BenchError, Variant, interleave, ratios, rss_mb, summary, walls
+from standins.router import A_ON_WAN
 
 
 def update_cycle(root, ca, transport: str, reps: int) -> dict:
@@ -101,20 +102,7 @@ def no_change(root, ca, reps: int) -> dict:
             "python_rss_mb": summary(rss_mb(b))}
 
 
-HOTPLUG_CONFIG = """
-config agent 'main'
-	option state_dir '{state}'
-
-config provider 'dry'
-	option type 'log'
-
-config record 'home4'
-	option provider 'dry'
-	option domain 'example.com'
-	option name 'home'
-	option type 'A'
-	option interface 'wan'
-"""
+HOTPLUG_CONFIG = A_ON_WAN
 
 
 def hotplug(root, reps: int) -> dict:

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 from standins.router import (
+    A_ON_WAN,
     HOTPLUG,
     REAL,
     Router,
@@ -24,21 +25,6 @@ from standins.router import (
     ubus_format,
 )
 from standins.router import agent_fingerprint as agent_fp
-
-A_ON_WAN = """
-config agent 'main'
-	option state_dir '{state}'
-
-config provider 'dry'
-	option type 'log'
-
-config record 'home4'
-	option provider 'dry'
-	option domain 'example.com'
-	option name 'home'
-	option type 'A'
-	option interface 'wan'
-"""
 
 AAAA_ON_LAN = A_ON_WAN + """
 config record 'nas6'

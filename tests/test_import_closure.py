@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from standins.router import REAL, REPO, STANDINS, pipeline_fingerprint
+from standins.router import A_ON_WAN, REAL, REPO, STANDINS, pipeline_fingerprint
 
 # openwrt/packages lang/python/python3 (specs/openwrt.md §7): split package -> top-level modules
 SPLIT = {
@@ -89,20 +89,7 @@ finally:
 sys.exit(rc)
 """
 
-CONFIG = """
-config agent 'main'
-	option state_dir '{state}'
-
-config provider 'dry'
-	option type 'log'
-
-config record 'home4'
-	option provider 'dry'
-	option domain 'example.com'
-	option name 'home'
-	option type 'A'
-	option interface 'wan'
-"""
+CONFIG = A_ON_WAN
 
 
 def declared_packages() -> set:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from standins.router import REAL, REPO, RPCD, Router, shellcheck
+from standins.router import A_ON_WAN, REAL, REPO, RPCD, Router, shellcheck
 
 ACL = REPO / "openwrt" / "files" / "ddns_agent.acl.json"
 
@@ -21,20 +21,7 @@ STATUS = {"records": [{"record": "home4", "fqdn": "home.example.com", "type": "A
                        "address": "203.0.113.54", "result": "published", "time": 1700000000,
                        "last_error": None, "next_check": None}]}
 
-CONFIG = """
-config agent 'main'
-	option state_dir '{state}'
-
-config provider 'dry'
-	option type 'log'
-
-config record 'home4'
-	option provider 'dry'
-	option domain 'example.com'
-	option name 'home'
-	option type 'A'
-	option interface 'wan'
-"""
+CONFIG = A_ON_WAN
 
 
 def rpcd(router: Router, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:

@@ -27,6 +27,21 @@ RPCD = REPO / "openwrt" / "files" / "ddns_agent.rpcd"
 # the fingerprint contract (cli.md): what the shell side computes from `ubus call ... status`
 SED = r's/^[[:space:]]*"address": "\([^"]*\)",\{0,1\}$/\1/p'
 # netifd's variables in hotplug_env.txt; the others there come from the capture shell (README)
+#: the smallest router config: the `log` provider and one A record on wan; {state} is the state dir
+A_ON_WAN = """
+config agent 'main'
+	option state_dir '{state}'
+
+config provider 'dry'
+	option type 'log'
+
+config record 'home4'
+	option provider 'dry'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
 NETIFD_VARS = re.compile(r"^(ACTION|INTERFACE|DEVICE|DEVICENAME|HOTPLUG_TYPE|IFUPDATE_[A-Z]+)$")
 
 
