@@ -10,12 +10,11 @@ _NAMES = {v: k for k, v in LEVELS.items()}
 
 
 class Log:
-    """Writes one line per message, tagged `ddns_agent`; `once` suppresses repeated hints."""
+    """Writes one line per message, tagged `ddns_agent`."""
 
-    __slots__ = ("level", "_syslog", "_stream", "_seen", "lines")
+    __slots__ = ("level", "_syslog", "_stream")
 
-    def __init__(self, level: str = "info", use_syslog: bool | None = None, stream=None,
-                 keep: bool = False) -> None:
+    def __init__(self, level: str = "info", use_syslog: bool | None = None, stream=None) -> None:
         self.level = LEVELS.get(level, 6)
         if use_syslog is None:
             # DDNS_AGENT_LOG=stderr|syslog forces one; tests and interactive users want stderr
@@ -30,15 +29,11 @@ class Log:
         self._stream = stream if stream is not None else sys.stderr
         if self._syslog is not None and stream is None and not self._stream.isatty():
             self._stream = None  # syslog only; a person at a terminal sees both
-        self._seen: set = set()
-        self.lines: list | None = [] if keep else None
 
     def log(self, priority: int, message: str) -> None:
         """Emit `message` if `priority` passes the level (lower number = more severe)."""
         if priority > self.level:
             return
-        if self.lines is not None:
-            self.lines.append((_NAMES[priority], message))
         if self._syslog is not None:
             self._syslog.syslog(priority, message)
         if self._stream is not None:
@@ -64,9 +59,3 @@ class Log:
     def error(self, message: str) -> None:
         """A failure."""
         self.log(3, message)
-
-    def once(self, key: str, priority: int, message: str) -> None:
-        """Log `message` only the first time `key` is seen by this sink."""
-        if key not in self._seen:
-            self._seen.add(key)
-            self.log(priority, message)

@@ -225,4 +225,3 @@ def _reads_netifd(record) -> bool:
     return "netifd" in names or "auto" in names
 
 
-_Cache = Cache  # the name agent.py first used

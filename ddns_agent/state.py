@@ -73,15 +73,6 @@ def write(state_dir: str, data: dict) -> None:
     _write_atomic(os.path.join(state_dir, STATE_FILE), jsonlib.dumps(data, indent=1))
 
 
-def read_fingerprint(state_dir: str, interface: str) -> str | None:
-    """The fingerprint the agent last acted on for `interface`, or None."""
-    try:
-        with open(os.path.join(state_dir, FP_DIR, interface)) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def write_fingerprint(state_dir: str, interface: str, fingerprint: str) -> None:
     """Remember that every record served by `interface` is right for these addresses."""
     _write_atomic(os.path.join(state_dir, FP_DIR, interface), fingerprint)
