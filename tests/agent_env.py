@@ -12,8 +12,7 @@ from pathlib import Path
 from fakes import record_output
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REAL = SHARED / "fixtures" / "netifd" / "openwrt-22.03-real"
+REAL = REPO / "tests" / "fixtures" / "netifd" / "openwrt-22.03-real"
 STANDIN = REPO / "tests" / "ubus_standin"
 
 

@@ -16,7 +16,7 @@ from ddns_agent import netifd, sources
 from ddns_agent.config import RecordConfig
 from ddns_agent.errors import SourceError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "netifd"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "netifd"
 REAL = FIXTURES / "openwrt-22.03-real"
 STANDIN = Path(__file__).resolve().parent / "ubus_standin"
 # The hotplug script's no-Python check (see netifd.fingerprint); busybox sort has no locale.

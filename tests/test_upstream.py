@@ -14,7 +14,7 @@ from ddns_agent import upstream
 from ddns_agent.addresses import ERROR, OK, REFUSED, Candidate, Selection, select
 from ddns_agent.errors import SourceError
 
-FIXTURES = "/work/shared/fixtures/netifd"
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "netifd")
 
 
 def status(path: str) -> dict:

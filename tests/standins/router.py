@@ -17,8 +17,7 @@ from pathlib import Path
 
 STANDINS = Path(__file__).resolve().parent
 REPO = STANDINS.parents[1]
-SHARED = REPO.parent / "shared"
-REAL = SHARED / "fixtures" / "netifd" / "openwrt-22.03-real"
+REAL = REPO / "tests" / "fixtures" / "netifd" / "openwrt-22.03-real"
 HOTPLUG = REPO / "openwrt" / "files" / "ddns_agent.hotplug"
 INIT = REPO / "init.d" / "ddns_agent"
 RECHECK = REPO / "openwrt" / "files" / "ddns_agent.recheck"
