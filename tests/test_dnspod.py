@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from agent_env import REAL, AgentEnv, status_with
 from fakes import Fault, json_response
 from fakes.dnspod import DNSPodFake
 from fakes.server import FakeHttp
 
+from ddns_agent import __version__
 from ddns_agent.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     RateLimitedError,
     RejectedError,
@@ -175,13 +178,36 @@ def test_refusals_carry_the_servers_code_and_message(api):
     assert api.fake.records == {}
 
 
-def test_the_fake_bans_clients_without_a_proper_user_agent(api):
+@pytest.mark.parametrize("agent", ["Mozilla/5.0 (X11; Linux x86_64)", "",
+                                   "ddns_agent/0.1.0 (https://github.com/ddns-agent/ddns_agent)",
+                                   "ddns_agent/0.1.0", "ddns_agent (me@example.com)",
+                                   "python-urllib3/2.0.7"],
+                         ids=["browser", "missing", "url instead of e-mail", "no contact", "no version",
+                              "library default"])
+def test_the_fake_bans_clients_without_a_proper_user_agent(api, agent):
+    form = ("login_token=%s&format=json&domain=example.com" % LOGIN_TOKEN).encode()
     resp = api.http.request("POST", api.server.url + "/Record.List",
-                            {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}, b"login_token=x")
-    assert resp.status == 403
+                            {"User-Agent": agent, "Content-Type": "application/x-www-form-urlencoded"}, form)
+    assert (resp.status, resp.body) == (403, b"403 Forbidden: client blocked")
     assert api.fake.banned_requests == 1
-    api.provider().find(rec())  # ours has the Name/Version (contact) shape
+    api.provider().find(rec())  # ours has the ProgramName/Version (contact-email) shape
     assert api.fake.banned_requests == 1
+
+
+def test_user_agent_carries_the_contact_email(api):
+    api.provider(contact_email="me@example.net").find(rec())
+    api.provider().find(rec())
+    assert [r.headers["user-agent"] for r in api.server.requests] == [
+        "ddns_agent/%s (me@example.net)" % __version__,
+        "ddns_agent/%s (ddns-agent@users.noreply.github.com)" % __version__]
+    assert api.fake.banned_requests == 0
+
+
+@pytest.mark.parametrize("contact", ["https://example.net/", "me", "me@localhost", "me@example.net (x)"])
+def test_a_contact_email_that_is_no_address_is_a_config_error(contact):
+    with pytest.raises(ConfigError) as info:
+        DNSPod({"login_token": Secret(LOGIN_TOKEN), "contact_email": contact}, None)
+    assert info.value.option == "contact_email"
 
 
 def test_a_banned_client_waits_an_hour(api):
@@ -216,7 +242,8 @@ def test_runs_in_process_through_fake_http():
 def test_the_fake_answers_bare_clients_like_dnsapi_cn(api):
     def post(form: bytes, method: str = "POST"):
         return api.http.request(method, api.server.url + "/Record.List",
-                                {"Content-Type": "application/x-www-form-urlencoded"}, form)
+                                {"Content-Type": "application/x-www-form-urlencoded",
+                                 "User-Agent": "bare client/1.0 (tester@example.net)"}, form)
 
     token = ("login_token=" + LOGIN_TOKEN).encode()
     assert post(token + b"&format=json", "GET").json()["status"]["code"] == "2"
@@ -224,3 +251,87 @@ def test_the_fake_answers_bare_clients_like_dnsapi_cn(api):
     empty = post(token + b"&domain=example.com&format=json&sub_domain=nas")
     assert empty.json()["status"] == {"code": "10", "message": "No records",
                                       "created_at": "2024-01-01 00:00:00"}
+
+
+# -- the real command line -------------------------------------------------------------------------
+
+CONFIG = """
+config agent
+	option retry_max '0'
+
+config provider 'dp'
+	option type 'dnspod'
+	option login_token_file '%(token_file)s'
+	option endpoint '%(endpoint)s'
+	option cacert '%(cacert)s'
+%(extra)s
+config record 'home'
+	option provider 'dp'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
+
+
+@pytest.fixture
+def agent(tmp_path, serve, transport):
+    fake = DNSPodFake(LOGIN_TOKEN)
+    server = serve(fake)
+    env = AgentEnv(tmp_path)  # after `transport`: the agent inherits DDNS_AGENT_HTTP
+    token_file = tmp_path / "dnspod.token"
+    token_file.write_text(LOGIN_TOKEN + "\n")
+    token_file.chmod(0o600)
+
+    def configure(extra: str = "") -> None:
+        env.config(CONFIG % {"token_file": token_file, "endpoint": server.url, "cacert": server.cafile,
+                             "extra": extra})
+
+    configure()
+    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
+                                     **{"ipv4-address": [{"address": "203.0.113.7", "mask": 24}]}))
+    yield env, fake, configure, token_file
+    assert fake.errors == []
+    assert fake.noop_modifications == 0
+
+
+def test_cli_publishes_without_being_banned_and_names_the_contact(agent):
+    env, fake, configure, _ = agent
+    configure("\toption contact_email 'me@example.net'\n")
+    done = env.run("update")
+    assert done.returncode == 0, done.stderr
+    assert "home.example.com A: published 203.0.113.7" in done.stderr
+    assert fake.banned_requests == 0
+    agents = {r.headers["user-agent"] for r in fake.requests}
+    assert agents == {"ddns_agent/%s (me@example.net)" % __version__}
+    assert [r["value"] for r in fake.records.values()] == ["203.0.113.7"]
+
+
+def test_cli_default_contact_is_not_banned_either(agent):
+    env, fake, _, _ = agent
+    done = env.run("update")
+    assert done.returncode == 0, done.stderr
+    assert fake.banned_requests == 0 and [r["value"] for r in fake.records.values()] == ["203.0.113.7"]
+
+
+def test_cli_wrong_token_says_the_token_was_refused(agent):
+    env, fake, _, token_file = agent
+    token_file.write_text("13490,00000000000000000000000000000000\n")
+    done = env.run("update")
+    assert done.returncode == 1
+    assert "home.example.com A: failed: DNSPod refused the login_token: -1 Login failed" in done.stderr
+    assert "blocked" not in done.stderr
+    assert len(fake.requests) == 1 and fake.banned_requests == 0  # stops at once: 30 failures ban
+    status = env.run("status")
+    assert "refused the login_token" in status.stdout
+    again = env.run("update")
+    assert len(fake.requests) == 1, again.stderr  # stopped until the config changes
+
+
+def test_cli_check_refuses_a_contact_that_is_no_email(agent):
+    env, fake, configure, _ = agent
+    configure("\toption contact_email 'https://example.net/contact'\n")
+    done = env.run("check")
+    assert done.returncode == 2
+    assert "dp.contact_email: expected an e-mail address" in done.stderr
+    assert "Traceback" not in done.stderr and fake.requests == []

@@ -38,7 +38,7 @@ REGISTRY = {
         secrets=("api_token",), record_options=("proxied",),
         summary="Cloudflare API v4 with an API token (Zone:Read + DNS:Edit)"),
     "dnspod": ProviderInfo(
-        "dnspod", "DNSPod", required=("login_token",), optional=("record_line",),
+        "dnspod", "DNSPod", required=("login_token",), optional=("record_line", "contact_email"),
         secrets=("login_token",), record_options=("record_line",),
         summary="DNSPod legacy API (dnsapi.cn) with login_token 'ID,Token'"),
     "rfc2136": ProviderInfo(

@@ -7,9 +7,18 @@ says what happened, HTTP 200 or not. Auth failures stop at once: more than 30 fa
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit
 
-from ddns_agent.errors import AuthError, NotFoundError, RateLimitedError, RejectedError, UnconfirmedError
+from ddns_agent import __version__
+from ddns_agent.errors import (
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    UnconfirmedError,
+)
 from ddns_agent.http import raise_for_status, url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote
 
@@ -26,6 +35,10 @@ BAN_WAIT_S = 3600.0
 BAD_RECORD_ID = "8"
 NO_RECORDS = "10"
 ALREADY_EXISTS = "104"
+#: DNSPod wants `ProgramName/Version (contact-email)` and bans other User-Agents (specs §1); this
+#: default is well formed but reaches no one: `option contact_email` should name the user
+DEFAULT_CONTACT = "ddns-agent@users.noreply.github.com"
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 class DNSPod(Provider):
@@ -41,6 +54,11 @@ class DNSPod(Provider):
         host = urlsplit(self.endpoint).hostname or ""
         default_line = INTL_LINE if host.endswith("dnspod.com") else DEFAULT_LINE
         self._line = options.get("record_line") or default_line
+        contact = str(options.get("contact_email") or DEFAULT_CONTACT).strip()
+        if not EMAIL.match(contact):
+            raise ConfigError("expected an e-mail address DNSPod can reach you at (it goes in the "
+                              "User-Agent), got %r" % contact, option="contact_email")
+        self.user_agent = "ddns_agent/%s (%s)" % (__version__, contact)
 
     def find(self, rec: RecordSpec) -> Remote | None:
         """The record of rec.name and rec.type on the configured line; other lines are not ours."""
@@ -120,10 +138,12 @@ class DNSPod(Provider):
         form.update(params)
         resp = self.http.request("POST", url_join(self.endpoint, action),
                                  {"Content-Type": "application/x-www-form-urlencoded",
-                                  "Accept": "application/json"}, urlencode(form).encode("utf-8"))
+                                  "Accept": "application/json", "User-Agent": self.user_agent},
+                                 urlencode(form).encode("utf-8"))
         raise_for_status(resp, self.type)
         if resp.status == 403:
-            raise RateLimitedError("DNSPod blocked this client (HTTP 403; an API ban lasts about an hour)",
+            raise RateLimitedError("DNSPod blocked this client (HTTP 403: an API ban for abuse or for the "
+                                   "User-Agent %r; it lasts about an hour)" % self.user_agent,
                                    retry_after=BAN_WAIT_S, status=403, provider=self.type)
         if resp.status != 200:
             raise RejectedError("DNSPod answered HTTP %d to %s (endpoint?)" % (resp.status, action),

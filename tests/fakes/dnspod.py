@@ -1,9 +1,10 @@
 """Fake DNSPod legacy API (dnsapi.cn, specs/providers.md §1): checks what the real one checks.
 
 Checks, in order:
-- User-Agent must look like `Name/Version (contact)` and not like a browser. Otherwise HTTP 403
-  with a text body, no JSON: an API ban blocks the client before the API answers (our choice;
-  the docs only say "ban").
+- User-Agent must be `ProgramName/Version (contact-email)` (docs.dnspod.cn API development rules:
+  the contact is an e-mail address, e.g. `MJJ DDNS Client/1.0.0 (shallwedance@126.com)`) and not a
+  browser's. Otherwise HTTP 403 with a text body, no JSON: an API ban blocks the client before the
+  API answers (our choice; the docs only say "ban"). A URL in the parentheses is refused.
 - POST only (code "2"), form-urlencoded body; `format=json` (else an XML answer, the API default).
 - login_token equal to the expected `ID,Token` (code "-1"); after 30 failures every call gets "-8".
 - domain or domain_id known (code "6"). Actions Record.List/Create/Modify/Ddns; others HTTP 404.
@@ -22,7 +23,7 @@ import time
 
 from fakes import FakeRequest, FakeResponse, json_response, register_secret, text_response
 
-UA_SHAPE = re.compile(r"^[^\s/][^/]*/[^\s/]+ \([^()]+\)$")
+UA_SHAPE = re.compile(r"^[^\s/()][^/()]*/[^\s/()]+ \([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\)$")
 LINES = {"默认": "0", "电信": "10=0", "联通": "10=1", "移动": "10=3", "境外": "3=0"}
 MAX_TTL = 604800
 
