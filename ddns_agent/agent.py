@@ -207,6 +207,7 @@ class Agent:
                 else:
                     self.log.info("%s: published %s%s" % (describe(item), item.address, was))
                 entry.update(address=item.address, id=out.remote.id if out.remote else entry.get("id"),
+                             ttl=out.remote.ttl if out.remote else entry.get("ttl"),
                              time=now, checked=now, result="published" if out.result != "unchanged"
                              else "unchanged", error=None, failures=0, hold_until=None,
                              stopped=False)

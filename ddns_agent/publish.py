@@ -50,14 +50,14 @@ def record_spec(record) -> RecordSpec:
 
 
 def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,
-          previous: str | None, read_back: bool) -> tuple:
+          previous: str | None, read_back: bool, cached_ttl: int | None = None) -> tuple:
     """One attempt: returns (remote, result)."""
     prov = p.provider
     if not prov.can_find:
         return p.call("update", spec, Remote(None, previous), address), "updated"
     if cached_id and not read_back:
-        try:
-            return p.call("update", spec, Remote(cached_id, previous), address), "updated"
+        try:  # the cached TTL lets an update keep the record's TTL without reading it first
+            return p.call("update", spec, Remote(cached_id, previous, cached_ttl), address), "updated"
         except ProviderError as e:
             if e.retry != RESOLVE:
                 raise
@@ -74,11 +74,14 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Out
     spec = record_spec(item.record)
     p = _Counting(provider)
     cached_id = saved.get("id") if saved else None
+    cached_ttl = saved.get("ttl") if saved else None
+    cached_ttl = cached_ttl if isinstance(cached_ttl, int) and not isinstance(cached_ttl, bool) else None
     read_back = item.verify
     attempt = 0
     while True:
         try:
-            remote, result = _once(p, spec, item.address, cached_id, item.previous, read_back)
+            remote, result = _once(p, spec, item.address, cached_id, item.previous, read_back,
+                                   cached_ttl)
             return Outcome(item, True, result, remote, requests=p.calls)
         except DdnsError as e:
             attempt += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -38,6 +39,17 @@ class Api:
         opts = {"access_key_id": KEY_ID, "access_key_secret": Secret(secret), "endpoint": self.server.url}
         opts.update(options)
         return AliDns(opts, self.http)
+
+    def signed_post(self, params: dict, secret: str = KEY_SECRET):
+        """POST `params` signed as a bare client would, with a fresh nonce and the current time."""
+        form = {"Format": "JSON", "Version": "2015-01-09", "AccessKeyId": KEY_ID,
+                "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
+                "SignatureNonce": os.urandom(16).hex(),
+                "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        form.update(params)
+        form["Signature"] = rpc_signature(secret, rpc_string_to_sign("POST", form))
+        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self.http.request("POST", self.server.url + "/", form_type, rpc_query(form).encode())
 
     def sent(self, index: int = -1) -> dict:
         """The business parameters of a request (common ones and the signature left out)."""
@@ -133,12 +145,28 @@ def test_create_of_an_identical_record_adopts_it(api):
                                             ("AAAA", "2001:db8::5", "2001:db8::9")])
 def test_update_with_a_cached_id_is_one_request(api, type, old, new):
     record_id = api.fake.add("example.com", "home", type, old, ttl=900)
-    result = api.provider().update(rec(type=type), Remote(record_id, old), new)
+    result = api.provider().update(rec(type=type), Remote(record_id, old, 900), new)
     assert api.fake.actions == ["UpdateDomainRecord"]
     assert api.sent() == {"Action": "UpdateDomainRecord", "RecordId": record_id, "RR": "home", "Type": type,
-                          "Value": new}
+                          "Value": new, "TTL": "900"}
     assert api.fake.records[record_id]["value"] == new and api.fake.records[record_id]["ttl"] == 900
     assert (result.id, result.value) == (record_id, new)
+
+
+def test_update_with_an_unknown_ttl_reads_it_and_sends_it_back(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1200)
+    result = api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+    assert api.fake.actions == ["DescribeSubDomainRecords", "UpdateDomainRecord"]
+    assert api.sent()["TTL"] == "1200" and result.ttl == 1200
+    assert api.fake.records[record_id]["ttl"] == 1200
+
+
+def test_the_fake_resets_the_ttl_of_an_update_without_one(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1200)
+    resp = api.signed_post({"Action": "UpdateDomainRecord", "RecordId": record_id, "RR": "home", "Type": "A",
+                            "Value": "203.0.113.9"})
+    assert resp.status == 200, resp.text
+    assert api.fake.records[record_id]["ttl"] == 600  # the documented default, as the service does
 
 
 def test_update_keeps_a_known_ttl_and_sends_a_configured_one(api):
@@ -151,14 +179,14 @@ def test_update_keeps_a_known_ttl_and_sends_a_configured_one(api):
 
 def test_update_to_the_value_already_there_counts_as_done(api):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.9")
-    result = api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+    result = api.provider().update(rec(), Remote(record_id, "203.0.113.5", 600), "203.0.113.9")
     assert (result.id, result.value) == (record_id, "203.0.113.9")
     assert api.fake.duplicate_updates == 1 and api.fake.writes == 0
 
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="DomainRecordNotBelongToUser"):
-        api.provider().update(rec(), Remote("1234", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("1234", "203.0.113.5", 600), "203.0.113.9")
 
 
 def test_wrong_secret_is_an_auth_error_after_one_request(api):
@@ -219,7 +247,7 @@ def test_malformed_answers_are_unconfirmed(api, fault):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.5")
     api.server.inject(fault)
     with pytest.raises(UnconfirmedError):
-        api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote(record_id, "203.0.113.5", 600), "203.0.113.9")
 
 
 def test_refusals_carry_the_servers_code(api):
@@ -230,7 +258,7 @@ def test_refusals_carry_the_servers_code(api):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.5")
     api.fake.locked.add(record_id)
     with pytest.raises(RejectedError, match="DomainRecordLocked"):
-        api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote(record_id, "203.0.113.5", 600), "203.0.113.9")
     api.fake.max_records = 1
     with pytest.raises(RejectedError, match="QuotaExceeded.Record"):
         api.provider().create(rec("nas"), "203.0.113.7")
@@ -396,3 +424,19 @@ def test_providers_command_lists_alidns_and_its_options(tmp_path):
     block = out[out.index("alidns:"):].split("\n\n")[0]
     for option in ("access_key_id", "access_key_secret (or access_key_secret_file)"):
         assert option in block
+
+
+def test_cli_keeps_the_ttl_a_record_has_when_none_is_configured(agent):
+    env, fake, _ = agent
+    record_id = fake.add("example.com", "home", "A", "198.51.100.1", ttl=1200)
+    wan(env, "203.0.113.7", "2001:db8::7")
+    first = env.run("update")
+    assert first.returncode == 0, first.stderr
+    assert (fake.records[record_id]["value"], fake.records[record_id]["ttl"]) == ("203.0.113.7", 1200)
+
+    wan(env, "203.0.113.8", "2001:db8::8")
+    before = len(fake.requests)
+    second = env.run("update")  # by cached id: UpdateDomainRecord without TTL would make it 600
+    assert second.returncode == 0, second.stderr
+    assert len(fake.requests) == before + 2  # one per record: the TTL came from the state, not a read
+    assert (fake.records[record_id]["value"], fake.records[record_id]["ttl"]) == ("203.0.113.8", 1200)

@@ -114,6 +114,14 @@ def test_update_of_an_aaaa_record_is_one_modify_request_keeping_the_ttl(api):
     assert (stored["value"], stored["ttl"]) == ("2001:db8::9", 900)
 
 
+def test_update_of_an_aaaa_record_with_an_unknown_ttl_reads_it_and_sends_it_back(api):
+    record_id = api.fake.add("example.com", "home", "AAAA", "2001:db8::5", ttl=1200)
+    result = api.provider().update(rec(type="AAAA"), Remote(record_id, "2001:db8::5"), "2001:db8::9")
+    assert api.actions() == ["Record.List", "Record.Modify"]  # Modify without ttl would reset it to 600
+    assert api.server.requests[-1].form["ttl"] == "1200" and result.ttl == 1200
+    assert api.fake.records[int(record_id)]["ttl"] == 1200
+
+
 def test_update_that_changes_the_ttl_uses_modify(api):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=900)
     api.provider().update(rec(ttl=1200), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")

@@ -43,6 +43,17 @@ class Api:
     def actions(self) -> list:
         return [r.headers.get("x-tc-action") for r in self.server.requests]
 
+    def signed_post(self, action: str, params: dict) -> dict:
+        """POST `params` signed as a bare client would; the answer's Response."""
+        body = json.dumps(params).encode()
+        signed = {"Content-Type": "application/json", "Host": "127.0.0.1:%d" % self.server.port,
+                  "X-TC-Action": action}
+        ts = int(time.time())
+        headers = dict(signed, **{"X-TC-Version": "2021-03-23", "X-TC-Timestamp": str(ts),
+                                  "Authorization": tc3_sign(SECRET_ID, SECRET_KEY, "dnspod", ts, signed,
+                                                            body).authorization})
+        return self.http.request("POST", self.server.url + "/", headers, body).json()["Response"]
+
     def params(self, index: int = -1) -> dict:
         return self.server.requests[index].json()
 
@@ -135,16 +146,39 @@ def test_create_of_an_identical_record_adopts_it(api):
                                             ("AAAA", "2001:db8::5", "2001:db8::9")])
 def test_update_with_a_cached_id_is_one_modify_dynamic_dns_request(api, type, old, new):
     record_id = api.fake.add("example.com", "home", type, old, ttl=900)
-    result = api.provider().update(rec(type=type), Remote(record_id, old), new)
+    result = api.provider().update(rec(type=type), Remote(record_id, old, 900), new)
     assert api.actions() == ["ModifyDynamicDNS"]
     assert api.params() == {"Domain": "example.com", "SubDomain": "home", "RecordId": int(record_id),
-                            "RecordLine": "默认", "Value": new}
+                            "RecordLine": "默认", "Value": new, "Ttl": 900}
     assert api.fake.records[int(record_id)] == {"domain": "example.com", "name": "home", "type": type,
                                                 "line": "默认", "value": new, "ttl": 900}
     assert (result.id, result.value) == (record_id, new)
 
 
-def test_update_sends_the_ttl_only_when_configured(api):
+def test_update_with_an_unknown_ttl_reads_it_and_sends_it_back(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1200)
+    result = api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+    assert api.actions() == ["DescribeRecordList", "ModifyDynamicDNS"]
+    assert api.params()["Ttl"] == 1200 and result.ttl == 1200
+    assert api.fake.records[int(record_id)]["ttl"] == 1200
+
+
+def test_update_with_an_unknown_ttl_and_an_unlisted_id_is_not_found(api):
+    with pytest.raises(NotFoundError):
+        api.provider().update(rec(), Remote("1339999999", "203.0.113.5"), "203.0.113.9")
+    assert api.actions() == ["DescribeRecordList"]
+
+
+def test_the_fake_resets_the_ttl_of_a_modify_dynamic_dns_without_one(api):
+    record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1200)
+    answer = api.signed_post("ModifyDynamicDNS", {"Domain": "example.com", "SubDomain": "home",
+                                                  "RecordId": int(record_id), "RecordLine": "默认",
+                                                  "Value": "203.0.113.9"})
+    assert "Error" not in answer, answer
+    assert api.fake.records[int(record_id)]["ttl"] == 600  # the domain default, as the service does
+
+
+def test_update_sends_a_configured_ttl(api):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=900)
     result = api.provider().update(rec(ttl=1200), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")
     assert api.params()["Ttl"] == 1200
@@ -153,7 +187,7 @@ def test_update_sends_the_ttl_only_when_configured(api):
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="InvalidParameter.RecordIdInvalid"):
-        api.provider().update(rec(), Remote("1339999999", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("1339999999", "203.0.113.5", 600), "203.0.113.9")
 
 
 def test_update_with_an_id_that_is_no_number_asks_nothing(api):
@@ -209,7 +243,7 @@ def test_malformed_answers_are_unconfirmed(api, fault):
     record_id = api.fake.add("example.com", "home", "A", "203.0.113.5")
     api.server.inject(fault)
     with pytest.raises(UnconfirmedError):
-        api.provider().update(rec(), Remote(record_id, "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote(record_id, "203.0.113.5", 600), "203.0.113.9")
 
 
 def test_refusals_carry_the_servers_code(api):
@@ -378,3 +412,21 @@ def test_providers_command_lists_tencentcloud_and_its_options(tmp_path):
     block = out[out.index("tencentcloud:"):].split("\n\n")[0]
     for option in ("secret_id", "secret_key (or secret_key_file)", "record_line"):
         assert option in block
+
+
+def test_cli_keeps_the_ttl_a_record_has_when_none_is_configured(agent):
+    env, fake = agent
+    record_id = fake.add("example.com", "home", "A", "198.51.100.1", ttl=1200)
+    wan(env, "203.0.113.7", "2001:db8::7")
+    first = env.run("update")
+    assert first.returncode == 0, first.stderr
+    assert fake.records[int(record_id)]["value"] == "203.0.113.7"
+    assert fake.records[int(record_id)]["ttl"] == 1200  # ModifyDynamicDNS without Ttl would make it 600
+
+    wan(env, "203.0.113.8", "2001:db8::8")
+    before = len(fake.requests)
+    second = env.run("update")
+    assert second.returncode == 0, second.stderr
+    assert len(fake.requests) == before + 2  # one per record: the TTL came from the state, not a read
+    stored = fake.records[int(record_id)]
+    assert (stored["value"], stored["ttl"]) == ("203.0.113.8", 1200)

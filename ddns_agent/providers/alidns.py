@@ -14,18 +14,22 @@ import time
 from ddns_agent.errors import (
     AuthError,
     NotFoundError,
+    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
 
 DEFAULT_ENDPOINT = "https://alidns.aliyuncs.com"
 VERSION = "2015-01-09"
 DEFAULT_LINE = "default"
+DEFAULT_TTL = 600  # AddDomainRecord and UpdateDomainRecord without TTL (documented default)
+#: Alibaba appends its whole string to sign to SignatureDoesNotMatch; the message before it is enough
+STRING_TO_SIGN = "server string to sign is"
 #: the AccessKey or the signature is refused: stop until the config changes
 AUTH_CODES = frozenset(("SignatureDoesNotMatch", "IncompleteSignature", "InvalidTimeStamp.Expired",
                         "SignatureNonceUsed"))
@@ -54,9 +58,17 @@ class AliDns(Provider):
         self.nonce = lambda: os.urandom(16).hex()
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record whose RR is exactly rec.name: the API's search also returns near misses (home2)."""
+        """The record whose RR is exactly rec.name: the API's search also returns near misses (home2).
+
+        Every other such record comes back in `others`: the agent manages the first only.
+        """
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record of exactly rec.name and rec.type on the default line, in listed order."""
         rr = _rr(rec)
         page = 1
+        found = []
         while page <= MAX_PAGES:
             data = self._call("DescribeSubDomainRecords", {"SubDomain": rec.fqdn, "DomainName": rec.domain,
                                                            "Type": rec.type, "PageNumber": page,
@@ -68,12 +80,12 @@ class AliDns(Provider):
             for item in records:
                 if (isinstance(item, dict) and str(item.get("RR", "")).lower() == rr.lower()
                         and item.get("Type") == rec.type and item.get("Line", DEFAULT_LINE) == DEFAULT_LINE):
-                    return self._remote(item)
+                    found.append(self._remote(item))
             total = data.get("TotalCount")
             if not records or not isinstance(total, int) or page * PAGE >= total:
-                return None
+                return found
             page += 1
-        return None
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """AddDomainRecord on the default line (TTL only when set); an identical record is adopted."""
@@ -87,20 +99,39 @@ class AliDns(Provider):
                 raise UnconfirmedError("Alibaba Cloud DNS says %s exists but does not list it" % rec,
                                        provider=self.type)
             return found
-        return Remote(self._record_id(data, "AddDomainRecord"), address, rec.ttl)
+        return Remote(self._record_id(data, "AddDomainRecord"), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
-        """UpdateDomainRecord by id; DomainRecordDuplicate means the value is already there (success)."""
+        """UpdateDomainRecord by id, always with a TTL (without one the record falls back to 600).
+
+        DomainRecordDuplicate is success only when our record holds `address`; when another
+        record holds it, ours is stale and this raises ProviderError naming both.
+        """
         if not remote.id:
             raise NotFoundError("no Alibaba Cloud DNS record id for %s" % rec, provider=self.type)
-        params = {"RecordId": remote.id, "RR": _rr(rec), "Type": rec.type, "Value": address}
-        ttl = rec.ttl or remote.ttl
-        if ttl:  # an update without TTL may reset it to the default 600
-            params["TTL"] = ttl
+        ttl = rec.ttl or remote.ttl or self._ours(rec, remote.id).ttl or DEFAULT_TTL
+        params = {"RecordId": remote.id, "RR": _rr(rec), "Type": rec.type, "Value": address, "TTL": ttl}
         data = self._call("UpdateDomainRecord", params, accept=(DUPLICATE,), known_id=True)
         if data.get("Code") != DUPLICATE:
             self._record_id(data, "UpdateDomainRecord")
-        return Remote(remote.id, address, ttl)
+            return Remote(remote.id, address, ttl)
+        matches = self._matches(rec)
+        ours = self._ours(rec, remote.id, matches)
+        others = tuple(m for m in matches if m.id != ours.id)
+        if ours.value == address:
+            return Remote(ours.id, address, ours.ttl, others)
+        holders = ", ".join(m.id for m in others if m.value == address) or "another record"
+        raise ProviderError("Alibaba Cloud DNS refused UpdateDomainRecord: record %s already holds %s "
+                            "(DomainRecordDuplicate) while ours, %s, still holds %s: delete one of them"
+                            % (holders, address, ours.id, ours.value), status=DUPLICATE, provider=self.type)
+
+    def _ours(self, rec: RecordSpec, record_id: str, matches: list | None = None) -> Remote:
+        """Record `record_id` as listed now (one read unless `matches` is given); NotFoundError if absent."""
+        for match in self._matches(rec) if matches is None else matches:
+            if match.id == str(record_id):
+                return match
+        raise NotFoundError("Alibaba Cloud DNS does not list record %s for %s" % (record_id, rec),
+                            provider=self.type)
 
     def check(self) -> str:
         """DescribeDomains: proves the AccessKey works and names the domains it reaches; changes nothing."""
@@ -164,8 +195,8 @@ class AliDns(Provider):
         return RejectedError("Alibaba Cloud DNS refused %s: %s" % (action, what), **kw)
 
     def _what(self, data: dict) -> str:
-        text = "%s %s" % (data.get("Code"), str(data.get("Message") or ""))
-        return text.replace(self._secret, "***") if self._secret else text
+        message = str(data.get("Message") or "").split(STRING_TO_SIGN)[0].rstrip(" :")
+        return brief(data.get("Code"), message, (self._secret,))
 
     def _record_id(self, data: dict, action: str) -> str:
         record_id = data.get("RecordId")

@@ -33,17 +33,50 @@ class RecordSpec:
 
 
 class Remote:
-    """A record as the provider holds it; `id` is None for update-only protocols."""
+    """A record as the provider holds it; `id` is None for update-only protocols.
 
-    __slots__ = ("id", "value", "ttl")
+    `others` is set by a lookup that saw every match: the other records of the same name, type
+    (and line) the provider holds, which the agent does not touch (an empty tuple: none; None:
+    not looked up, e.g. an update by cached id).
+    """
 
-    def __init__(self, id: str | None, value: str | None, ttl: int | None = None) -> None:
+    __slots__ = ("id", "value", "ttl", "others")
+
+    def __init__(self, id: str | None, value: str | None, ttl: int | None = None,
+                 others: tuple | None = None) -> None:
         self.id = id
         self.value = value
         self.ttl = ttl
+        self.others = others
 
     def __repr__(self) -> str:
         return "Remote(id=%r, value=%r, ttl=%r)" % (self.id, self.value, self.ttl)
+
+
+def first_of(matches: list) -> Remote | None:
+    """The record the agent manages among `matches` (the first), the rest as its `others`."""
+    if not matches:
+        return None
+    ours = matches[0]
+    return Remote(ours.id, ours.value, ours.ttl, tuple(matches[1:]))
+
+
+#: longest provider message kept in an error (the log, state.json and `status` show it)
+BRIEF_CHARS = 160
+
+
+def brief(code: object, message: object, secrets: tuple = ()) -> str:
+    """`code message` on one printable line of at most BRIEF_CHARS, with every secret replaced.
+
+    Provider messages can be long (Alibaba's SignatureDoesNotMatch appends its whole string to
+    sign) or hostile (newlines, escapes); only the start says what went wrong.
+    """
+    text = "%s %s" % (code, message) if message not in (None, "") else str(code)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= BRIEF_CHARS else text[:BRIEF_CHARS - 3].rstrip() + "..."
 
 
 class Provider:

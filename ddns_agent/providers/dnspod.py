@@ -20,10 +20,11 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
 
 DEFAULT_ENDPOINT = "https://dnsapi.cn"
 DEFAULT_LINE = "默认"
+DEFAULT_TTL = 600  # Record.Create without ttl (the free plan's minimum and the API's default)
 INTL_LINE = "default"  # api.dnspod.com names the default line in English
 #: -1 login failed, -7 no permission, -8 banned after failed logins, 83 account locked,
 #: 85 login from a disallowed place, 50-54 D-token (2FA) problems
@@ -61,7 +62,14 @@ class DNSPod(Provider):
         self.user_agent = "ddns_agent/%s (%s)" % (__version__, contact)
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record of rec.name and rec.type on the configured line; other lines are not ours."""
+        """The record of rec.name and rec.type on the configured line; other lines are not ours.
+
+        Every other such record comes back in `others`: the agent manages the first only.
+        """
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record of rec.name and rec.type on the configured line, in listed order."""
         sub = _sub(rec)
         code, data = self._call("Record.List", {"domain": rec.domain, "sub_domain": sub,
                                                 "record_type": rec.type}, accept=(NO_RECORDS,))
@@ -69,6 +77,7 @@ class DNSPod(Provider):
         if not isinstance(records or [], list):
             raise self._malformed("Record.List")
         line = self._line_of(rec)
+        found = []
         for item in records or []:
             if (isinstance(item, dict) and str(item.get("name", "")).lower() == sub.lower()
                     and item.get("type") == rec.type and line in (item.get("line"), item.get("line_id"))):
@@ -76,8 +85,8 @@ class DNSPod(Provider):
                     raise self._malformed("Record.List")
                 ttl = str(item.get("ttl", ""))
                 ttl = int(ttl) if ttl.isascii() and ttl.isdigit() else None  # "²".isdigit() is True
-                return Remote(str(item["id"]), item["value"], ttl)
-        return None
+                found.append(Remote(str(item["id"]), item["value"], ttl))
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Record.Create on the configured line; an identical existing record is adopted."""
@@ -94,7 +103,7 @@ class DNSPod(Provider):
         record = data.get("record")
         if not isinstance(record, dict) or record.get("id") in (None, ""):
             raise self._malformed("Record.Create")
-        return Remote(str(record["id"]), address, rec.ttl)
+        return Remote(str(record["id"]), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """Record.Ddns for A, Record.Modify for AAAA or a TTL change; NotFoundError if the id is gone."""
@@ -108,10 +117,20 @@ class DNSPod(Provider):
         else:
             action = "Record.Modify"
             params["record_type"] = rec.type
-            if ttl:  # Modify without ttl resets it to the default
-                params["ttl"] = str(ttl)
+            if not ttl:  # Modify without ttl resets it to the default: send the one it has
+                ttl = self._ttl_of(rec, remote.id)
+            params["ttl"] = str(ttl)
         self._call(action, params, accept=(ALREADY_EXISTS,))
         return Remote(remote.id, address, ttl)
+
+    def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
+        """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
+        for match in self._matches(rec):
+            if match.id == str(record_id):
+                if not match.ttl:
+                    raise self._malformed("Record.List")
+                return match.ttl
+        raise NotFoundError("DNSPod does not list record %s for %s" % (record_id, rec), provider=self.type)
 
     def check(self) -> str:
         """Domain.List, read-only (dnspod-api-doc domains.rst): the token works and reaches these zones."""
@@ -157,9 +176,7 @@ class DNSPod(Provider):
             return code, data
         # The message comes from the server; keep the token out even if it were echoed (the
         # secret part after "ID," is enough to hide it in the form-encoded echo too).
-        what = "%s %s" % (code, str(status.get("message") or ""))
-        for secret in {self._token, self._token.partition(",")[2]} - {""}:
-            what = what.replace(secret, "***")
+        what = brief(code, status.get("message"), (self._token, self._token.partition(",")[2]))
         if code in AUTH_CODES:
             raise AuthError("DNSPod refused the login_token: %s" % what, status=code, provider=self.type)
         if code in LIMIT_CODES:

@@ -2,7 +2,8 @@
 
 JSON POSTs to the endpoint's root; the action travels in X-TC-Action, which is signed with
 content-type and host. Errors come back as HTTP 200 with Response.Error.Code. Updates use
-ModifyDynamicDNS (one request, A or AAAA, keeps the TTL unless one is configured).
+ModifyDynamicDNS (one request, A or AAAA); it always carries the TTL: configured, or the one
+the record has (without it the action resets the TTL to the domain default).
 Only the SecretKey is secret; it never leaves this process (it keys the HMAC and is not sent).
 """
 
@@ -21,7 +22,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
 from ddns_agent.providers.signing import tc3_sign
 
 DEFAULT_ENDPOINT = "https://dnspod.tencentcloudapi.com"
@@ -29,6 +30,7 @@ SERVICE = "dnspod"
 VERSION = "2021-03-23"
 CONTENT_TYPE = "application/json; charset=utf-8"
 DEFAULT_LINE = "默认"
+DEFAULT_TTL = 600  # CreateRecord without TTL (documented default)
 NO_RECORDS = "ResourceNotFound.NoDataOfRecord"
 ALREADY_EXISTS = "InvalidParameter.DomainRecordExist"
 CLOCK_SKEW = "AuthFailure.SignatureExpire"
@@ -59,29 +61,37 @@ class TencentCloud(Provider):
         self.clock = time.time
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record named exactly rec.name (not a keyword match) of rec.type on the configured line."""
+        """The record named exactly rec.name (not a keyword match) of rec.type on the configured line.
+
+        Every other such record comes back in `others`: the agent manages the first only.
+        """
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record named exactly rec.name of rec.type on the configured line, in listed order."""
         sub = _sub(rec)
         line = self._line_of(rec)
         offset = 0
+        found = []
         for _ in range(MAX_PAGES):
             body = self._call("DescribeRecordList", {"Domain": rec.domain, "Subdomain": sub,
                                                      "RecordType": rec.type, "Offset": offset,
                                                      "Limit": PAGE}, accept=(NO_RECORDS,))
             if "Error" in body:
-                return None
+                return found
             records = body.get("RecordList")
             if not isinstance(records, list):
                 raise self._malformed("DescribeRecordList")
             for item in records:
                 if (isinstance(item, dict) and str(item.get("Name", "")).lower() == sub.lower()
                         and item.get("Type") == rec.type and line in (item.get("Line"), item.get("LineId"))):
-                    return self._remote(item)
+                    found.append(self._remote(item))
             info = body.get("RecordCountInfo")
             total = info.get("TotalCount") if isinstance(info, dict) else None
             offset += len(records)
             if not records or not isinstance(total, int) or offset >= total:
-                return None
-        return None
+                return found
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """CreateRecord on the configured line (TTL only when set); an identical record is adopted."""
@@ -96,19 +106,29 @@ class TencentCloud(Provider):
                 raise UnconfirmedError("Tencent Cloud says %s exists but does not list it" % rec,
                                        provider=self.type)
             return found
-        return Remote(self._record_id(body, "CreateRecord"), address, rec.ttl)
+        return Remote(self._record_id(body, "CreateRecord"), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """ModifyDynamicDNS by id (A and AAAA alike); NotFoundError when the id is stale."""
         if not remote.id or not str(remote.id).isdigit():
             raise NotFoundError("no Tencent Cloud record id for %s" % rec, provider=self.type)
+        ttl = rec.ttl or remote.ttl or self._ttl_of(rec, remote.id)
+        # Without Ttl this action resets the record to the domain's default TTL: send the one it has.
         params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordId": int(remote.id),
-                  "RecordLine": self._line_of(rec), "Value": address}
-        if rec.ttl:
-            params["Ttl"] = rec.ttl  # sic: this action spells it Ttl
+                  "RecordLine": self._line_of(rec), "Value": address, "Ttl": ttl}  # sic: Ttl
         body = self._call("ModifyDynamicDNS", params, known_id=True)
         self._record_id(body, "ModifyDynamicDNS")
-        return Remote(remote.id, address, rec.ttl or remote.ttl)
+        return Remote(remote.id, address, ttl)
+
+    def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
+        """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
+        for match in self._matches(rec):
+            if match.id == str(record_id):
+                if not match.ttl:
+                    raise self._malformed("DescribeRecordList")
+                return match.ttl
+        raise NotFoundError("Tencent Cloud does not list record %s for %s" % (record_id, rec),
+                            provider=self.type)
 
     def check(self) -> str:
         """DescribeDomainList: proves the key works and names the domains it reaches; changes nothing."""
@@ -153,10 +173,7 @@ class TencentCloud(Provider):
         code = error["Code"]
         if code in accept:
             return body
-        message = str(error.get("Message") or "")
-        if self._secret_key:
-            message = message.replace(self._secret_key, "***")
-        raise self._error(action, code, "%s %s" % (code, message), known_id)
+        raise self._error(action, code, brief(code, error.get("Message"), (self._secret_key,)), known_id)
 
     def _error(self, action: str, code: str, what: str, known_id: bool):
         kw = {"status": code, "provider": self.type}

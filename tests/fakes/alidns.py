@@ -17,6 +17,7 @@ Behaviours kept from the real service: DescribeSubDomainRecords searches like a 
 returns home2 and homelab too, listed before the exact name); UpdateDomainRecord with RR, Type,
 Value and Line identical to a record's answers DomainRecordDuplicate (counted in
 `duplicate_updates`); AddDomainRecord of an existing record answers DomainRecordDuplicate.
+UpdateDomainRecord without TTL sets the default 600 whatever the record had, as the real one does.
 Codes the docs do not give (TTL out of range, bad value) are this fake's choice and marked so.
 """
 
@@ -70,6 +71,7 @@ class AliDnsFake:
         register_secret(access_key_secret, "Alibaba Cloud access_key_secret")
         self.domains = list(domains)
         self.min_ttl = min_ttl  # free edition: 600 s
+        self.default_ttl = 600  # what AddDomainRecord and UpdateDomainRecord without TTL give
         self.clock = clock
         self.records: dict = {}  # str id -> {domain, rr, type, value, ttl, line}
         self.locked: set = set()  # record ids locked in the console
@@ -224,7 +226,7 @@ class AliDnsFake:
 
     def _add(self, params: dict) -> FakeResponse:
         rec = {"domain": params["DomainName"], "rr": params["RR"], "type": params["Type"],
-               "value": params["Value"], "ttl": int(params.get("TTL", "600")),
+               "value": params["Value"], "ttl": int(params.get("TTL", self.default_ttl)),
                "line": params.get("Line", "default")}
         problem = self._validate(rec)
         if problem:
@@ -244,7 +246,7 @@ class AliDnsFake:
         if record_id in self.locked:
             return error("DomainRecordLocked", "The DNS record is locked.")
         rec = dict(old, rr=params["RR"], type=params["Type"], value=params["Value"],
-                   ttl=int(params.get("TTL", old["ttl"])), line=params.get("Line", old["line"]))
+                   ttl=int(params.get("TTL", self.default_ttl)), line=params.get("Line", old["line"]))
         problem = self._validate(rec)
         if problem:
             return problem

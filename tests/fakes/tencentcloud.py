@@ -15,6 +15,8 @@ The signature check is written here independently of ddns_agent.providers.signin
 tests/test_signing.py holds both to the V4 vector.
 Records live in memory; DescribeRecordList's Subdomain is an exact filter as documented, and
 `subdomain_is_keyword = True` makes it a substring search to prove the client matches names itself.
+ModifyDynamicDNS without `Ttl` resets the record's TTL to the domain default (`default_ttl`), as
+the real one does; CreateRecord without `TTL` uses it too.
 Changing nothing with ModifyDynamicDNS is counted in `noop_modifications` (the legacy API locks a
 record for those, same backend: tests assert 0).
 """
@@ -78,6 +80,7 @@ class TencentCloudFake:
         register_secret(secret_key, "Tencent Cloud secret_key")
         self.domains = {name: 80800000 + i for i, name in enumerate(domains)}
         self.min_ttl = min_ttl  # DNSPod free plan: 600 s
+        self.default_ttl = 600  # the domain's default: CreateRecord/ModifyDynamicDNS without a TTL give it
         self.clock = clock
         self.records: dict = {}  # int id -> {domain, name, type, line, value, ttl}
         self.locked: set = set()  # domains locked in the console
@@ -240,7 +243,7 @@ class TencentCloudFake:
     def _create(self, params: dict) -> FakeResponse:
         rec = {"domain": params["Domain"], "name": params.get("SubDomain") or "@",
                "type": params["RecordType"], "line": params["RecordLine"], "value": params["Value"],
-               "ttl": params.get("TTL", 600)}
+               "ttl": params.get("TTL", self.default_ttl)}
         problem = self._validate(rec)
         if problem:
             return problem
@@ -255,8 +258,9 @@ class TencentCloudFake:
         old = self.records.get(params["RecordId"])
         if old is None or old["domain"] != params["Domain"]:
             return error("InvalidParameter.RecordIdInvalid", "记录编号错误。")
+        # without Ttl the record takes the domain's default TTL, whatever it had (as the service does)
         rec = dict(old, name=params.get("SubDomain") or "@", line=params["RecordLine"], value=params["Value"],
-                   ttl=params.get("Ttl", old["ttl"]))
+                   ttl=params.get("Ttl", self.default_ttl))
         problem = self._validate(rec)
         if problem:
             return problem
