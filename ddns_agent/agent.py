@@ -20,6 +20,7 @@ except ImportError:
 FAILED, OK = 1, 0
 RETRY_FIRST_S = 60       # first re-check after a failed run, doubled per failure
 RETRY_LONGEST_S = 3600
+MAX_DUPLICATES = 10      # other records of one name listed in the log and state
 
 
 def config_hash(record, provider) -> str:
@@ -212,6 +213,7 @@ class Agent:
                              else "unchanged", error=None, failures=0, hold_until=None,
                              stopped=False)
                 entry.pop("note", None)
+                self._duplicates(item, out.remote, entry)
             else:
                 failed.add(key)
                 msg = str(out.error)
@@ -224,6 +226,20 @@ class Agent:
                              failures=(entry.get("failures") or 0) + 1,
                              hold_until=now + out.hold_s if out.hold_s else None)
         return failed
+
+    def _duplicates(self, item, remote, entry: dict) -> None:
+        """Log the other records of this name a lookup saw at the provider; keep them for `status`."""
+        others = remote.others if remote is not None else None
+        if others is None:  # no lookup this time (update by cached id): keep what the last one saw
+            return
+        if not others:
+            entry.pop("duplicates", None)
+            return
+        entry["duplicates"] = [{"id": o.id, "value": o.value} for o in others[:MAX_DUPLICATES]]
+        listed = ", ".join("%s (%s)" % (o.id, o.value) for o in others[:MAX_DUPLICATES])
+        self.log.warning("%s: the provider holds %d more record(s) of this name, left as they are: %s; "
+                         "updated only %s: delete the others or they keep answering"
+                         % (describe(item), len(others), listed, remote.id))
 
     def _http_for(self, provider_cfg):
         from ddns_agent.http import Timeouts, make_http

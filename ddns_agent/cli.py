@@ -190,7 +190,8 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
         result = s.get("result") or ("disabled" if not r.enabled else "never")
         rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
                      "address": s.get("address"), "result": result, "time": s.get("time"),
-                     "last_error": s.get("error"), "next_check": s.get("next_check")})
+                     "last_error": s.get("error"), "next_check": s.get("next_check"),
+                     "duplicates": s.get("duplicates") or []})
     if as_json:
         print(jsonlib.dumps({"records": rows}, indent=2))
         return EXIT_OK
@@ -200,6 +201,11 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
                                                row["address"] or "-", when)
         if row["last_error"]:
             line += "  error: %s" % row["last_error"]
+        dups = row["duplicates"] if isinstance(row["duplicates"], list) else []
+        dups = [d for d in dups if isinstance(d, dict)]
+        if dups:
+            line += "  also at the provider, not updated: %s" % ", ".join(
+                "%s (%s)" % (d.get("id"), d.get("value")) for d in dups)
         print(line)
     return EXIT_OK
 

@@ -63,10 +63,17 @@ def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,
                 raise
     remote = p.call("find", spec)
     if remote is None:
-        return p.call("create", spec, address), "created"
+        return _seen(p.call("create", spec, address), ()), "created"
     if remote.value == address and (spec.ttl is None or remote.ttl in (None, spec.ttl)):
         return remote, "unchanged"
-    return p.call("update", spec, remote, address), "updated"
+    return _seen(p.call("update", spec, remote, address), remote.others), "updated"
+
+
+def _seen(remote: Remote, others: tuple | None) -> Remote:
+    """`remote` carrying the other records of its name that the lookup before it saw."""
+    if remote is not None and remote.others is None:
+        remote.others = others
+    return remote
 
 
 def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -14,6 +15,7 @@ from fakes.server import FakeHttp
 from ddns_agent.errors import (
     AuthError,
     NotFoundError,
+    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -182,6 +184,24 @@ def test_update_to_the_value_already_there_counts_as_done(api):
     result = api.provider().update(rec(), Remote(record_id, "203.0.113.5", 600), "203.0.113.9")
     assert (result.id, result.value) == (record_id, "203.0.113.9")
     assert api.fake.duplicate_updates == 1 and api.fake.writes == 0
+
+
+def test_update_to_a_value_another_record_holds_is_a_failure_naming_both(api):
+    ours = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    other = api.fake.add("example.com", "home", "A", "203.0.113.9")
+    with pytest.raises(ProviderError, match="record %s already holds 203.0.113.9 \\(DomainRecordDuplicate\\) "
+                       "while ours, %s, still holds 203.0.113.5" % (other, ours)) as info:
+        api.provider().update(rec(), Remote(ours, "203.0.113.5", 600), "203.0.113.9")
+    assert info.value.retry == "never" and api.fake.value(ours) == "203.0.113.5"
+
+
+def test_find_reports_the_other_records_of_the_same_name(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "198.51.100.1", ttl=1200)
+    api.fake.add("example.com", "home2", "A", "198.51.100.2")  # a near miss, not a duplicate
+    found = api.provider().find(rec())
+    assert found.id == first
+    assert [(o.id, o.value, o.ttl) for o in found.others] == [(second, "198.51.100.1", 1200)]
 
 
 def test_update_with_a_stale_id_raises_not_found(api):
@@ -440,3 +460,53 @@ def test_cli_keeps_the_ttl_a_record_has_when_none_is_configured(agent):
     assert second.returncode == 0, second.stderr
     assert len(fake.requests) == before + 2  # one per record: the TTL came from the state, not a read
     assert (fake.records[record_id]["value"], fake.records[record_id]["ttl"]) == ("203.0.113.8", 1200)
+
+
+def test_cli_says_which_other_records_of_the_name_it_left_alone(agent):
+    env, fake, _ = agent
+    ours = fake.add("example.com", "home", "A", "198.51.100.1")
+    other = fake.add("example.com", "home", "A", "198.51.100.2")
+    wan(env, "203.0.113.7", "2001:db8::7")
+    done = env.run("update")
+    assert done.returncode == 0, done.stderr
+    assert fake.value(ours) == "203.0.113.7" and fake.value(other) == "198.51.100.2"
+    assert ("home.example.com A: the provider holds 1 more record(s) of this name, left as they are: "
+            "%s (198.51.100.2); updated only %s" % (other, ours)) in done.stderr
+    status = env.run("status")
+    line = next(x for x in status.stdout.splitlines() if x.startswith("home.example.com") and " A " in x)
+    assert "also at the provider, not updated: %s (198.51.100.2)" % other in line
+    rows = json.loads(env.run("status", "--json").stdout)["records"]
+    home = next(r for r in rows if r["record"] == "home")
+    assert home["duplicates"] == [{"id": other, "value": "198.51.100.2"}]
+    assert next(r for r in rows if r["record"] == "home6")["duplicates"] == []
+
+
+def test_cli_domain_record_duplicate_from_another_record_is_a_failure(agent):
+    env, fake, _ = agent
+    ours = fake.add("example.com", "home", "A", "198.51.100.1")
+    wan(env, "203.0.113.7", "2001:db8::7")
+    assert env.run("update").returncode == 0
+    other = fake.add("example.com", "home", "A", "203.0.113.8")  # made in the console meanwhile
+    wan(env, "203.0.113.8", "2001:db8::7")
+    done = env.run("update")  # UpdateDomainRecord by cached id answers DomainRecordDuplicate
+    assert done.returncode == 1, done.stderr
+    assert ("home.example.com A: failed: Alibaba Cloud DNS refused UpdateDomainRecord: record %s already "
+            "holds 203.0.113.8 (DomainRecordDuplicate) while ours, %s, still holds 203.0.113.7"
+            % (other, ours)) in done.stderr
+    assert "published 203.0.113.8" not in done.stderr and fake.value(ours) == "203.0.113.7"
+    assert env.saved()["home"]["stopped"] is False  # looked at again on the next run
+
+
+def test_cli_signature_error_is_one_short_line(agent):
+    env, fake, configure = agent
+    configure(secret=WRONG_KEY_SECRET)
+    wan(env, "203.0.113.7", "2001:db8::7")
+    done = env.run("update")
+    assert done.returncode == 1
+    [line] = [x for x in done.stderr.splitlines() if "home.example.com A: failed" in x]
+    assert "SignatureDoesNotMatch Specified signature is not matched with our calculation" in line
+    assert "string to sign" not in done.stderr and "AccessKeyId%3D" not in done.stderr
+    assert len(line) < 300
+    error = env.saved()["home"]["error"]
+    assert error.startswith("Alibaba Cloud DNS refused") and len(error) < 250
+    assert_no_secret(env, done, secrets=(KEY_SECRET, WRONG_KEY_SECRET))

@@ -11,6 +11,7 @@ from ddns_agent.errors import (
     AuthError,
     ConfigError,
     NotFoundError,
+    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -126,12 +127,25 @@ def test_update_of_an_id_from_another_zone_raises_not_found(api):
         api.provider(zone_id=ZONE).update(rec(), stale, "203.0.113.9")
 
 
-def test_update_to_content_an_identical_record_has_counts_as_done(api):
-    api.fake.add("example.com", "home.example.com", "A", "203.0.113.9")
+def test_update_to_content_another_record_has_is_a_failure_naming_both(api):
+    other = api.fake.add("example.com", "home.example.com", "A", "203.0.113.9")
     made = api.fake.add("example.com", "home.example.com", "A", "203.0.113.5")
     cached = Remote("%s/%s" % (ZONE, made["id"]), "203.0.113.5")
-    assert api.provider().update(rec(), cached, "203.0.113.9").value == "203.0.113.9"
-    assert api.fake.writes == 0
+    with pytest.raises(ProviderError) as info:
+        api.provider().update(rec(), cached, "203.0.113.9")
+    assert info.value.retry == "never"  # not a stop: the next run looks again once the user cleaned up
+    message = str(info.value)
+    assert other["id"] in message and made["id"] in message and "still holds 203.0.113.5" in message
+    assert api.fake.records[made["id"]]["content"] == "203.0.113.5" and api.fake.writes == 0
+
+
+def test_find_reports_the_other_records_of_the_same_name(api):
+    first = api.fake.add("example.com", "home.example.com", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home.example.com", "A", "198.51.100.1", ttl=300)
+    found = api.provider().find(rec())
+    assert found.id.endswith(first["id"])
+    others = [(o.id.rpartition("/")[2], o.value, o.ttl) for o in found.others]
+    assert others == [(second["id"], "198.51.100.1", 300)]
 
 
 def test_create_of_a_record_that_already_exists_adopts_it(api):

@@ -12,9 +12,16 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from ddns_agent import jsonlib
-from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
+from ddns_agent.errors import (
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ProviderError,
+    RejectedError,
+    UnconfirmedError,
+)
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
@@ -49,11 +56,18 @@ class Cloudflare(Provider):
         self._zone_ids: dict = {}  # domain -> zone id, looked up once
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record named rec.fqdn of rec.type, matched by name here too (specs §10)."""
+        """The record named rec.fqdn of rec.type, matched by name here too (specs §10).
+
+        Every other such record comes back in `others`: the agent manages the first only.
+        """
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record named rec.fqdn of rec.type, in listed order."""
         zone = self._zone(rec.domain)
         name = ascii_name(rec.fqdn)
-        page = 1
-        while True:
+        found = []
+        for page in range(1, MAX_PAGES + 1):
             env = self._call("GET", "zones/%s/dns_records" % _q(zone),
                              {"type": rec.type, "name.exact": name, "per_page": PER_PAGE, "page": page})
             result = env.get("result")
@@ -62,12 +76,12 @@ class Cloudflare(Provider):
             for item in result:
                 if (isinstance(item, dict) and str(item.get("name", "")).lower() == name
                         and item.get("type") == rec.type):
-                    return self._remote(item, zone)
+                    found.append(self._remote(item, zone))
             info = env.get("result_info")
             total = info.get("total_pages") if isinstance(info, dict) else None
-            if not isinstance(total, int) or page >= min(total, MAX_PAGES):
-                return None
-            page += 1
+            if not isinstance(total, int) or page >= total:
+                break
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """POST a new record; TTL 1 (automatic) unless set, proxied off unless set."""
@@ -103,8 +117,23 @@ class Cloudflare(Provider):
                 raise NotFoundError(exc.message, status=exc.status, provider=self.type)
             raise
         if env.get("success") is not True:
-            return Remote(remote.id, address, rec.ttl or remote.ttl)  # the content is already right
+            return self._duplicate(rec, "%s/%s" % (zone, record_id), address)
         return self._remote(env.get("result"), zone)
+
+    def _duplicate(self, rec: RecordSpec, remote_id: str, address: str) -> Remote:
+        """After 81057/81058: success only when our record holds `address`, not merely another one."""
+        matches = self._matches(rec)
+        ours = next((m for m in matches if m.id == remote_id), None)
+        if ours is None:
+            raise NotFoundError("Cloudflare does not list record %s for %s" % (remote_id, rec),
+                                provider=self.type)
+        others = tuple(m for m in matches if m.id != remote_id)
+        if ours.value == address:
+            return Remote(ours.id, address, ours.ttl, others)
+        holders = ", ".join(m.id for m in others if m.value == address) or "another record"
+        raise ProviderError("Cloudflare refused the update: record %s already holds %s (identical record) "
+                            "while ours, %s, still holds %s: delete one of them"
+                            % (holders, address, ours.id, ours.value), status=81058, provider=self.type)
 
     def check(self) -> str:
         """Read the configured zone (or list the zones the token reaches); changes nothing."""
@@ -167,10 +196,9 @@ class Cloudflare(Provider):
         errors = env.get("errors")
         errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
         codes = {e.get("code") for e in errors if isinstance(e.get("code"), (int, str))}
-        what = "; ".join("%s %s" % (e.get("code"), e.get("message")) for e in errors)
         # The messages come from the server; keep the token out even if one were echoed.
-        what = what.replace(self._token, "***") if self._token else what
-        what = what or "HTTP %d" % resp.status
+        what = "; ".join(brief(e.get("code"), e.get("message"), (self._token,)) for e in errors[:3])
+        what = brief(what or "HTTP %d" % resp.status, "")
         if codes & accept:
             return env
         status = next((e["code"] for e in errors if isinstance(e.get("code"), int)), resp.status)
