@@ -510,3 +510,22 @@ def test_cli_signature_error_is_one_short_line(agent):
     error = env.saved()["home"]["error"]
     assert error.startswith("Alibaba Cloud DNS refused") and len(error) < 250
     assert_no_secret(env, done, secrets=(KEY_SECRET, WRONG_KEY_SECRET))
+
+
+def test_the_fake_refuses_records_and_requests_the_service_refuses(api):
+    def code(params: dict, method: str = "POST") -> tuple:
+        resp = api.signed_post(params) if method == "POST" else api.http.request(
+            method, api.server.url + "/", {"Content-Type": "application/x-www-form-urlencoded"}, b"")
+        return resp.status, (resp.json().get("Code") if resp.body.startswith(b"{") else resp.body[:5])
+
+    add = {"Action": "AddDomainRecord", "DomainName": "example.com", "RR": "home", "Type": "A",
+           "Value": "203.0.113.7"}
+    assert code(dict(add, Value="2001:db8::7")) == (400, "InvalidParameter")
+    assert code(dict(add, Type="CNAME")) == (400, "InvalidParameter")
+    assert code(dict(add, TTL="86401")) == (400, "InvalidTTL")
+    assert code(dict(add, DomainName="example.org")) == (400, "IncorrectDomainUser")
+    assert code(dict(add, SignatureMethod="HMAC-SHA256")) == (400, "IncompleteSignature")
+    assert code(dict(add, Format="XML")) == (200, b"<?xml")  # the API's default format is XML
+    assert code({}, "PUT") == (400, "UnsupportedHTTPMethod")
+    assert code({"Action": "DeleteDomainRecord", "RecordId": "1"}) == (404, "InvalidAction.NotFound")
+    assert api.fake.records == {}

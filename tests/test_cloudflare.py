@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fakes import Fault, json_response
 from fakes.cloudflare import PREFIX, CloudflareFake
@@ -253,3 +255,34 @@ def test_runs_in_process_through_fake_http():
     provider.update(rec(), made, "203.0.113.8")
     assert fake.find("home.example.com")[0]["content"] == "203.0.113.8"
     assert [r.method for r in http.requests] == ["GET", "POST", "PATCH"]
+
+
+def test_the_fake_refuses_what_cloudflare_refuses(api):
+    def call(method: str, path: str, body=None, auth: str | None = "Bearer " + TOKEN,
+             content_type: str = "application/json"):
+        headers = {"Content-Type": content_type}
+        if auth is not None:
+            headers["Authorization"] = auth
+        data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+        resp = api.http.request(method, api.server.url + PREFIX + path, headers, data)
+        env = resp.json()
+        return resp.status, [e["code"] for e in env["errors"]]
+
+    records = "/zones/%s/dns_records" % ZONE
+    good = {"type": "A", "name": "home.example.com", "content": "203.0.113.7", "ttl": 1, "proxied": False}
+    assert call("GET", records, auth=None) == (400, [9106])
+    assert call("GET", records, auth="Bearer wrong-token-0000") == (403, [10000])
+    assert call("GET", "/zones/%s/dns_records" % ("0" * 32)) == (400, [7003, 7000])
+    assert call("POST", records, dict(good, content="2001:db8::7")) == (400, [9005])
+    assert call("POST", records, dict(good, ttl=30)) == (400, [9021])
+    assert call("POST", records, dict(good, proxied="no")) == (400, [9003])
+    assert call("POST", records, dict(good, name="home.example.org")) == (400, [1004])
+    assert call("POST", records, dict(good, type="TXT")) == (400, [1004])
+    form = "application/x-www-form-urlencoded"
+    assert call("POST", records, b"content=203.0.113.7", content_type=form) == (400, [9207])
+    assert api.fake.records == {}
+    assert call("POST", records, good) == (200, [])
+    assert call("POST", records, good) == (400, [81057])
+    assert call("PATCH", records + "/" + "0" * 32, {"content": "203.0.113.8"}) == (404, [81044])
+    assert len(api.fake.records) == 1
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from agent_env import REAL, AgentEnv, status_with
 from fakes import Fault, json_response
@@ -343,3 +345,27 @@ def test_cli_check_refuses_a_contact_that_is_no_email(agent):
     assert done.returncode == 2
     assert "dp.contact_email: expected an e-mail address" in done.stderr
     assert "Traceback" not in done.stderr and fake.requests == []
+
+
+def test_the_fake_refuses_what_dnsapi_cn_refuses(api):
+    def post(action: str, token: str = LOGIN_TOKEN, **params) -> str:
+        form = dict({"login_token": token, "format": "json", "domain": "example.com"}, **params)
+        resp = api.http.request("POST", "%s/%s" % (api.server.url, action),
+                                {"Content-Type": "application/x-www-form-urlencoded",
+                                 "User-Agent": "bare client/1.0 (tester@example.net)"},
+                                urlencode(form).encode())
+        return resp.json()["status"]["code"]
+
+    create = {"sub_domain": "home", "record_type": "A", "record_line": "默认", "value": "203.0.113.7"}
+    assert post("Record.Create", **dict(create, sub_domain="ho me")) == "22"
+    assert post("Record.Create", **dict(create, record_type="CNAME")) == "27"
+    assert post("Record.Create", **dict(create, record_line="nowhere")) == "26"
+    assert post("Record.Create", **dict(create, value="2001:db8::7")) == "34"
+    assert post("Record.Create", **dict(create, ttl="604801")) == "6"
+    assert post("Record.Create", **dict(create, ttl="599")) == "29"
+    assert post("Record.Create", **dict(create, domain="example.org")) == "6"
+    assert post("Record.Modify", **dict(create, record_id="1")) == "8"
+    assert api.fake.records == {}
+    wrong = "13490,00000000000000000000000000000000"
+    assert {post("Record.List", token=wrong) for _ in range(31)} == {"-1"}
+    assert post("Record.List") == "-8"  # more than 30 failed logins: even the right token is refused

@@ -430,3 +430,24 @@ def test_cli_keeps_the_ttl_a_record_has_when_none_is_configured(agent):
     assert len(fake.requests) == before + 2  # one per record: the TTL came from the state, not a read
     stored = fake.records[int(record_id)]
     assert (stored["value"], stored["ttl"]) == ("203.0.113.8", 1200)
+
+
+def test_the_fake_refuses_records_the_service_refuses(api):
+    def code(action: str, **params) -> str | None:
+        return api.signed_post(action, params).get("Error", {}).get("Code")
+
+    create = {"Domain": "example.com", "SubDomain": "home", "RecordType": "A", "RecordLine": "默认",
+              "Value": "203.0.113.7"}
+    assert code("CreateRecord", **dict(create, SubDomain="ho me")) == "InvalidParameter.SubdomainInvalid"
+    assert code("CreateRecord", **dict(create, RecordType="CNAME")) == "InvalidParameter.RecordTypeInvalid"
+    assert code("CreateRecord", **dict(create, Value="2001:db8::7")) == "InvalidParameter.RecordValueInvalid"
+    assert code("CreateRecord", **dict(create, TTL=599)) == "LimitExceeded.RecordTtlLimit"
+    assert code("CreateRecord", **dict(create, TTL=604801)) == "LimitExceeded.RecordTtlLimit"
+    assert code("CreateRecord", **dict(create, TTL="600")) == "InvalidParameter"  # a number, not a string
+    assert code("CreateRecord", **dict(create, Domain="example.org")) == \
+        "InvalidParameterValue.DomainNotExists"
+    assert code("DescribeRecordList", Domain="example.com", Limit=3001) == \
+        "InvalidParameterValue.LimitInvalid"
+    assert code("ModifyDynamicDNS", **{"Domain": "example.com", "RecordId": 1, "RecordLine": "默认",
+                                       "Value": "203.0.113.7", "TTL": 600}) == "UnknownParameter"  # it is Ttl
+    assert api.fake.records == {}
