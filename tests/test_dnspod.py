@@ -15,6 +15,7 @@ from ddns_agent.errors import (
     AuthError,
     ConfigError,
     NotFoundError,
+    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -129,6 +130,24 @@ def test_update_that_changes_the_ttl_uses_modify(api):
     api.provider().update(rec(ttl=1200), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")
     assert api.actions() == ["Record.Modify"]
     assert api.fake.records[int(record_id)]["ttl"] == 1200
+
+
+def test_update_to_a_value_another_record_holds_is_a_failure_naming_both(api):
+    ours = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    other = api.fake.add("example.com", "home", "A", "203.0.113.9")
+    with pytest.raises(ProviderError, match="record %s already holds 203.0.113.9 \\(104\\) while ours, %s, "
+                       "still holds 203.0.113.5" % (other, ours)):
+        api.provider().update(rec(), Remote(ours, "203.0.113.5", 600), "203.0.113.9")
+    assert api.fake.value(ours) == "203.0.113.5"
+
+
+def test_find_reports_the_other_records_of_the_same_name(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "198.51.100.1", ttl=1200)
+    api.fake.add("example.com", "home", "A", "198.51.100.2", line="电信")  # another line: not ours
+    found = api.provider().find(rec())
+    assert found.id == first
+    assert [(o.id, o.value, o.ttl) for o in found.others] == [(second, "198.51.100.1", 1200)]
 
 
 def test_update_with_a_stale_id_raises_not_found(api):

@@ -185,6 +185,15 @@ def test_update_sends_a_configured_ttl(api):
     assert api.fake.records[int(record_id)]["ttl"] == 1200 and result.ttl == 1200
 
 
+def test_find_reports_the_other_records_of_the_same_name(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "198.51.100.1", ttl=1200)
+    api.fake.add("example.com", "home", "A", "198.51.100.2", line="电信")  # another line: not ours
+    found = api.provider().find(rec())
+    assert found.id == first
+    assert [(o.id, o.value, o.ttl) for o in found.others] == [(second, "198.51.100.1", 1200)]
+
+
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="InvalidParameter.RecordIdInvalid"):
         api.provider().update(rec(), Remote("1339999999", "203.0.113.5", 600), "203.0.113.9")

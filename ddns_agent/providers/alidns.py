@@ -14,14 +14,13 @@ import time
 from ddns_agent.errors import (
     AuthError,
     NotFoundError,
-    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
 
 DEFAULT_ENDPOINT = "https://alidns.aliyuncs.com"
@@ -115,19 +114,12 @@ class AliDns(Provider):
         if data.get("Code") != DUPLICATE:
             self._record_id(data, "UpdateDomainRecord")
             return Remote(remote.id, address, ttl)
-        matches = self._matches(rec)
-        ours = self._ours(rec, remote.id, matches)
-        others = tuple(m for m in matches if m.id != ours.id)
-        if ours.value == address:
-            return Remote(ours.id, address, ours.ttl, others)
-        holders = ", ".join(m.id for m in others if m.value == address) or "another record"
-        raise ProviderError("Alibaba Cloud DNS refused UpdateDomainRecord: record %s already holds %s "
-                            "(DomainRecordDuplicate) while ours, %s, still holds %s: delete one of them"
-                            % (holders, address, ours.id, ours.value), status=DUPLICATE, provider=self.type)
+        return ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
+                            DUPLICATE, self.type)
 
-    def _ours(self, rec: RecordSpec, record_id: str, matches: list | None = None) -> Remote:
-        """Record `record_id` as listed now (one read unless `matches` is given); NotFoundError if absent."""
-        for match in self._matches(rec) if matches is None else matches:
+    def _ours(self, rec: RecordSpec, record_id: str) -> Remote:
+        """Record `record_id` as listed now (one read); NotFoundError if absent."""
+        for match in self._matches(rec):
             if match.id == str(record_id):
                 return match
         raise NotFoundError("Alibaba Cloud DNS does not list record %s for %s" % (record_id, rec),

@@ -61,6 +61,28 @@ def first_of(matches: list) -> Remote | None:
     return Remote(ours.id, ours.value, ours.ttl, tuple(matches[1:]))
 
 
+def ours_holding(matches: list, record_id: str, address: str, who: str, action: str, code: object,
+                 provider: str) -> Remote:
+    """After "an identical record exists" to an update of `record_id`: ours, if it holds `address`.
+
+    That answer is success only when our record holds the address. When another record holds it
+    and ours stays stale, raise ProviderError naming both (no stop: the next run looks again);
+    NotFoundError when ours is not listed any more.
+    """
+    from ddns_agent.errors import NotFoundError, ProviderError
+
+    ours = next((m for m in matches if m.id == str(record_id)), None)
+    if ours is None:
+        raise NotFoundError("%s does not list record %s any more" % (who, record_id), provider=provider)
+    others = tuple(m for m in matches if m.id != ours.id)
+    if ours.value == address:
+        return Remote(ours.id, address, ours.ttl, others)
+    holders = ", ".join(m.id for m in others if m.value == address) or "another record"
+    raise ProviderError("%s refused %s: record %s already holds %s (%s) while ours, %s, still holds %s: "
+                        "delete one of them" % (who, action, holders, address, code, ours.id, ours.value),
+                        status=code, provider=provider)
+
+
 #: longest provider message kept in an error (the log, state.json and `status` show it)
 BRIEF_CHARS = 160
 

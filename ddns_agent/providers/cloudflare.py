@@ -16,12 +16,11 @@ from ddns_agent.errors import (
     AuthError,
     ConfigError,
     NotFoundError,
-    ProviderError,
     RejectedError,
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, ours_holding
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
@@ -122,18 +121,8 @@ class Cloudflare(Provider):
 
     def _duplicate(self, rec: RecordSpec, remote_id: str, address: str) -> Remote:
         """After 81057/81058: success only when our record holds `address`, not merely another one."""
-        matches = self._matches(rec)
-        ours = next((m for m in matches if m.id == remote_id), None)
-        if ours is None:
-            raise NotFoundError("Cloudflare does not list record %s for %s" % (remote_id, rec),
-                                provider=self.type)
-        others = tuple(m for m in matches if m.id != remote_id)
-        if ours.value == address:
-            return Remote(ours.id, address, ours.ttl, others)
-        holders = ", ".join(m.id for m in others if m.value == address) or "another record"
-        raise ProviderError("Cloudflare refused the update: record %s already holds %s (identical record) "
-                            "while ours, %s, still holds %s: delete one of them"
-                            % (holders, address, ours.id, ours.value), status=81058, provider=self.type)
+        return ours_holding(self._matches(rec), remote_id, address, "Cloudflare", "the update", 81058,
+                            self.type)
 
     def check(self) -> str:
         """Read the configured zone (or list the zones the token reaches); changes nothing."""

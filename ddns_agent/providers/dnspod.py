@@ -20,7 +20,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 
 DEFAULT_ENDPOINT = "https://dnsapi.cn"
 DEFAULT_LINE = "默认"
@@ -120,7 +120,9 @@ class DNSPod(Provider):
             if not ttl:  # Modify without ttl resets it to the default: send the one it has
                 ttl = self._ttl_of(rec, remote.id)
             params["ttl"] = str(ttl)
-        self._call(action, params, accept=(ALREADY_EXISTS,))
+        code, _ = self._call(action, params, accept=(ALREADY_EXISTS,))
+        if code == ALREADY_EXISTS:  # success only if it is our record that holds the address
+            return ours_holding(self._matches(rec), remote.id, address, "DNSPod", action, "104", self.type)
         return Remote(remote.id, address, ttl)
 
     def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:

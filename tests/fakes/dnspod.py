@@ -11,6 +11,8 @@ Checks, in order:
 Record.List answers ids and ttl as strings, Modify/Ddns the id as an int (documented shapes); an
 empty list is code "10" unless error_on_empty=no. Record.Ddns without sub_domain moves the record
 to '@' and without value takes the caller's address, as documented.
+Create, Modify and Ddns to a record identical to another one (name, type, line, value, TTL)
+answer code "104" (Domain record already exists).
 Abuse rule: more than 5 no-change modifications of one record within an hour lock it for an hour
 (code "21" here; the docs give no code). `noop_modifications` counts them for tests to assert 0.
 """
@@ -190,6 +192,8 @@ class DNSPodFake:
         now = self.clock()
         if self._locked_until.get(record_id, 0) > now:
             return answer("21", "Record locked after repeated no-change modifications")
+        if any(rid != record_id and r == rec for rid, r in self.records.items()):
+            return answer("104", "Domain record already exists")  # another record holds this value
         if rec == old:
             self.noop_modifications += 1
             recent = [t for t in self._noops.get(record_id, []) if now - t < 3600] + [now]
