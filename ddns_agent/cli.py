@@ -94,7 +94,7 @@ def main(argv: list | None = None) -> int:
             return agent.update(args.interface, args.force)
         return agent.watch()
     except ConfigError as e:
-        print("ddns-agent: %s" % e, file=sys.stderr)
+        log.fatal(str(e))
         return EXIT_CONFIG
     except DdnsError as e:
         log.error(str(e))

@@ -40,6 +40,17 @@ class Log:
             self._stream.write("ddns_agent: %s: %s\n" % (_NAMES[priority], message))
             self._stream.flush()
 
+    def fatal(self, message: str) -> None:
+        """An error that ends the run (a config error): on stderr as `ddns-agent: message`, and in syslog.
+
+        Runs started by hotplug, rpcd or procd have no one reading stderr: syslog is where
+        `logread -e ddns` finds them. Printed whatever the level: the run does nothing else.
+        """
+        if self._syslog is not None:
+            self._syslog.syslog(3, message)
+        sys.stderr.write("ddns-agent: %s\n" % message)
+        sys.stderr.flush()
+
     def debug(self, message: str) -> None:
         """Detail for -v."""
         self.log(7, message)
