@@ -602,3 +602,18 @@ def test_status_of_a_record_on_a_missing_interface_says_so(tmp_path):
     assert row["last_error"].startswith("interface wan does not exist in netifd (ubus: Not found)")
     plan = env.run("plan")
     assert plan.returncode == 1 and "interface wan does not exist in netifd" in plan.stdout
+
+
+def test_update_refuses_a_100_mib_ubus_answer_with_one_line(tmp_path):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)
+    huge = load(REAL / "dhcp-public" / "status_wan_up.json")
+    huge["data"] = {"junk": "x" * (100 << 20)}
+    serve(env.ubus_dir, "wan", huge)
+    done = env.run("update")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "ddns_agent: error: home.example.com A: ubus call network.interface.wan status printed more "
+        "than 1024 KiB; not reading it; keeping the published record"]
