@@ -41,15 +41,17 @@ class Log:
             self._stream.flush()
 
     def fatal(self, message: str) -> None:
-        """An error that ends the run (a config error): on stderr as `ddns-agent: message`, and in syslog.
+        """An error that ends the run (a config error), whatever the level: syslog and/or stderr.
 
-        Runs started by hotplug, rpcd or procd have no one reading stderr: syslog is where
-        `logread -e ddns` finds them. Printed whatever the level: the run does nothing else.
+        Runs started by hotplug or rpcd drop stderr, so with a syslog it goes there (`logread -e
+        ddns`); stderr (`ddns-agent: message`) gets it at a terminal or when there is no syslog.
+        Not both off a terminal: procd would log the stderr copy a second time.
         """
         if self._syslog is not None:
             self._syslog.syslog(3, message)
-        sys.stderr.write("ddns-agent: %s\n" % message)
-        sys.stderr.flush()
+        if self._syslog is None or sys.stderr.isatty():
+            sys.stderr.write("ddns-agent: %s\n" % message)
+            sys.stderr.flush()
 
     def debug(self, message: str) -> None:
         """Detail for -v."""

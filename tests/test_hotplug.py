@@ -293,3 +293,22 @@ def test_a_config_error_in_a_hotplug_started_run_reaches_syslog(router):
     assert lines[0].startswith("<27>")  # daemon.err
     assert lines[0].endswith("ddns_agent[%s]: %s:%d: home4.ttl: expected an integer 1-86400, got 'soon'"
                              % (lines[0].split("[")[1].split("]")[0], config, line))
+
+
+def test_a_config_error_is_logged_once_when_procd_also_logs_stderr(router):
+    import subprocess
+
+    from standins.devlog import DevLog, require_unshare
+
+    require_unshare()
+    router.config(BAD_TTL)
+    syslog = DevLog(router.tmp)
+    try:  # procd_set_param stderr 1: procd sends the service's stderr to syslog too
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(HOTPLUG.parents[2])}
+        done = subprocess.run(syslog.argv("--config", str(router.config_dir / "ddns_agent"), "update"),
+                              capture_output=True, text=True, timeout=60, env=env)
+        lines = syslog.lines()
+    finally:
+        syslog.close()
+    assert done.returncode == 2 and done.stderr == ""
+    assert len(lines) == 1 and "home4.ttl: expected an integer 1-86400, got 'soon'" in lines[0]
