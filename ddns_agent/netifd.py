@@ -42,10 +42,21 @@ def _connect(ubus) -> str | None:
     return why
 
 
+def _disconnect(ubus) -> None:
+    try:
+        if ubus.get_connected():
+            ubus.disconnect()
+    except (OSError, RuntimeError):
+        pass
+
+
 def _via_binding(ubus, obj: str, timeout: float) -> str | dict:
     try:
         replies = ubus.call(obj, "status", {}, timeout=max(1, int(timeout * 1000)))
     except RuntimeError as e:
+        # After ubusd restarts, this connection is dead and every object "not found" (seen on
+        # 22.03 with `watch`): connect afresh on the next read; the not-found retry does that.
+        _disconnect(ubus)
         # python-ubus raises RuntimeError("Object '...' was not found.") for an unknown object.
         if "not found" in str(e).lower():
             raise _NotFound()
@@ -104,11 +115,10 @@ def _reader(timeout: float):
 
 def status(interface: str, timeout: float = 5.0) -> dict:
     """The netifd status object of `interface`; SourceError when it cannot be read."""
-    read = _reader(timeout)
     obj = "network.interface." + interface
     for attempt in (0, 1):
         try:
-            raw = read(obj)
+            raw = _reader(timeout)(obj)
             break
         except _NotFound:
             if attempt:

@@ -279,13 +279,23 @@ class FakeUbusModule(types.ModuleType):
         if socket_path != self.listening:
             raise OSError("Failed to connect to the ubus socket '%s'\n" % socket_path)
         self.connected = True
+        self.stale = False
         return True
+
+    def disconnect(self, deregister: bool = True) -> None:
+        if not self.connected:
+            raise RuntimeError("You are not connected to ubus.")
+        self.connected = False
+
+    def restart_ubusd(self) -> None:
+        """As seen on 22.03: the old connection stays "connected", and finds no object any more."""
+        self.stale = True
 
     def call(self, obj: str, method: str, arguments: dict, timeout: int = 0) -> list:
         if not self.connected:
             raise RuntimeError("You are not connected to ubus.")
         self.calls.append((obj, method, arguments, timeout))
-        if obj not in self.objects or self.missing_times > 0:
+        if obj not in self.objects or self.missing_times > 0 or self.stale:
             self.missing_times -= 1
             raise RuntimeError("Object '%s' was not found." % obj)
         return [self.objects[obj]]
@@ -320,6 +330,17 @@ def test_binding_retries_a_late_interface_once_then_gives_up(tmp_path, monkeypat
     assert len(fake.calls) == 2
     with pytest.raises(SourceError, match=r"^interface wan9 does not exist in netifd \(ubus: Not found\)$"):
         netifd.status("wan9")
+
+
+def test_binding_connects_again_after_ubusd_restarts(tmp_path, monkeypatch):
+    expected = load(REAL / "dhcp-public" / "status_wan_up.json")
+    fake = FakeUbusModule({"network.interface.wan": expected})
+    monkeypatch.setitem(sys.modules, "ubus", fake)
+    monkeypatch.setattr(netifd, "RETRY_PAUSE", 0)
+    assert netifd.status("wan") == expected
+    fake.restart_ubusd()  # `watch` lives on while procd restarts ubusd
+    assert netifd.status("wan") == expected
+    assert fake.tried == ["/var/run/ubus/ubus.sock"] * 2
 
 
 def test_a_binding_that_cannot_connect_falls_back_to_the_ubus_command(ubus_dir, monkeypatch):
