@@ -20,6 +20,7 @@ IDLE_S = 3600.0         # wake at least this often to honour force_interval
 RESUBSCRIBE_FIRST_S = 1.0   # after `ubus subscribe` ends (ubusd restarted): wait, doubled per
 RESUBSCRIBE_CAP_S = 60.0    # quick failure up to this; a subscription that lasted resets it
 LINE_LIMIT = 1 << 20    # bytes; ubusd's own message limit (UBUS_MAX_MSGLEN) is 1 MiB
+STALE_CHECK_S = 60.0    # how often to look (one stat) whether ubusd was restarted under us
 
 
 def _ubus_events(line: bytes) -> str | None:
@@ -36,12 +37,26 @@ def _ubus_events(line: bytes) -> str | None:
     return None
 
 
+def _socket_id() -> tuple | None:
+    """Which ubusd socket exists now, and its inode: a restarted ubusd makes a new one."""
+    from ddns_agent.netifd import SOCKETS
+
+    for path in SOCKETS:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        return path, st.st_dev, st.st_ino
+    return None
+
+
 class _UbusSource:
     """A `ubus subscribe network.interface` child process; its stdout lines are events."""
 
     def __init__(self, ubus: str) -> None:
         import subprocess
 
+        self.socket = _socket_id()
         self.proc = subprocess.Popen([ubus, "subscribe", "network.interface"],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         self._buf = b""
@@ -62,6 +77,10 @@ class _UbusSource:
             self._buf = b""
             names.add("*")
         return names
+
+    def is_stale(self) -> bool:
+        """True when ubusd was restarted since: 22.03's `ubus subscribe` then lives on, deaf."""
+        return _socket_id() != self.socket
 
     def close(self):
         """Stop the child; its exit status."""
@@ -85,6 +104,10 @@ class _NetlinkSource:
 
     def read(self) -> set:
         return {"*"} if self.w.read(0) else set()
+
+    def is_stale(self) -> bool:
+        """Never: the kernel does not restart."""
+        return False
 
     def close(self) -> None:
         self.w.close()
@@ -148,10 +171,18 @@ def run(agent, max_cycles: int | None = None) -> int:
     try:
         while max_cycles is None or cycles < max_cycles:
             now = agent.clock()
+            due = min(_next_deadline(agent, now), now + IDLE_S)
             # at least a second: a due time in the past must not spin the loop
-            wait = max(1.0, min(_next_deadline(agent, now), now + IDLE_S) - now)
+            wait = max(1.0, min(due - now, STALE_CHECK_S))
             ready, _, _ = select.select([src], [], [], wait)
             changed: set = set()
+            if not ready and src.is_stale():
+                src.close()
+                src = None
+                src = again.reopen("ubusd was restarted; ubus subscribe hears nothing any more")
+                changed.add("*")
+            elif not ready and agent.clock() < due:
+                continue  # only the stale check woke us: no cycle
             burst_end = agent.clock() + BURST_CAP_S
             while ready:  # drain the burst, then run one cycle for it
                 try:

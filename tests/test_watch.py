@@ -82,6 +82,9 @@ class _PipeSource:
         os.read(self.r, 4096)
         return {"wan"}
 
+    def is_stale(self):
+        return False
+
     def close(self):
         import os
 
@@ -177,6 +180,9 @@ class _EndingSource:
     def read(self):
         raise EOFError("ubus subscribe network.interface ended (exit status 255)")
 
+    def is_stale(self):
+        return False
+
     def close(self):
         import os
 
@@ -228,3 +234,41 @@ def test_a_notification_line_over_a_mebibyte_is_dropped_and_every_record_re_read
     finally:
         (tmp_path / "subscribe.1.end").touch()
         src.close()
+
+
+def test_a_subscription_left_deaf_by_a_ubusd_restart_is_made_again(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from agent_env import STANDIN
+
+    from ddns_agent import netifd, watch
+
+    sock = tmp_path / "ubus.sock"  # stands for /var/run/ubus/ubus.sock; only its inode matters
+    sock.touch()
+    monkeypatch.setattr(netifd, "SOCKETS", (str(sock),))
+    monkeypatch.setattr(watch, "STALE_CHECK_S", 0.2)
+    monkeypatch.setenv("UBUS_STANDIN_DIR", str(tmp_path))
+    opened = []
+
+    def subscribe(agent):
+        opened.append(watch._UbusSource(str(STANDIN / "ubus")))
+        return opened[-1]
+    monkeypatch.setattr(watch, "_open_source", subscribe)
+    agent = _CountingAgent(tmp_path)
+    agent.log = _Log()
+    agent.sleep = lambda s: None
+
+    def restart_ubusd():  # 22.03: `ubus subscribe` stays alive, and hears nothing any more
+        time.sleep(1.5)
+        (tmp_path / "new.sock").touch()
+        os.replace(tmp_path / "new.sock", sock)
+
+    t = threading.Thread(target=restart_ubusd, daemon=True)
+    t.start()
+    watch.run(agent, max_cycles=2)
+    t.join(10)
+    assert [c[1] for c in agent.calls] == [None, None]  # the catch-up cycle re-reads every record
+    assert agent.log.lines == ["ubusd was restarted; ubus subscribe hears nothing any more; "
+                               "subscribing again in 1 s"]
+    assert len(opened) == 2 and all(src.proc.poll() is not None for src in opened)  # none left behind
