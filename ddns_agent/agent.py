@@ -116,20 +116,27 @@ class Agent:
         return REGISTRY[self.cfg.providers[record.provider].type].readable
 
     def show_plan(self, interface: str | None, as_json: bool) -> int:
-        """Print what `update` would do, without provider traffic or state changes."""
+        """Print what `update` would do, without provider traffic or state changes.
+
+        Exit 1, as `update` would, when a record's source cannot be read.
+        """
         saved = state.read(self.state_dir)["records"]
         p, _, _ = self._plan(self._records(interface), saved, False)
+        rc = FAILED if any(i.unreadable for i in p.items) else OK
         if as_json:
             from ddns_agent import jsonlib
 
-            print(jsonlib.dumps(p.to_json(), indent=2))
-            return OK
+            out = p.to_json()
+            for i, row in zip(p.items, out["records"]):
+                row["error"] = i.reason if i.unreadable else None
+            print(jsonlib.dumps(out, indent=2))
+            return rc
         for i in p.items:
             addr = i.address or "-"
             src = " [%s]" % i.origin if i.origin else ""
             print("%-32s %-4s %-8s %-40s %s%s" % (i.record.fqdn, i.record.type, i.action, addr,
                                                    i.reason, src))
-        return OK
+        return rc
 
     # -- update -----------------------------------------------------------------------------
 
@@ -169,6 +176,11 @@ class Agent:
         entry = saved.get(key)
         if entry is not None and entry.get("config") != hashes[key]:
             entry = saved[key] = {"config": hashes[key]}
+        if item.unreadable:  # shown by `status` until a read succeeds again
+            entry = saved.setdefault(key, {"config": hashes[key]})
+            entry["read_error"] = item.reason
+        elif entry is not None:
+            entry.pop("read_error", None)
         if item.action == plan_mod.REFUSE:
             entry = saved.setdefault(key, {"config": hashes[key]})
             # said once per change of reason, not on every hotplug event
@@ -176,6 +188,8 @@ class Agent:
             self.log.log(level, "%s: not published: %s" % (describe(item), item.reason))
             entry["result"] = "refused"
             entry["note"] = item.reason
+        elif item.unreadable:
+            self.log.error("%s: %s" % (describe(item), item.reason))
         elif item.action == plan_mod.KEEP and item.address is None:
             self.log.notice("%s: %s" % (describe(item), item.reason))
         elif item.action == plan_mod.WAIT:

@@ -94,7 +94,7 @@ def main(argv: list | None = None) -> int:
             return agent.update(args.interface, args.force)
         return agent.watch()
     except ConfigError as e:
-        print("ddns-agent: %s" % e, file=sys.stderr)
+        log.fatal(str(e))
         return EXIT_CONFIG
     except DdnsError as e:
         log.error(str(e))
@@ -190,8 +190,8 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
         result = s.get("result") or ("disabled" if not r.enabled else "never")
         rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
                      "address": s.get("address"), "result": result, "time": s.get("time"),
-                     "last_error": s.get("error"), "next_check": s.get("next_check"),
-                     "duplicates": s.get("duplicates") or []})
+                     "last_error": s.get("read_error") or s.get("error"),
+                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or []})
     if as_json:
         print(jsonlib.dumps({"records": rows}, indent=2))
         return EXIT_OK

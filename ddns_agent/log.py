@@ -40,6 +40,19 @@ class Log:
             self._stream.write("ddns_agent: %s: %s\n" % (_NAMES[priority], message))
             self._stream.flush()
 
+    def fatal(self, message: str) -> None:
+        """An error that ends the run (a config error), whatever the level: syslog and/or stderr.
+
+        Runs started by hotplug or rpcd drop stderr, so with a syslog it goes there (`logread -e
+        ddns`); stderr (`ddns-agent: message`) gets it at a terminal or when there is no syslog.
+        Not both off a terminal: procd would log the stderr copy a second time.
+        """
+        if self._syslog is not None:
+            self._syslog.syslog(3, message)
+        if self._syslog is None or sys.stderr.isatty():
+            sys.stderr.write("ddns-agent: %s\n" % message)
+            sys.stderr.flush()
+
     def debug(self, message: str) -> None:
         """Detail for -v."""
         self.log(7, message)

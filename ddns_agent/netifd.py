@@ -10,6 +10,10 @@ from ddns_agent.addresses import Candidate
 from ddns_agent.errors import SourceError
 
 NOT_FOUND = 4         # ubus status code UBUS_STATUS_NOT_FOUND (ubusmsg.h)
+OUTPUT_LIMIT = 1 << 20  # bytes; ubusd's own message limit (UBUS_MAX_MSGLEN) is 1 MiB
+# ubusd's socket since 22.03, then the one before (specs/openwrt.md §1.4). python3-ubus 0.1.1 (the
+# 22.03 feed) still defaults to the old path in connect(), so the path is always passed.
+SOCKETS = ("/var/run/ubus/ubus.sock", "/var/run/ubus.sock")
 RETRY_PAUSE = 0.2     # s; dynamic interfaces (wan_6) get their ubus object after the ifup event
 # ubus exit status = ubus status code (ubus cli.c main; libubus.c __ubus_strerror).
 _UBUS_STATUS = {
@@ -24,12 +28,35 @@ class _NotFound(Exception):
     pass
 
 
+def _connect(ubus) -> str | None:
+    """Connect python3-ubus to the first socket in SOCKETS that answers; None, or why none did."""
+    if ubus.get_connected():
+        return None
+    why = ""
+    for path in SOCKETS:
+        try:
+            ubus.connect(path)
+            return None
+        except (OSError, RuntimeError) as e:
+            why = str(e).strip() or e.__class__.__name__
+    return why
+
+
+def _disconnect(ubus) -> None:
+    try:
+        if ubus.get_connected():
+            ubus.disconnect()
+    except (OSError, RuntimeError):
+        pass
+
+
 def _via_binding(ubus, obj: str, timeout: float) -> str | dict:
     try:
-        if not ubus.get_connected():
-            ubus.connect()
         replies = ubus.call(obj, "status", {}, timeout=max(1, int(timeout * 1000)))
     except RuntimeError as e:
+        # After ubusd restarts, this connection is dead and every object "not found" (seen on
+        # 22.03 with `watch`): connect afresh on the next read; the not-found retry does that.
+        _disconnect(ubus)
         # python-ubus raises RuntimeError("Object '...' was not found.") for an unknown object.
         if "not found" in str(e).lower():
             raise _NotFound()
@@ -45,9 +72,12 @@ def _via_command(path: str, obj: str, timeout: float) -> str:
     from ddns_agent import spawn
 
     try:
-        code, out, err = spawn.run([path, "-S", "call", obj, "status"], timeout)
+        code, out, err = spawn.run([path, "-S", "call", obj, "status"], timeout, OUTPUT_LIMIT)
     except spawn.Timeout:
         raise SourceError("ubus call %s status timed out after %g s" % (obj, timeout))
+    except spawn.TooLarge:
+        raise SourceError("ubus call %s status printed more than %d KiB; not reading it"
+                          % (obj, OUTPUT_LIMIT >> 10))
     except OSError as e:
         raise SourceError("cannot run %s: %s" % (path, e.strerror or e))
     if code == NOT_FOUND:
@@ -55,6 +85,8 @@ def _via_command(path: str, obj: str, timeout: float) -> str:
     if code != 0:
         detail = err.decode("utf-8", "replace").strip().splitlines()
         text = detail[-1] if detail else _UBUS_STATUS.get(code, "exit %d" % code)
+        if code in (10, 255):  # UBUS_STATUS_CONNECTION_FAILED, or the CLI could not connect at all
+            raise SourceError("cannot connect to ubus (is ubusd running?): %s" % text)
         raise SourceError("ubus call %s status failed: %s" % (obj, text))
     return out.decode("utf-8", "replace")
 
@@ -64,11 +96,17 @@ def _reader(timeout: float):
         import ubus  # python3-ubus (CZ.NIC): optional, saves a fork per call
     except ImportError:
         ubus = None
+    why = None
     if ubus is not None:
-        return lambda obj: _via_binding(ubus, obj, timeout)
+        why = _connect(ubus)
+        if why is None:
+            return lambda obj: _via_binding(ubus, obj, timeout)
     from ddns_agent.spawn import which
 
+    # a binding that cannot connect is no answer: the ubus command may still reach ubusd
     path = which("ubus")
+    if path is None and why is not None:
+        raise SourceError("cannot connect to ubus (tried %s): %s" % (", ".join(SOCKETS), why))
     if path is None:
         raise SourceError("cannot read netifd: neither the python3-ubus module nor the ubus command "
                           "was found (on plain Linux use option device and the netlink source)")
@@ -77,11 +115,10 @@ def _reader(timeout: float):
 
 def status(interface: str, timeout: float = 5.0) -> dict:
     """The netifd status object of `interface`; SourceError when it cannot be read."""
-    read = _reader(timeout)
     obj = "network.interface." + interface
     for attempt in (0, 1):
         try:
-            raw = read(obj)
+            raw = _reader(timeout)(obj)
             break
         except _NotFound:
             if attempt:

@@ -20,12 +20,27 @@ def which(name: str) -> str | None:
     return None
 
 
+LIMIT = 1 << 20  # bytes kept per stream unless the caller says otherwise
+
+
 class Timeout(Exception):
     """The command did not finish in time (it has been killed)."""
 
 
-def run(argv: list, timeout: float) -> tuple:
-    """(exit status, stdout bytes, stderr bytes) of `argv`; OSError if it cannot start; Timeout."""
+class TooLarge(Exception):
+    """The command printed more than the limit on one stream (it has been killed)."""
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+
+
+def run(argv: list, timeout: float, limit: int = LIMIT) -> tuple:
+    """(exit status, stdout bytes, stderr bytes) of `argv`; OSError if it cannot start; Timeout.
+
+    TooLarge when stdout or stderr exceeds `limit` bytes: what a command prints is held in memory.
+    """
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -41,6 +56,7 @@ def run(argv: list, timeout: float) -> tuple:
     os.close(out_w)
     os.close(err_w)
     chunks = {out_r: [], err_r: []}
+    sizes = {out_r: 0, err_r: 0}
     poll = select.poll()
     for fd in chunks:
         poll.register(fd, select.POLLIN)
@@ -50,12 +66,15 @@ def run(argv: list, timeout: float) -> tuple:
         while open_fds:
             left = deadline - time.monotonic()
             if left <= 0:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
+                _kill(pid)
                 raise Timeout()
             for fd, _ in poll.poll(left * 1000):
                 data = os.read(fd, 65536)
                 if data:
+                    sizes[fd] += len(data)
+                    if sizes[fd] > limit:
+                        _kill(pid)
+                        raise TooLarge()
                     chunks[fd].append(data)
                 else:
                     poll.unregister(fd)

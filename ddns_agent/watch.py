@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 
 from ddns_agent import jsonlib, state
 
 DEBOUNCE_S = 0.3        # let a burst of events settle into one cycle
 BURST_CAP_S = 5.0       # but a link that never stops flapping still gets a cycle this often
 IDLE_S = 3600.0         # wake at least this often to honour force_interval
+RESUBSCRIBE_FIRST_S = 1.0   # after `ubus subscribe` ends (ubusd restarted): wait, doubled per
+RESUBSCRIBE_CAP_S = 60.0    # quick failure up to this; a subscription that lasted resets it
+LINE_LIMIT = 1 << 20    # bytes; ubusd's own message limit (UBUS_MAX_MSGLEN) is 1 MiB
+STALE_CHECK_S = 60.0    # how often to look (one stat) whether ubusd was restarted under us
 
 
 def _ubus_events(line: bytes) -> str | None:
@@ -32,12 +37,26 @@ def _ubus_events(line: bytes) -> str | None:
     return None
 
 
+def _socket_id() -> tuple | None:
+    """Which ubusd socket exists now, and its inode: a restarted ubusd makes a new one."""
+    from ddns_agent.netifd import SOCKETS
+
+    for path in SOCKETS:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        return path, st.st_dev, st.st_ino
+    return None
+
+
 class _UbusSource:
     """A `ubus subscribe network.interface` child process; its stdout lines are events."""
 
     def __init__(self, ubus: str) -> None:
         import subprocess
 
+        self.socket = _socket_id()
         self.proc = subprocess.Popen([ubus, "subscribe", "network.interface"],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         self._buf = b""
@@ -48,16 +67,28 @@ class _UbusSource:
     def read(self) -> set:
         chunk = os.read(self.fileno(), 65536)
         if not chunk:
-            raise EOFError("ubus subscribe ended")
+            raise EOFError("ubus subscribe network.interface ended (exit status %s)" % self.close())
         self._buf += chunk
         *lines, self._buf = self._buf.split(b"\n")
-        names = {_ubus_events(line) for line in lines if line.strip()}
+        names = {_ubus_events(line) if len(line) <= LINE_LIMIT else "*"
+                 for line in lines if line.strip()}
         names.discard(None)
+        if len(self._buf) > LINE_LIMIT:  # no notification is that long: drop it, re-read every record
+            self._buf = b""
+            names.add("*")
         return names
 
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
+    def is_stale(self) -> bool:
+        """True when ubusd was restarted since: 22.03's `ubus subscribe` then lives on, deaf."""
+        return _socket_id() != self.socket
+
+    def close(self):
+        """Stop the child; its exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(5)
+        self.proc.stdout.close()
+        return code
 
 
 class _NetlinkSource:
@@ -73,6 +104,10 @@ class _NetlinkSource:
 
     def read(self) -> set:
         return {"*"} if self.w.read(0) else set()
+
+    def is_stale(self) -> bool:
+        """Never: the kernel does not restart."""
+        return False
 
     def close(self) -> None:
         self.w.close()
@@ -95,21 +130,68 @@ def _next_deadline(agent, now: float) -> float:
         return now + IDLE_S
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt()  # unwinds through run()'s finally, as Ctrl-C does
+
+
+class _Resubscriber:
+    """Opens the event source again after it ended, waiting longer after each quick failure."""
+
+    def __init__(self, agent) -> None:
+        self.agent = agent
+        self.delay = RESUBSCRIBE_FIRST_S
+        self.opened = agent.clock()
+
+    def reopen(self, why: str):
+        """A new source, after a back-off; logs why and when."""
+        if self.agent.clock() - self.opened >= RESUBSCRIBE_CAP_S:
+            self.delay = RESUBSCRIBE_FIRST_S  # it lasted: this is not a failure loop
+        while True:
+            self.agent.log.warning("%s; subscribing again in %g s" % (why, self.delay))
+            self.agent.sleep(self.delay)
+            self.delay = min(RESUBSCRIBE_CAP_S, self.delay * 2)
+            self.opened = self.agent.clock()
+            try:
+                return _open_source(self.agent)
+            except OSError as e:
+                why = "cannot start ubus subscribe: %s" % (e.strerror or e)
+
+
 def run(agent, max_cycles: int | None = None) -> int:
-    """Loop until killed (or `max_cycles` cycles, for tests); returns the last cycle's exit code."""
+    """Loop until killed (or `max_cycles` cycles, for tests); returns the last cycle's exit code.
+
+    When the event source ends (`ubus subscribe` exits as ubusd restarts), it is opened again
+    with a bounded back-off, and every record is re-read: events may have been missed meanwhile.
+    """
+    signal.signal(signal.SIGTERM, _stop)  # procd's stop: end the `ubus subscribe` child too
     src = _open_source(agent)
+    again = _Resubscriber(agent)
     rc = agent.update(None)
     cycles = 1
     try:
         while max_cycles is None or cycles < max_cycles:
             now = agent.clock()
+            due = min(_next_deadline(agent, now), now + IDLE_S)
             # at least a second: a due time in the past must not spin the loop
-            wait = max(1.0, min(_next_deadline(agent, now), now + IDLE_S) - now)
+            wait = max(1.0, min(due - now, STALE_CHECK_S))
             ready, _, _ = select.select([src], [], [], wait)
             changed: set = set()
+            if not ready and src.is_stale():
+                src.close()
+                src = None
+                src = again.reopen("ubusd was restarted; ubus subscribe hears nothing any more")
+                changed.add("*")
+            elif not ready and agent.clock() < due:
+                continue  # only the stale check woke us: no cycle
             burst_end = agent.clock() + BURST_CAP_S
             while ready:  # drain the burst, then run one cycle for it
-                changed |= src.read()
+                try:
+                    changed |= src.read()
+                except EOFError as e:
+                    src = None
+                    src = again.reopen(str(e))
+                    changed.add("*")
+                    break
                 left = burst_end - agent.clock()
                 if left <= 0:
                     break
@@ -120,5 +202,6 @@ def run(agent, max_cycles: int | None = None) -> int:
                 rc = agent.update(None)
             cycles += 1
     finally:
-        src.close()
+        if src is not None:  # None: killed while waiting to subscribe again
+            src.close()
     return rc

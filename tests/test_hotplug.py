@@ -265,3 +265,50 @@ def test_ubus_format_prints_addresses_like_ubus_call():
     for path in sorted(REAL.glob("*/status_*.json")):
         text = path.read_text()
         assert pipeline_fingerprint(ubus_format(json.loads(text))) == pipeline_fingerprint(text), path
+
+
+BAD_TTL = A_ON_WAN.replace("option interface 'wan'", "option ttl 'soon'\n\toption interface 'wan'")
+
+
+def test_a_config_error_in_a_hotplug_started_run_reaches_syslog(router):
+    from standins.devlog import DevLog, require_unshare
+
+    require_unshare()
+    router.config(BAD_TTL)
+    router.serve("wan", DHCP / "status_wan_up.json")
+    syslog = DevLog(router.tmp)
+    agent = router.bin / "ddns-agent"
+    agent.unlink()  # the real agent, which sees a /dev/log as on a router
+    syslog.wrapper(agent, "--config", str(router.config_dir / "ddns_agent"))
+    try:
+        run = run_hotplug(router, event("dhcp-public", "ifup", "wan"))
+        lines = syslog.lines()
+    finally:
+        syslog.close()
+
+    assert run.returncode == 0 and run.stderr == ""  # hotplug-call's own output stays clean
+    config = router.config_dir / "ddns_agent"
+    line = next(n for n, text in enumerate(BAD_TTL.splitlines(), 1) if "'soon'" in text)
+    assert len(lines) == 1, lines  # `logread -e ddns` shows it: tag ddns_agent, one line
+    assert lines[0].startswith("<27>")  # daemon.err
+    assert lines[0].endswith("ddns_agent[%s]: %s:%d: home4.ttl: expected an integer 1-86400, got 'soon'"
+                             % (lines[0].split("[")[1].split("]")[0], config, line))
+
+
+def test_a_config_error_is_logged_once_when_procd_also_logs_stderr(router):
+    import subprocess
+
+    from standins.devlog import DevLog, require_unshare
+
+    require_unshare()
+    router.config(BAD_TTL)
+    syslog = DevLog(router.tmp)
+    try:  # procd_set_param stderr 1: procd sends the service's stderr to syslog too
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(HOTPLUG.parents[2])}
+        done = subprocess.run(syslog.argv("--config", str(router.config_dir / "ddns_agent"), "update"),
+                              capture_output=True, text=True, timeout=60, env=env)
+        lines = syslog.lines()
+    finally:
+        syslog.close()
+    assert done.returncode == 2 and done.stderr == ""
+    assert len(lines) == 1 and "home4.ttl: expected an integer 1-86400, got 'soon'" in lines[0]

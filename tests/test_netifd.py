@@ -253,29 +253,49 @@ def test_no_ubus_at_all_says_what_is_missing(tmp_path, monkeypatch):
 
 
 class FakeUbusModule(types.ModuleType):
-    """python3-ubus as far as netifd.status uses it: connect, get_connected, call -> [replies]."""
+    """python3-ubus 0.1.1 as far as netifd.status uses it: connect, get_connected, call -> [replies].
 
-    def __init__(self, objects: dict, missing_times: int = 0) -> None:
+    As in the real module, connect() defaults to the pre-22.03 socket and fails with IOError
+    unless ubusd listens on the path given; ubusd here listens on `listening` (22.03's path).
+    """
+
+    def __init__(self, objects: dict, missing_times: int = 0,
+                 listening: str | None = "/var/run/ubus/ubus.sock") -> None:
         super().__init__("ubus")
         self.objects = objects
         self.missing_times = missing_times
+        self.listening = listening
         self.connected = False
+        self.tried: list = []
         self.calls: list = []
 
     def get_connected(self) -> bool:
         return self.connected
 
-    def connect(self, socket_path: str = "/var/run/ubus/ubus.sock") -> bool:
+    def connect(self, socket_path: str = "/var/run/ubus.sock") -> bool:
         if self.connected:
             raise RuntimeError("You are already connected to ubus.")
+        self.tried.append(socket_path)
+        if socket_path != self.listening:
+            raise OSError("Failed to connect to the ubus socket '%s'\n" % socket_path)
         self.connected = True
+        self.stale = False
         return True
+
+    def disconnect(self, deregister: bool = True) -> None:
+        if not self.connected:
+            raise RuntimeError("You are not connected to ubus.")
+        self.connected = False
+
+    def restart_ubusd(self) -> None:
+        """As seen on 22.03: the old connection stays "connected", and finds no object any more."""
+        self.stale = True
 
     def call(self, obj: str, method: str, arguments: dict, timeout: int = 0) -> list:
         if not self.connected:
             raise RuntimeError("You are not connected to ubus.")
         self.calls.append((obj, method, arguments, timeout))
-        if obj not in self.objects or self.missing_times > 0:
+        if obj not in self.objects or self.missing_times > 0 or self.stale:
             self.missing_times -= 1
             raise RuntimeError("Object '%s' was not found." % obj)
         return [self.objects[obj]]
@@ -290,6 +310,16 @@ def test_status_uses_the_python_binding_when_it_imports(tmp_path, monkeypatch):
     assert netifd.status("lan") == expected
     assert fake.calls[0] == ("network.interface.lan", "status", {}, 2000)
     assert len(fake.calls) == 2  # connected once, then reused
+    assert fake.tried == ["/var/run/ubus/ubus.sock"]  # 22.03's socket, not the binding's default
+
+
+def test_binding_reaches_an_older_ubusd_on_the_old_socket(tmp_path, monkeypatch):
+    expected = load(REAL / "dhcp-public" / "status_wan_up.json")
+    fake = FakeUbusModule({"network.interface.wan": expected}, listening="/var/run/ubus.sock")
+    monkeypatch.setitem(sys.modules, "ubus", fake)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert netifd.status("wan") == expected
+    assert fake.tried == ["/var/run/ubus/ubus.sock", "/var/run/ubus.sock"]
 
 
 def test_binding_retries_a_late_interface_once_then_gives_up(tmp_path, monkeypatch):
@@ -302,15 +332,43 @@ def test_binding_retries_a_late_interface_once_then_gives_up(tmp_path, monkeypat
         netifd.status("wan9")
 
 
-def test_binding_connection_failure_is_a_source_error(monkeypatch):
-    fake = FakeUbusModule({})
-
-    def refuse(socket_path: str = "") -> bool:
-        raise OSError("Failed to connect to the ubus socket '/var/run/ubus/ubus.sock'\n")
-    fake.connect = refuse
+def test_binding_connects_again_after_ubusd_restarts(tmp_path, monkeypatch):
+    expected = load(REAL / "dhcp-public" / "status_wan_up.json")
+    fake = FakeUbusModule({"network.interface.wan": expected})
     monkeypatch.setitem(sys.modules, "ubus", fake)
-    with pytest.raises(SourceError, match="cannot connect to ubus: Failed to connect"):
+    monkeypatch.setattr(netifd, "RETRY_PAUSE", 0)
+    assert netifd.status("wan") == expected
+    fake.restart_ubusd()  # `watch` lives on while procd restarts ubusd
+    assert netifd.status("wan") == expected
+    assert fake.tried == ["/var/run/ubus/ubus.sock"] * 2
+
+
+def test_a_binding_that_cannot_connect_falls_back_to_the_ubus_command(ubus_dir, monkeypatch):
+    expected = load(REAL / "dhcp-public" / "status_wan_up.json")
+    serve(ubus_dir, "wan", expected)
+    fake = FakeUbusModule({}, listening=None)
+    monkeypatch.setitem(sys.modules, "ubus", fake)
+    assert netifd.status("wan") == expected
+    assert fake.calls == [] and len(fake.tried) == 2
+    assert calls(ubus_dir) == ["-S call network.interface.wan status"]
+
+
+def test_binding_connection_failure_without_the_command_names_both_sockets(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ubus", FakeUbusModule({}, listening=None))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SourceError) as e:
         netifd.status("wan")
+    assert str(e.value) == ("cannot connect to ubus (tried /var/run/ubus/ubus.sock, /var/run/ubus.sock): "
+                            "Failed to connect to the ubus socket '/var/run/ubus.sock'")
+
+
+def test_ubus_output_over_the_limit_is_refused_not_held_in_memory(ubus_dir):
+    huge = load(REAL / "dhcp-public" / "status_wan_up.json")
+    huge["data"] = {"junk": "x" * (netifd.OUTPUT_LIMIT + 1)}
+    serve(ubus_dir, "wan", huge)
+    with pytest.raises(SourceError) as e:
+        netifd.status("wan")
+    assert str(e.value) == "ubus call network.interface.wan status printed more than 1024 KiB; not reading it"
 
 
 # -- candidates from status ---------------------------------------------------------------------
@@ -474,3 +532,109 @@ def test_a_lifetime_only_renew_keeps_the_fingerprint_a_new_prefix_changes_it(nam
     changed = load(REAL / "dhcpv6-pd" / ("status_%s_changed.json" % name))
     assert netifd.fingerprint(changed) != netifd.fingerprint(up)
     assert shell_fingerprint(tabbed(changed)) != shell_fingerprint(tabbed(up))
+
+
+# -- through the CLI, with the stand-in python3-ubus 0.1.1 (tests/standins/pyubus) ---------------
+
+A_ON_WAN = """
+config provider 'dry'
+	option type 'log'
+
+config record 'home4'
+	option provider 'dry'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option interface 'wan'
+"""
+
+
+def _with_binding(tmp_path, listening: str, ubus_command: bool):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_up.json")
+    pyubus = Path(__file__).resolve().parent / "standins" / "pyubus"
+    env.env["PYTHONPATH"] = "%s:%s" % (pyubus, env.env["PYTHONPATH"])
+    env.env["UBUS_STANDIN_SOCKET"] = listening
+    env.env["UBUS_STANDIN_LOG"] = str(tmp_path / "calls.log")
+    if not ubus_command:
+        env.env["PATH"] = os.pathsep.join(d for d in env.env["PATH"].split(os.pathsep)
+                                          if d != str(STANDIN) and not os.path.exists(d + "/ubus"))
+    return env
+
+
+def test_plan_with_python3_ubus_reads_netifd_on_the_22_03_socket(tmp_path):
+    env = _with_binding(tmp_path, "/var/run/ubus/ubus.sock", ubus_command=False)
+    done = env.run("plan")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:4] == ["home.example.com", "A", "publish", "203.0.113.54"]
+    assert calls(tmp_path) == ["binding connect /var/run/ubus/ubus.sock",
+                               "binding call network.interface.wan status"]
+
+
+def test_update_with_a_binding_that_cannot_connect_publishes_through_the_ubus_command(tmp_path):
+    env = _with_binding(tmp_path, "none", ubus_command=True)
+    done = env.run("update")
+    assert done.returncode == 0, done.stderr
+    assert "home.example.com A: published 203.0.113.54" in done.stderr
+    assert calls(tmp_path)[-1] == "-S call network.interface.wan status"
+
+
+def test_plan_with_no_ubusd_at_all_says_so_and_fails(tmp_path):
+    env = _with_binding(tmp_path, "none", ubus_command=False)
+    done = env.run("plan")
+    assert done.returncode == 1
+    assert "cannot connect to ubus (tried /var/run/ubus/ubus.sock, /var/run/ubus.sock)" in done.stdout
+
+
+def test_status_shows_a_netifd_read_error_per_record_until_a_read_succeeds(tmp_path):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_up.json")
+    assert env.run("update").returncode == 0
+    env.env["UBUS_STANDIN_EXIT"] = "255"  # ubusd gone
+    failed = env.run("update")
+    assert failed.returncode == 1
+    assert "error: home.example.com A: cannot connect to ubus" in failed.stderr
+    row = json.loads(env.run("status", "--json").stdout)["records"][0]
+    assert row["result"] == "published" and row["address"] == "203.0.113.54"  # kept, not deleted
+    assert row["last_error"].startswith("cannot connect to ubus (is ubusd running?): Failed to connect")
+    assert "error: cannot connect to ubus" in env.run("status").stdout
+    plan = json.loads(env.run("plan", "--json").stdout)["records"][0]
+    assert plan["action"] == "keep" and plan["error"].startswith("cannot connect to ubus")
+
+    del env.env["UBUS_STANDIN_EXIT"]
+    assert env.run("update").returncode == 0
+    assert json.loads(env.run("status", "--json").stdout)["records"][0]["last_error"] is None
+
+
+def test_status_of_a_record_on_a_missing_interface_says_so(tmp_path):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)  # no wan.json: netifd knows no such interface
+    assert env.run("update").returncode == 1
+    row = json.loads(env.run("status", "--json").stdout)["records"][0]
+    assert row["result"] == "never"
+    assert row["last_error"].startswith("interface wan does not exist in netifd (ubus: Not found)")
+    plan = env.run("plan")
+    assert plan.returncode == 1 and "interface wan does not exist in netifd" in plan.stdout
+
+
+def test_update_refuses_a_100_mib_ubus_answer_with_one_line(tmp_path):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)
+    huge = load(REAL / "dhcp-public" / "status_wan_up.json")
+    huge["data"] = {"junk": "x" * (100 << 20)}
+    serve(env.ubus_dir, "wan", huge)
+    done = env.run("update")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "ddns_agent: error: home.example.com A: ubus call network.interface.wan status printed more "
+        "than 1024 KiB; not reading it; keeping the published record"]

@@ -126,3 +126,27 @@ def test_acl_lets_readers_see_status_and_writers_run_updates():
     (group,) = acl.values()
     assert group["read"]["ubus"] == {"ddns_agent": ["status"]}
     assert group["write"]["ubus"] == {"ddns_agent": ["update"]}
+
+
+def test_a_config_error_in_an_rpcd_started_run_reaches_syslog(router):
+    from standins.devlog import DevLog, require_unshare
+
+    require_unshare()
+    router.config(CONFIG.replace("option type 'A'", "option type 'MX'"))
+    syslog = DevLog(router.tmp)
+    wrapper = router.tmp / "agent_bin" / "ddns-agent"
+    wrapper.parent.mkdir()
+    syslog.wrapper(wrapper, "--config", str(router.config_dir / "ddns_agent"))
+    env = {"PATH": "%s:%s" % (wrapper.parent, router.env()["PATH"])}
+    try:
+        update = rpcd(router, "call", "update", stdin='{"interface":"wan"}', **env)
+        status = rpcd(router, "call", "status", stdin="{}", **env)
+        lines = syslog.lines()
+    finally:
+        syslog.close()
+
+    assert json.loads(update.stdout) == {"result": "config error", "code": 2}
+    assert json.loads(status.stdout)["error"] == "config error; see logread -e ddns"
+    assert len(lines) == 2, lines  # one line per run, where that answer says to look
+    for line in lines:
+        assert "ddns_agent[" in line and "home4.type: " in line and "MX" in line
