@@ -57,9 +57,17 @@ def _webhook(ca) -> tuple:
                     "cacert": served.server.cafile}, "example.com", "home"
 
 
+def _digitalocean(ca) -> tuple:
+    from fakes.digitalocean import PREFIX, DigitalOceanFake
+    served = boxes.Served(DigitalOceanFake("dop_v1_bench0001"), ca)
+    return served, {"type": "digitalocean", "api_token": "dop_v1_bench0001",
+                    "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}, "example.com", "home"
+
+
 #: provider type -> (CA) -> (served fake, provider options, record domain, record name)
 HTTP_PROVIDERS = {"cloudflare": _cloudflare, "dnspod": _dnspod, "tencentcloud": _tencentcloud,
                   "alidns": _alidns, "duckdns": _duckdns, "dyndns2": _dyndns2, "webhook": _webhook}
+HTTP_PROVIDERS.update(digitalocean=_digitalocean)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -68,11 +68,18 @@ REGISTRY = {
         secrets=("url", "password", "token"),
         summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
                 "{type} {ttl} {token} {password} {username}", readable=False),
+    "digitalocean": ProviderInfo(
+        "digitalocean", "DigitalOcean", required=("api_token",), secrets=("api_token",),
+        summary="DigitalOcean DNS (API v2) with a personal access token (domain:read + domain:update)"),
 }
 
 
 #: provider types shipped in a package of their own (like ddns-scripts-nsupdate): type -> package
-PACKAGES = {"rfc2136": "ddns-agent-rfc2136"}
+PACKAGES = {
+    "rfc2136": "ddns-agent-rfc2136",
+    # the further HTTP APIs (issue 12) share one package, ddns-agent-providers
+    "digitalocean": "ddns-agent-providers",
+}
 
 
 def load(type_name: str):
