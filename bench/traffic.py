@@ -60,8 +60,9 @@ def _webhook(ca) -> tuple:
 def _digitalocean(ca) -> tuple:
     from fakes.digitalocean import PREFIX, DigitalOceanFake
     served = boxes.Served(DigitalOceanFake("dop_v1_bench0001"), ca)
-    return served, {"type": "digitalocean", "api_token": "dop_v1_bench0001",
-                    "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}, "example.com", "home"
+    options = {"type": "digitalocean", "api_token": "dop_v1_bench0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
 
 
 #: provider type -> (CA) -> (served fake, provider options, record domain, record name)
