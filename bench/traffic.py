@@ -68,7 +68,15 @@ def _digitalocean(ca) -> tuple:
 #: provider type -> (CA) -> (served fake, provider options, record domain, record name)
 HTTP_PROVIDERS = {"cloudflare": _cloudflare, "dnspod": _dnspod, "tencentcloud": _tencentcloud,
                   "alidns": _alidns, "duckdns": _duckdns, "dyndns2": _dyndns2, "webhook": _webhook}
-HTTP_PROVIDERS.update(digitalocean=_digitalocean)
+def _hetzner(ca) -> tuple:
+    from fakes.hetzner import PREFIX, HetznerFake
+    served = boxes.Served(HetznerFake("hcloud-bench-0001"), ca)
+    options = {"type": "hetzner", "api_token": "hcloud-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -71,6 +71,9 @@ REGISTRY = {
     "digitalocean": ProviderInfo(
         "digitalocean", "DigitalOcean", required=("api_token",), secrets=("api_token",),
         summary="DigitalOcean DNS (API v2) with a personal access token (domain:read + domain:update)"),
+    "hetzner": ProviderInfo(
+        "hetzner", "Hetzner", required=("api_token",), secrets=("api_token",),
+        summary="Hetzner DNS (zones in Hetzner Console) through the Cloud API, Read & Write token"),
 }
 
 
@@ -79,6 +82,7 @@ PACKAGES = {
     "rfc2136": "ddns-agent-rfc2136",
     # the further HTTP APIs (issue 12) share one package, ddns-agent-providers
     "digitalocean": "ddns-agent-providers",
+    "hetzner": "ddns-agent-providers",
 }
 
 
