@@ -76,7 +76,15 @@ def _hetzner(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner)
+def _porkbun(ca) -> tuple:
+    from fakes.porkbun import PREFIX, PorkbunFake
+    served = boxes.Served(PorkbunFake("pk1_bench0001", "sk1_bench0001"), ca)
+    options = {"type": "porkbun", "api_key": "pk1_bench0001", "secret_api_key": "sk1_bench0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun)
 
 
 def _pair(domain: str, name: str) -> list:

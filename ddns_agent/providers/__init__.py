@@ -74,6 +74,9 @@ REGISTRY = {
     "hetzner": ProviderInfo(
         "hetzner", "Hetzner", required=("api_token",), secrets=("api_token",),
         summary="Hetzner DNS (zones in Hetzner Console) through the Cloud API, Read & Write token"),
+    "porkbun": ProviderInfo(
+        "porkbun", "Porkbun", required=("api_key", "secret_api_key"), secrets=("api_key", "secret_api_key"),
+        summary="Porkbun API v3 with an API key pair; the domain needs API ACCESS on"),
 }
 
 
@@ -83,6 +86,7 @@ PACKAGES = {
     # the further HTTP APIs (issue 12) share one package, ddns-agent-providers
     "digitalocean": "ddns-agent-providers",
     "hetzner": "ddns-agent-providers",
+    "porkbun": "ddns-agent-providers",
 }
 
 
