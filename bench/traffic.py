@@ -84,7 +84,15 @@ def _porkbun(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun)
+def _gandi(ca) -> tuple:
+    from fakes.gandi import PREFIX, GandiFake
+    served = boxes.Served(GandiFake("gandi-bench-0001"), ca)
+    options = {"type": "gandi", "api_token": "gandi-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun, gandi=_gandi)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -77,6 +77,9 @@ REGISTRY = {
     "porkbun": ProviderInfo(
         "porkbun", "Porkbun", required=("api_key", "secret_api_key"), secrets=("api_key", "secret_api_key"),
         summary="Porkbun API v3 with an API key pair; the domain needs API ACCESS on"),
+    "gandi": ProviderInfo(
+        "gandi", "Gandi", required=("api_token",), secrets=("api_token",),
+        summary="Gandi LiveDNS (API v5) with a personal access token"),
 }
 
 
@@ -87,6 +90,7 @@ PACKAGES = {
     "digitalocean": "ddns-agent-providers",
     "hetzner": "ddns-agent-providers",
     "porkbun": "ddns-agent-providers",
+    "gandi": "ddns-agent-providers",
 }
 
 
