@@ -92,7 +92,16 @@ def _gandi(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun, gandi=_gandi)
+def _namecom(ca) -> tuple:
+    from fakes.namecom import PREFIX, NameComFake
+    served = boxes.Served(NameComFake("bench", "namecom-bench-0001"), ca)
+    options = {"type": "namecom", "username": "bench", "api_token": "namecom-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun, gandi=_gandi,
+                      namecom=_namecom)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -80,6 +80,9 @@ REGISTRY = {
     "gandi": ProviderInfo(
         "gandi", "Gandi", required=("api_token",), secrets=("api_token",),
         summary="Gandi LiveDNS (API v5) with a personal access token"),
+    "namecom": ProviderInfo(
+        "namecom", "NameCom", required=("username", "api_token"), secrets=("api_token",),
+        summary="name.com API v4 with the account user name and an API token"),
 }
 
 
@@ -91,6 +94,7 @@ PACKAGES = {
     "hetzner": "ddns-agent-providers",
     "porkbun": "ddns-agent-providers",
     "gandi": "ddns-agent-providers",
+    "namecom": "ddns-agent-providers",
 }
 
 
