@@ -100,8 +100,16 @@ def _namecom(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
+def _cloudns(ca) -> tuple:
+    from fakes.cloudns import ClouDNSFake
+    served = boxes.Served(ClouDNSFake("4242", "cloudns-bench-0001"), ca)
+    options = {"type": "cloudns", "auth_id": "4242", "auth_password": "cloudns-bench-0001",
+               "endpoint": served.server.url, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
 HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun, gandi=_gandi,
-                      namecom=_namecom)
+                      namecom=_namecom, cloudns=_cloudns)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -83,6 +83,10 @@ REGISTRY = {
     "namecom": ProviderInfo(
         "namecom", "NameCom", required=("username", "api_token"), secrets=("api_token",),
         summary="name.com API v4 with the account user name and an API token"),
+    "cloudns": ProviderInfo(
+        "cloudns", "ClouDNS", required=("auth_id", "auth_password"), optional=("sub_auth",),
+        secrets=("auth_password",),
+        summary="ClouDNS HTTP API with an API user (auth-id, or sub-auth-id with sub_auth 1)"),
 }
 
 
@@ -95,6 +99,7 @@ PACKAGES = {
     "porkbun": "ddns-agent-providers",
     "gandi": "ddns-agent-providers",
     "namecom": "ddns-agent-providers",
+    "cloudns": "ddns-agent-providers",
 }
 
 
