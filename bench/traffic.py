@@ -112,6 +112,17 @@ HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_por
                       namecom=_namecom, cloudns=_cloudns)
 
 
+def _namesilo(ca) -> tuple:
+    from fakes.namesilo import PREFIX, NameSiloFake
+    served = boxes.Served(NameSiloFake("namesilo-bench-0001"), ca)
+    options = {"type": "namesilo", "api_key": "namesilo-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(namesilo=_namesilo)
+
+
 def _pair(domain: str, name: str) -> list:
     return [("home4", domain, name, "A"), ("home6", domain, name, "AAAA")]
 

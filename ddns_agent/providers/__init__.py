@@ -87,6 +87,9 @@ REGISTRY = {
         "cloudns", "ClouDNS", required=("auth_id", "auth_password"), optional=("sub_auth",),
         secrets=("auth_password",),
         summary="ClouDNS HTTP API with an API user (auth-id, or sub-auth-id with sub_auth 1)"),
+    "namesilo": ProviderInfo(
+        "namesilo", "NameSilo", required=("api_key",), secrets=("api_key",),
+        summary="NameSilo API with an API key (API Manager)"),
 }
 
 
@@ -100,6 +103,7 @@ PACKAGES = {
     "gandi": "ddns-agent-providers",
     "namecom": "ddns-agent-providers",
     "cloudns": "ddns-agent-providers",
+    "namesilo": "ddns-agent-providers",
 }
 
 
