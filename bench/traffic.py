@@ -120,7 +120,15 @@ def _namesilo(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(namesilo=_namesilo)
+def _spaceship(ca) -> tuple:
+    from fakes.spaceship import PREFIX, SpaceshipFake
+    served = boxes.Served(SpaceshipFake("spaceship-key-0001", "spaceship-secret-0001"), ca)
+    options = {"type": "spaceship", "api_key": "spaceship-key-0001", "api_secret": "spaceship-secret-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(namesilo=_namesilo, spaceship=_spaceship)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -90,6 +90,9 @@ REGISTRY = {
     "namesilo": ProviderInfo(
         "namesilo", "NameSilo", required=("api_key",), secrets=("api_key",),
         summary="NameSilo API with an API key (API Manager)"),
+    "spaceship": ProviderInfo(
+        "spaceship", "Spaceship", required=("api_key", "api_secret"), secrets=("api_key", "api_secret"),
+        summary="Spaceship API with an API key and secret (dnsRecords:read + dnsRecords:write)"),
 }
 
 
@@ -104,6 +107,7 @@ PACKAGES = {
     "namecom": "ddns-agent-providers",
     "cloudns": "ddns-agent-providers",
     "namesilo": "ddns-agent-providers",
+    "spaceship": "ddns-agent-providers",
 }
 
 
