@@ -76,6 +76,15 @@ def test_find_reads_every_page(api):
     assert api.provider().find(rec("nas")) is None
 
 
+def test_two_records_of_the_name_are_one_change_that_the_next_save_replaces(api):
+    api.fake.add("example.com", "home", "A", "203.0.113.5")
+    api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.value == "203.0.113.5,203.0.113.6"
+    api.provider().update(rec(), found, "203.0.113.6")
+    assert [r["address"] for r in api.fake.named("home")] == ["203.0.113.6"]
+
+
 def test_missing_record_is_created_with_the_default_ttl(api):
     made = api.provider().create(rec(), "203.0.113.7")
     assert [(r["address"], r["ttl"]) for r in api.fake.named("home")] == [("203.0.113.7", 3600)]

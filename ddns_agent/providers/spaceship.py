@@ -37,7 +37,12 @@ class Spaceship(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record of rec.type named rec.name ('@' for the apex), read page by page."""
+        """The record of rec.type named rec.name ('@' for the apex), read page by page.
+
+        Several records of that name and type come back as one Remote whose value lists them all,
+        so it never equals one address and the next save (force) leaves only the address.
+        """
+        found: list = []
         for page in range(MAX_PAGES):
             body = self._call("GET", "dns/records/%s?%s" % (_q(ascii_name(rec.domain)),
                                                            urlencode({"take": PAGE, "skip": page * PAGE})),
@@ -50,12 +55,14 @@ class Spaceship(Provider):
                         and str(item.get("name", "")).lower() == _label(rec):
                     if not isinstance(item.get("address"), str):
                         raise self._malformed()
-                    ttl = item.get("ttl")
-                    ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
-                    return Remote(_id(rec, ttl), item["address"], ttl)
+                    found.append(item)
             if not isinstance(total, int) or (page + 1) * PAGE >= total:
-                return None
-        return None
+                break
+        if not found:
+            return None
+        ttl = found[0].get("ttl")
+        ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
+        return Remote(_id(rec, ttl), ",".join(item["address"] for item in found), ttl)
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Save the record; Spaceship's default TTL (3600) unless the record sets one."""
