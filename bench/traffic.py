@@ -57,9 +57,78 @@ def _webhook(ca) -> tuple:
                     "cacert": served.server.cafile}, "example.com", "home"
 
 
+def _digitalocean(ca) -> tuple:
+    from fakes.digitalocean import PREFIX, DigitalOceanFake
+    served = boxes.Served(DigitalOceanFake("dop_v1_bench0001"), ca)
+    options = {"type": "digitalocean", "api_token": "dop_v1_bench0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
 #: provider type -> (CA) -> (served fake, provider options, record domain, record name)
 HTTP_PROVIDERS = {"cloudflare": _cloudflare, "dnspod": _dnspod, "tencentcloud": _tencentcloud,
                   "alidns": _alidns, "duckdns": _duckdns, "dyndns2": _dyndns2, "webhook": _webhook}
+def _hetzner(ca) -> tuple:
+    from fakes.hetzner import PREFIX, HetznerFake
+    served = boxes.Served(HetznerFake("hcloud-bench-0001"), ca)
+    options = {"type": "hetzner", "api_token": "hcloud-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+def _porkbun(ca) -> tuple:
+    from fakes.porkbun import PREFIX, PorkbunFake
+    served = boxes.Served(PorkbunFake("pk1_bench0001", "sk1_bench0001"), ca)
+    options = {"type": "porkbun", "api_key": "pk1_bench0001", "secret_api_key": "sk1_bench0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+def _gandi(ca) -> tuple:
+    from fakes.gandi import PREFIX, GandiFake
+    served = boxes.Served(GandiFake("gandi-bench-0001"), ca)
+    options = {"type": "gandi", "api_token": "gandi-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+def _namecom(ca) -> tuple:
+    from fakes.namecom import PREFIX, NameComFake
+    served = boxes.Served(NameComFake("bench", "namecom-bench-0001"), ca)
+    options = {"type": "namecom", "username": "bench", "api_token": "namecom-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+def _cloudns(ca) -> tuple:
+    from fakes.cloudns import ClouDNSFake
+    served = boxes.Served(ClouDNSFake("4242", "cloudns-bench-0001"), ca)
+    options = {"type": "cloudns", "auth_id": "4242", "auth_password": "cloudns-bench-0001",
+               "endpoint": served.server.url, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(digitalocean=_digitalocean, hetzner=_hetzner, porkbun=_porkbun, gandi=_gandi,
+                      namecom=_namecom, cloudns=_cloudns)
+
+
+def _namesilo(ca) -> tuple:
+    from fakes.namesilo import PREFIX, NameSiloFake
+    served = boxes.Served(NameSiloFake("namesilo-bench-0001"), ca)
+    options = {"type": "namesilo", "api_key": "namesilo-bench-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+def _spaceship(ca) -> tuple:
+    from fakes.spaceship import PREFIX, SpaceshipFake
+    served = boxes.Served(SpaceshipFake("spaceship-key-0001", "spaceship-secret-0001"), ca)
+    options = {"type": "spaceship", "api_key": "spaceship-key-0001", "api_secret": "spaceship-secret-0001",
+               "endpoint": served.server.url + PREFIX, "cacert": served.server.cafile}
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(namesilo=_namesilo, spaceship=_spaceship)
 
 
 def _pair(domain: str, name: str) -> list:

@@ -359,3 +359,36 @@ def test_core_package_alone_check_names_the_upstream_package_to_install(box, cor
            "opkg install ddns-agent-upstream" in check.stderr
     assert "Traceback" not in check.stderr
     assert "(not installed: opkg install ddns-agent-rfc2136)" in providers.stdout
+
+
+DO_CONFIG = CONFIG.replace("config record 'home4'", """config provider 'do'
+\toption type 'digitalocean'
+\toption api_token 'dop_v1_closure_0123456789abcdef'
+
+config record 'do4'
+\toption provider 'do'
+\toption domain 'example.com'
+\toption name 'do'
+\toption type 'A'
+\toption interface 'wan'
+
+config record 'home4'""")
+
+
+def test_core_package_alone_names_ddns_agent_providers_for_the_further_apis(box, core):
+    config = box / "config"
+    config.write_text(DO_CONFIG.replace("{state}", str(box / "state")))
+    line = config.read_text().splitlines().index("config provider 'do'") + 1
+
+    check = _from_core(agent(box, "check", repo=core), core)
+    update = _from_core(agent(box, "update", "-i", "wan", packages=declared_packages(), repo=core), core)
+    providers = _from_core(agent(box, "providers", repo=core), core)
+
+    assert not (core / "ddns_agent" / "providers" / "digitalocean.py").exists()
+    assert check.returncode == 2
+    assert ("%s:%d: do.type: provider type digitalocean is not installed: opkg install ddns-agent-providers"
+            % (config, line)) in check.stderr
+    assert update.returncode == 1 and "published 203.0.113.54" in update.stderr
+    assert "opkg install ddns-agent-providers" in update.stderr
+    assert "digitalocean: " in providers.stdout
+    assert "(not installed: opkg install ddns-agent-providers)" in providers.stdout

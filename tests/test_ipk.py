@@ -1,7 +1,8 @@
-"""`make ipk` (tools/build_ipk.py): the three .ipk files unpacked and checked as opkg would see them.
+"""`make ipk` (tools/build_ipk.py): the four .ipk files unpacked and checked as opkg would see them.
 
-ddns-agent is the core; ddns-agent-upstream (option source upnp/natpmp/stun/url) and
-ddns-agent-rfc2136 (provider type rfc2136) are split off it, as ddns-scripts-<service> are.
+ddns-agent is the core; ddns-agent-upstream (option source upnp/natpmp/stun/url),
+ddns-agent-rfc2136 (provider type rfc2136) and ddns-agent-providers (the further HTTP provider
+APIs) are split off it, as ddns-scripts-<service> are.
 """
 
 from __future__ import annotations
@@ -19,16 +20,23 @@ from pathlib import Path
 
 import pytest
 
+from ddns_agent.providers import PACKAGES, REGISTRY
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "tools" / "build_ipk.py"
 MAKEFILE = REPO / "openwrt" / "Makefile"
 EPOCH = "1700000000"
 SIZE_BUDGET = 60_000  # bytes, the whole core .ipk (issue 4)
 CORE, UPSTREAM, RFC2136 = "ddns-agent", "ddns-agent-upstream", "ddns-agent-rfc2136"
+PROVIDERS = "ddns-agent-providers"
 CODE = "./usr/lib/ddns_agent/ddns_agent/"
 # the modules each optional package ships; the core ships every other one
 EXTRA_MODULES = {UPSTREAM: {CODE + m for m in ("ipurl.py", "natpmp.py", "stun.py", "upnp.py", "upstream.py")},
-                 RFC2136: {CODE + "providers/rfc2136.py"}}
+                 RFC2136: {CODE + "providers/rfc2136.py"},
+                 # every type the registry says `opkg install ddns-agent-providers` for
+                 PROVIDERS: {CODE + "providers/%s.py" % REGISTRY[t].module
+                             for t, pkg in PACKAGES.items() if pkg == PROVIDERS}}
+EXTRAS = [UPSTREAM, RFC2136, PROVIDERS]
 
 EXECUTABLES = {"./usr/bin/ddns-agent", "./etc/init.d/ddns_agent", "./usr/libexec/rpcd/ddns_agent",
                "./usr/lib/ddns_agent/recheck"}
@@ -111,11 +119,11 @@ def ipk(ipks) -> Ipk:
     return ipks[CORE]
 
 
-def test_make_ipk_builds_the_three_packages_named_by_opkg_and_apk_version_rules(ipks, tmp_path):
+def test_make_ipk_builds_the_four_packages_named_by_opkg_and_apk_version_rules(ipks, tmp_path):
     paths = build(tmp_path)
     version = re.search(r'__version__ = "([^"]+)"', (REPO / "ddns_agent/__init__.py").read_text())[1]
 
-    assert sorted(paths) == sorted([CORE, UPSTREAM, RFC2136])
+    assert sorted(paths) == sorted([CORE] + EXTRAS)
     for name, path in paths.items():
         assert re.fullmatch(r"%s_%s-r\d+_all\.ipk" % (name, re.escape(version)), path.name)
         assert ipks[name].fields()["Version"] == path.name.split("_")[1]
@@ -140,7 +148,7 @@ def test_core_payload_holds_the_agent_and_the_openwrt_integration(ipk):
     assert not [f for f in files if "__pycache__" in f or "/tests/" in f or f.endswith(".pyc")]
     assert files == DATA_FILES | code
     # the optional packages' modules are not in the core
-    assert not code & (EXTRA_MODULES[UPSTREAM] | EXTRA_MODULES[RFC2136])
+    assert not code & set().union(*EXTRA_MODULES.values())
 
 
 def test_optional_packages_hold_exactly_their_modules(ipks):
@@ -258,7 +266,7 @@ def test_core_package_fits_the_size_budget(ipks):
 
 def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipks, tmp_path):
     root = tmp_path / "root"
-    for ipk in ipks.values():  # as `opkg install ddns-agent-upstream ddns-agent-rfc2136` leaves them
+    for ipk in ipks.values():  # as `opkg install` of every optional package leaves them
         ipk.extract(root)
     assert {"./" + p.relative_to(root).as_posix() for p in (root / CODE).rglob("*.py")} == repo_modules()
     for p in (root / "usr/lib/ddns_agent/ddns_agent").rglob("*.py"):
@@ -284,7 +292,7 @@ def test_shipped_code_runs_and_keeps_the_repositorys_line_numbers(ipks, tmp_path
     assert not list((root / "usr").rglob("__pycache__"))
     # the optional packages' modules import next to the core's
     modules = sorted("ddns_agent." + f[len(CODE):-3].replace("/", ".")
-                     for f in EXTRA_MODULES[UPSTREAM] | EXTRA_MODULES[RFC2136])
+                     for f in set().union(*EXTRA_MODULES.values()))
     code = "import sys; sys.path.insert(0, %r)\nimport %s" % (str(root / "usr/lib/ddns_agent"),
                                                              ", ".join(modules))
     result = subprocess.run([sys.executable, "-I", "-B", "-c", code], capture_output=True, text=True,
@@ -301,8 +309,8 @@ def test_makefile_recipe_uses_the_feed_conventions():
     assert re.search(r"^PKG_VERSION:=\d+\.\d+\.\d+$", text, re.M)
     assert re.search(r"^PKG_RELEASE:=\d+$", text, re.M)
     assert "PKGARCH:=all" in _define(text, "Package/ddns-agent/Default")
-    assert re.findall(r"^\$\(eval \$\(call BuildPackage,(\S+)\)\)$", text, re.M) == [CORE, UPSTREAM, RFC2136]
-    for name, depends in ((CORE, DEPENDS), (UPSTREAM, EXTRA_DEPENDS), (RFC2136, EXTRA_DEPENDS)):
+    assert re.findall(r"^\$\(eval \$\(call BuildPackage,(\S+)\)\)$", text, re.M) == [CORE] + EXTRAS
+    for name, depends in [(CORE, DEPENDS)] + [(extra, EXTRA_DEPENDS) for extra in EXTRAS]:
         body = _define(text, "Package/" + name)
         assert "$(call Package/ddns-agent/Default)" in body
         assert set(re.findall(r"\+([\w.-]+)", body)) == depends - {"libc"}, name
@@ -480,7 +488,7 @@ def feed(tmp_path):
     return make
 
 
-@pytest.mark.parametrize("package", [CORE, UPSTREAM, RFC2136])
+@pytest.mark.parametrize("package", [CORE] + EXTRAS)
 def test_feed_recipe_installs_what_the_ipk_holds(feed, ipks, package):
     result = feed("install-" + package)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -500,9 +508,9 @@ def test_feed_recipe_installs_what_the_ipk_holds(feed, ipks, package):
 def test_feed_recipe_depends_on_python3_email_only_where_the_feed_splits_it(feed):
     split = feed("depends-" + CORE, email_split=True)
     merged = feed("depends-" + CORE, email_split=False)
-    extras = [feed("depends-" + name) for name in (UPSTREAM, RFC2136)]
+    extras = [feed("depends-" + name) for name in EXTRAS]
 
     assert split.returncode == 0 and merged.returncode == 0, split.stderr + merged.stderr
     assert set(split.stdout.split()) == {"+" + d for d in DEPENDS - {"libc"}}
     assert set(merged.stdout.split()) == {"+" + d for d in DEPENDS - {"libc", "python3-email"}}
-    assert [r.stdout.split() for r in extras] == [["+" + CORE]] * 2
+    assert [r.stdout.split() for r in extras] == [["+" + CORE]] * len(EXTRAS)

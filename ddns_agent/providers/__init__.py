@@ -68,11 +68,47 @@ REGISTRY = {
         secrets=("url", "password", "token"),
         summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
                 "{type} {ttl} {token} {password} {username}", readable=False),
+    "digitalocean": ProviderInfo(
+        "digitalocean", "DigitalOcean", required=("api_token",), secrets=("api_token",),
+        summary="DigitalOcean DNS (API v2) with a personal access token (domain:read + domain:update)"),
+    "hetzner": ProviderInfo(
+        "hetzner", "Hetzner", required=("api_token",), secrets=("api_token",),
+        summary="Hetzner DNS (zones in Hetzner Console) through the Cloud API, Read & Write token"),
+    "porkbun": ProviderInfo(
+        "porkbun", "Porkbun", required=("api_key", "secret_api_key"), secrets=("api_key", "secret_api_key"),
+        summary="Porkbun API v3 with an API key pair; the domain needs API ACCESS on"),
+    "gandi": ProviderInfo(
+        "gandi", "Gandi", required=("api_token",), secrets=("api_token",),
+        summary="Gandi LiveDNS (API v5) with a personal access token"),
+    "namecom": ProviderInfo(
+        "namecom", "NameCom", required=("username", "api_token"), secrets=("api_token",),
+        summary="name.com API v4 with the account user name and an API token"),
+    "cloudns": ProviderInfo(
+        "cloudns", "ClouDNS", required=("auth_id", "auth_password"), optional=("sub_auth",),
+        secrets=("auth_password",),
+        summary="ClouDNS HTTP API with an API user (auth-id, or sub-auth-id with sub_auth 1)"),
+    "namesilo": ProviderInfo(
+        "namesilo", "NameSilo", required=("api_key",), secrets=("api_key",),
+        summary="NameSilo API with an API key (API Manager)"),
+    "spaceship": ProviderInfo(
+        "spaceship", "Spaceship", required=("api_key", "api_secret"), secrets=("api_key", "api_secret"),
+        summary="Spaceship API with an API key and secret (dnsRecords:read + dnsRecords:write)"),
 }
 
 
 #: provider types shipped in a package of their own (like ddns-scripts-nsupdate): type -> package
-PACKAGES = {"rfc2136": "ddns-agent-rfc2136"}
+PACKAGES = {
+    "rfc2136": "ddns-agent-rfc2136",
+    # the further HTTP APIs (issue 12) share one package, ddns-agent-providers
+    "digitalocean": "ddns-agent-providers",
+    "hetzner": "ddns-agent-providers",
+    "porkbun": "ddns-agent-providers",
+    "gandi": "ddns-agent-providers",
+    "namecom": "ddns-agent-providers",
+    "cloudns": "ddns-agent-providers",
+    "namesilo": "ddns-agent-providers",
+    "spaceship": "ddns-agent-providers",
+}
 
 
 def load(type_name: str):

@@ -1,0 +1,152 @@
+"""Spaceship API v1 DNS records with an API key and secret (docs/providers/spaceship.md).
+
+Spaceship records have no ids: a record is its (type, name, address). An update saves the record
+with `force: true`, which overwrites the record of that name and type, so it is one request. The
+save wants the TTL, so a Remote id is "<name>/<type>/<ttl>": the agent's state keeps only the id,
+and the TTL the record had travels with it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from ddns_agent import jsonlib
+from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
+from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+
+DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
+PAGE = 500  # `take` at most 500
+MAX_PAGES = 10
+
+
+class Spaceship(Provider):
+    """A, AAAA records of a domain on Spaceship DNS (key permissions dnsRecords:read and :write)."""
+
+    type = "spaceship"
+
+    def __init__(self, options: dict, http) -> None:
+        super().__init__(options, http)
+        self._secrets = []
+        self._headers = {"Accept": "application/json"}
+        for option, header in (("api_key", "X-API-Key"), ("api_secret", "X-API-Secret")):
+            value = options.get(option)
+            value = value.reveal() if hasattr(value, "reveal") else str(value or "")
+            self._headers[header] = value
+            self._secrets.append(value)
+        self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
+
+    def find(self, rec: RecordSpec) -> Remote | None:
+        """The record of rec.type named rec.name ('@' for the apex), read page by page.
+
+        Several records of that name and type come back as one Remote whose value lists them all,
+        so it never equals one address and the next save (force) leaves only the address.
+        """
+        found: list = []
+        for page in range(MAX_PAGES):
+            body = self._call("GET", "dns/records/%s?%s" % (_q(ascii_name(rec.domain)),
+                                                           urlencode({"take": PAGE, "skip": page * PAGE})),
+                              rec)
+            items, total = body.get("items"), body.get("total")
+            if not isinstance(items, list):
+                raise self._malformed()
+            for item in items:
+                if isinstance(item, dict) and item.get("type") == rec.type \
+                        and str(item.get("name", "")).lower() == _label(rec):
+                    if not isinstance(item.get("address"), str):
+                        raise self._malformed()
+                    found.append(item)
+            if not isinstance(total, int) or (page + 1) * PAGE >= total:
+                break
+        if not found:
+            return None
+        ttl = found[0].get("ttl")
+        ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
+        return Remote(_id(rec, ttl), ",".join(item["address"] for item in found), ttl)
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """Save the record; Spaceship's default TTL (3600) unless the record sets one."""
+        return self._save(rec, address, rec.ttl)
+
+    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
+        """Save the record over the old one (force), with the TTL it had or the configured one."""
+        parts = (remote.id or "").split("/")
+        if len(parts) != 3 or parts[:2] != [_label(rec), rec.type]:
+            raise NotFoundError("no current Spaceship record id for %s" % rec, provider=self.type)
+        return self._save(rec, address, rec.ttl or (int(parts[2]) if parts[2].isdigit() else remote.ttl))
+
+    def check(self) -> str:
+        """List the account's domains; changes nothing (needs the key's domains:read permission)."""
+        items = self._call("GET", "domains?take=20&skip=0").get("items")
+        if not isinstance(items, list):
+            raise self._malformed()
+        if not items:
+            raise RejectedError("the Spaceship account has no domain", provider=self.type)
+        names = [str(d.get("name")) for d in items if isinstance(d, dict)]
+        return "API key accepted; domains " + ", ".join(names)
+
+    def _save(self, rec: RecordSpec, address: str, ttl: int | None) -> Remote:
+        item = {"type": rec.type, "name": _label(rec), "address": address}
+        if ttl:
+            item["ttl"] = ttl
+        self._call("PUT", "dns/records/" + _q(ascii_name(rec.domain)), rec, {"force": True, "items": [item]})
+        ttl = ttl or 3600
+        return Remote(_id(rec, ttl), address, ttl)
+
+    def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None) -> dict:
+        """One API call; the parsed JSON object of a 2xx answer ({} for 204), else the matching error."""
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = jsonlib.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
+        raise_for_status(resp, self.type)
+        if resp.status == 204:
+            return {}
+        try:
+            answer = resp.json()
+        except UnconfirmedError:
+            answer = None
+        if 200 <= resp.status < 300:
+            if not isinstance(answer, dict):
+                raise self._malformed(resp.status)
+            return answer
+        # {"detail": "...", "data": [{"field": "items[0].ttl", "details": "..."}]}
+        answer = answer if isinstance(answer, dict) else {}
+        what = str(answer.get("detail") or "HTTP %d" % resp.status)
+        data_items = answer.get("data")
+        if isinstance(data_items, list):
+            what += " " + "; ".join("%s: %s" % (d.get("field"), d.get("details"))
+                                    for d in data_items if isinstance(d, dict))
+        code = resp.headers.get("spaceship-error-code")
+        what = (what + (" (code %s)" % code if code else "")).strip()
+        for secret in self._secrets:
+            what = what.replace(secret, "***") if secret else what
+        if resp.status == 401:
+            raise AuthError("Spaceship refused api_key/api_secret: %s" % what, status=401, provider=self.type)
+        if resp.status == 403:
+            raise AuthError("the Spaceship API key lacks a permission (dnsRecords:read, dnsRecords:write): %s"
+                            % what, status=403, provider=self.type)
+        if resp.status == 404 and rec is not None:
+            raise RejectedError("domain %s is not on Spaceship DNS for this key: %s" % (rec.domain, what),
+                                status=404, provider=self.type)
+        raise RejectedError("Spaceship refused %s %s: %s" % (method, rec or path, what), status=resp.status,
+                            provider=self.type)
+
+    def _malformed(self, status: int | None = None) -> UnconfirmedError:
+        return UnconfirmedError("malformed answer from Spaceship", status=status, provider=self.type)
+
+
+def _label(rec: RecordSpec) -> str:
+    """The record name as Spaceship stores it: relative to the domain, '@' for the apex."""
+    return "@" if rec.name in ("@", "") else ascii_name(rec.name)
+
+
+def _id(rec: RecordSpec, ttl: int | None) -> str:
+    return "%s/%s/%s" % (_label(rec), rec.type, ttl or "")
+
+
+def _q(segment: str) -> str:
+    """A path segment, escaped so a name can never change the path."""
+    return quote(str(segment), safe="")
