@@ -14,6 +14,7 @@ from fakes.tencentcloud import TencentCloudFake, error
 from ddns_agent.errors import (
     AuthError,
     NotFoundError,
+    ProviderError,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -183,6 +184,16 @@ def test_update_sends_a_configured_ttl(api):
     result = api.provider().update(rec(ttl=1200), Remote(record_id, "203.0.113.5", 900), "203.0.113.9")
     assert api.params()["Ttl"] == 1200
     assert api.fake.records[int(record_id)]["ttl"] == 1200 and result.ttl == 1200
+
+
+def test_update_to_a_value_another_record_holds_is_a_failure_naming_both(api):
+    ours = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    other = api.fake.add("example.com", "home", "A", "203.0.113.9")
+    with pytest.raises(ProviderError, match="record %s already holds 203.0.113.9 "
+                       "\\(InvalidParameter.DomainRecordExist\\) while ours, %s, still holds 203.0.113.5"
+                       % (other, ours)) as info:
+        api.provider().update(rec(), Remote(ours, "203.0.113.5", 600), "203.0.113.9")
+    assert info.value.retry == "never" and api.fake.value(ours) == "203.0.113.5"
 
 
 def test_find_reports_the_other_records_of_the_same_name(api):

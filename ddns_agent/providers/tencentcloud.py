@@ -22,7 +22,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 from ddns_agent.providers.signing import tc3_sign
 
 DEFAULT_ENDPOINT = "https://dnspod.tencentcloudapi.com"
@@ -116,7 +116,10 @@ class TencentCloud(Provider):
         # Without Ttl this action resets the record to the domain's default TTL: send the one it has.
         params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordId": int(remote.id),
                   "RecordLine": self._line_of(rec), "Value": address, "Ttl": ttl}  # sic: Ttl
-        body = self._call("ModifyDynamicDNS", params, known_id=True)
+        body = self._call("ModifyDynamicDNS", params, accept=(ALREADY_EXISTS,), known_id=True)
+        if "Error" in body:  # success only if it is our record that holds the address
+            return ours_holding(self._matches(rec), remote.id, address, "Tencent Cloud", "ModifyDynamicDNS",
+                                ALREADY_EXISTS, self.type)
         self._record_id(body, "ModifyDynamicDNS")
         return Remote(remote.id, address, ttl)
 

@@ -16,7 +16,9 @@ tests/test_signing.py holds both to the V4 vector.
 Records live in memory; DescribeRecordList's Subdomain is an exact filter as documented, and
 `subdomain_is_keyword = True` makes it a substring search to prove the client matches names itself.
 ModifyDynamicDNS without `Ttl` resets the record's TTL to the domain default (`default_ttl`), as
-the real one does; CreateRecord without `TTL` uses it too.
+the real one does; CreateRecord without `TTL` uses it too. CreateRecord or ModifyDynamicDNS
+making a record identical to another one (name, type, line, value) answers
+InvalidParameter.DomainRecordExist.
 Changing nothing with ModifyDynamicDNS is counted in `noop_modifications` (the legacy API locks a
 record for those, same backend: tests assert 0).
 """
@@ -264,6 +266,10 @@ class TencentCloudFake:
         problem = self._validate(rec)
         if problem:
             return problem
+        key = ("domain", "name", "type", "line", "value")
+        if any(rid != params["RecordId"] and all(r[k] == rec[k] for k in key)
+               for rid, r in self.records.items()):
+            return error("InvalidParameter.DomainRecordExist", "记录已经存在，无需再次添加。")
         if rec == old:
             self.noop_modifications += 1
         self.writes += 1
