@@ -105,7 +105,7 @@ def _ubus_status(ubus: str, interface: str) -> bytes | None:
     try:
         code, out, _ = spawn.run([ubus, "call", "network.interface." + interface, "status"],
                                  UBUS_TIMEOUT_S)
-    except (OSError, spawn.Timeout):
+    except (OSError, spawn.Timeout, spawn.TooLarge):
         return None
     return out if code == 0 else None
 

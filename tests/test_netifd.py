@@ -638,3 +638,20 @@ def test_update_refuses_a_100_mib_ubus_answer_with_one_line(tmp_path):
     assert done.stderr.splitlines() == [
         "ddns_agent: error: home.example.com A: ubus call network.interface.wan status printed more "
         "than 1024 KiB; not reading it; keeping the published record"]
+
+
+def test_a_huge_ubus_answer_on_the_hotplug_fast_path_is_one_error_line_too(tmp_path):
+    from agent_env import AgentEnv
+
+    env = AgentEnv(tmp_path)
+    env.config(A_ON_WAN)
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_up.json")
+    assert env.run("update", "--interface", "wan").returncode == 0  # leaves the fast path's summary
+    huge = load(REAL / "dhcp-public" / "status_wan_up.json")
+    huge["data"] = {"junk": "x" * (2 << 20)}
+    serve(env.ubus_dir, "wan", huge)
+    done = env.run("update", "--interface", "wan")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "ddns_agent: error: home.example.com A: ubus call network.interface.wan status printed more "
+        "than 1024 KiB; not reading it; keeping the published record"]

@@ -65,11 +65,14 @@ class DevLog:
 
     def lines(self) -> list:
         """The messages received so far, as syslog() sent them (`<pri>date tag[pid]: text`)."""
+        from fakes import record_output
+
         out = []
         while True:
             try:
                 out.append(self.sock.recv(65536).decode("utf-8", "replace"))
             except BlockingIOError:
+                record_output("syslog", "\n".join(out))  # the secret guard reads logs too
                 return out
 
     def close(self) -> None:
