@@ -3,7 +3,7 @@
 The zone is addressed by its name (the record's domain), so no zone lookup is needed. A Remote id
 is the RRSet id ("home/A"). An update is one `set_records` action, which replaces the RRSet's values
 and keeps its TTL, labels and protection; a TTL the record sets is sent on create, and changed with
-`change_ttl` only when a read showed another one.
+`change_ttl` only when the TTL known for the RRSet (read, or cached in state) is another one.
 """
 
 from __future__ import annotations
