@@ -57,7 +57,7 @@ def test_first_run_finds_the_existing_record_with_one_post_keeping_the_password_
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
     api.fake.add("example.com", "homer", "A", "203.0.113.6")
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("%s/1800" % made["id"], "203.0.113.5", 1800)
+    assert (found.id, found.value, found.ttl, found.others) == (made["id"], "203.0.113.5", 1800, ())
     [req] = api.server.requests
     assert (req.method, req.path) == ("POST", "/dns/records.json")
     assert req.form["auth-password"] == PASSWORD and req.form["host"] == "home" and req.form["type"] == "A"
@@ -72,7 +72,7 @@ def test_missing_record_is_created_with_ttl_3600(api):
     made = api.provider().create(rec(), "203.0.113.7")
     [stored] = api.fake.named("home")
     assert (stored["record"], stored["ttl"]) == ("203.0.113.7", "3600")
-    assert made.id == "%s/3600" % stored["id"]
+    assert (made.id, made.ttl) == (stored["id"], 3600)
 
 
 def test_apex_aaaa_with_a_ttl_is_created_with_an_empty_host(api):
@@ -84,10 +84,24 @@ def test_apex_aaaa_with_a_ttl_is_created_with_an_empty_host(api):
 
 def test_update_with_a_cached_id_is_one_mod_record_that_keeps_the_ttl(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
-    result = api.provider().update(rec(), Remote("%s/1800" % made["id"], None), "203.0.113.9")
+    result = api.provider().update(rec(), Remote(made["id"], None, 1800), "203.0.113.9")
     assert api.calls() == ["mod-record.json"]
     assert api.server.requests[0].form["ttl"] == "1800"
     assert (made["record"], made["ttl"]) == ("203.0.113.9", "1800") and result.ttl == 1800
+
+
+def test_update_without_a_known_ttl_reads_it_once(api):
+    made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
+    api.provider().update(rec(), Remote(made["id"], None), "203.0.113.9")
+    assert api.calls() == ["records.json", "mod-record.json"] and made["ttl"] == "1800"
+
+
+def test_other_records_of_the_name_are_reported_not_touched(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.id == first["id"]
+    assert [(o.id, o.value) for o in found.others] == [(second["id"], "203.0.113.6")]
 
 
 def test_ttl_must_be_one_cloudns_offers_named_as_the_records_option(api):
@@ -98,7 +112,7 @@ def test_ttl_must_be_one_cloudns_offers_named_as_the_records_option(api):
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="Invalid record-id"):
-        api.provider().update(rec(), Remote("999/3600", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("999", "203.0.113.5", 3600), "203.0.113.9")
     with pytest.raises(NotFoundError):
         api.provider().update(rec(), Remote("home/A", None), "203.0.113.9")
     assert len(api.server.requests) == 1

@@ -79,6 +79,22 @@ def test_find_matches_the_name_itself_across_pages(api):
     assert provider.find(rec("nas")) is None
 
 
+def test_other_records_of_the_name_are_reported_not_touched(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.id == str(first["id"])
+    assert [(o.id, o.value) for o in found.others] == [(str(second["id"]), "203.0.113.6")]
+
+
+def test_a_long_or_hostile_error_message_stays_one_short_line(api):
+    api.server.inject(status=422, body=('{"id": "unprocessable_entity", "message": "bad\\n%s %s"}'
+                                        % ("x" * 500, TOKEN)).encode())
+    with pytest.raises(RejectedError) as info:
+        api.provider().create(rec(), "203.0.113.7")
+    assert "\n" not in str(info.value) and TOKEN not in str(info.value) and len(str(info.value)) < 260
+
+
 def test_missing_record_is_created_with_digitaloceans_default_ttl(api):
     provider = api.provider()
     assert provider.find(rec()) is None

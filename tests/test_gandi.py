@@ -56,7 +56,7 @@ def rec(name: str = "home", type: str = "A", ttl: int | None = None) -> RecordSp
 def test_first_run_reads_the_rrset_with_one_request(api):
     api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("home/A/1800", "203.0.113.5", 1800)
+    assert (found.id, found.value, found.ttl) == ("home/A", "203.0.113.5", 1800)
     assert api.routes() == ["GET " + HOME]
     assert api.server.requests[0].headers["authorization"] == "Bearer " + TOKEN
 
@@ -66,7 +66,7 @@ def test_missing_rrset_is_created_with_gandis_default_ttl(api):
     assert provider.find(rec()) is None
     made = provider.create(rec(), "203.0.113.7")
     assert api.fake.get("home") == {"rrset_ttl": 10800, "rrset_values": ["203.0.113.7"]}
-    assert made.id == "home/A/10800"
+    assert (made.id, made.ttl) == ("home/A", 10800)
     assert api.server.requests[-1].json() == {"rrset_values": ["203.0.113.7"]}
 
 
@@ -78,21 +78,28 @@ def test_apex_aaaa_with_a_ttl_is_created_as_at(api):
 
 def test_update_with_a_cached_id_is_one_put_that_keeps_the_ttl(api):
     api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
-    result = api.provider().update(rec(), Remote("home/A/1800", None), "203.0.113.9")
+    result = api.provider().update(rec(), Remote("home/A", None, 1800), "203.0.113.9")
     assert api.routes() == ["PUT " + HOME]
     assert api.server.requests[0].json() == {"rrset_values": ["203.0.113.9"], "rrset_ttl": 1800}
     assert api.fake.get("home") == {"rrset_ttl": 1800, "rrset_values": ["203.0.113.9"]}
-    assert result.id == "home/A/1800"
+    assert (result.id, result.ttl) == ("home/A", 1800)
+
+
+def test_update_without_a_known_ttl_reads_it_once_rather_than_reset_it(api):
+    api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
+    api.provider().update(rec(), Remote("home/A", None), "203.0.113.9")
+    assert api.routes() == ["GET " + HOME, "PUT " + HOME]
+    assert api.fake.get("home") == {"rrset_ttl": 1800, "rrset_values": ["203.0.113.9"]}
 
 
 def test_update_sends_a_configured_ttl(api):
     api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
-    result = api.provider().update(rec(ttl=600), Remote("home/A/1800", None), "203.0.113.9")
-    assert api.fake.get("home")["rrset_ttl"] == 600 and result.id == "home/A/600"
+    result = api.provider().update(rec(ttl=600), Remote("home/A", None, 1800), "203.0.113.9")
+    assert api.fake.get("home")["rrset_ttl"] == 600 and result.ttl == 600
 
 
 def test_an_id_for_another_name_or_type_asks_nothing(api):
-    for stale in ("nas/A/300", "home/AAAA/300", "12345"):
+    for stale in ("nas/A", "home/AAAA", "12345", None):
         with pytest.raises(NotFoundError):
             api.provider().update(rec(), Remote(stale, None), "203.0.113.9")
     assert api.server.requests == []

@@ -59,7 +59,7 @@ def test_first_run_finds_the_existing_record_with_one_request(api):
     api.fake.add("example.com", "homer", "A", "203.0.113.6")
     api.fake.add("example.com", "home", "AAAA", "2001:db8::5")
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("%d/1800" % made["id"], "203.0.113.5", 1800)
+    assert (found.id, found.value, found.ttl, found.others) == (str(made["id"]), "203.0.113.5", 1800, ())
     assert api.routes() == ["GET " + RECORDS]
     assert api.server.requests[0].headers["authorization"].startswith("Basic ")
 
@@ -71,7 +71,7 @@ def test_find_reads_every_page_and_an_empty_zone_has_nothing(api):
         api.fake.add("example.com", host, "A", "198.51.100.1")
     made = api.fake.add("example.com", "", "A", "203.0.113.5")
     api.server.requests.clear()
-    assert api.provider().find(rec("@")).id == "%d/300" % made["id"]
+    assert api.provider().find(rec("@")).id == str(made["id"])
     assert [r.query["page"] for r in api.server.requests] == ["1", "2", "3"]
 
 
@@ -79,7 +79,7 @@ def test_missing_record_is_created_with_the_default_ttl(api):
     made = api.provider().create(rec(), "203.0.113.7")
     [stored] = api.fake.named("home.example.com.")
     assert (stored["answer"], stored["ttl"]) == ("203.0.113.7", 300)
-    assert made.id == "%d/300" % stored["id"]
+    assert (made.id, made.ttl) == (str(stored["id"]), 300)
     assert api.server.requests[0].json() == {"host": "home", "type": "A", "answer": "203.0.113.7"}
 
 
@@ -91,18 +91,33 @@ def test_apex_aaaa_with_a_ttl_is_created_with_an_empty_host(api):
 
 def test_update_with_a_cached_id_is_one_put_that_keeps_the_ttl(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
-    result = api.provider().update(rec(), Remote("%d/1800" % made["id"], None), "203.0.113.9")
+    result = api.provider().update(rec(), Remote(str(made["id"]), None, 1800), "203.0.113.9")
     assert api.routes() == ["PUT %s/%d" % (RECORDS, made["id"])]
     assert api.server.requests[0].json() == {"host": "home", "type": "A", "answer": "203.0.113.9",
                                              "ttl": 1800}
     stored = api.fake.records[made["id"]]
     assert (stored["answer"], stored["ttl"]) == ("203.0.113.9", 1800)
-    assert result.id == "%d/1800" % made["id"]
+    assert (result.id, result.ttl) == (str(made["id"]), 1800)
+
+
+def test_update_without_a_known_ttl_reads_the_record_once_rather_than_reset_it(api):
+    made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
+    api.provider().update(rec(), Remote(str(made["id"]), None), "203.0.113.9")
+    assert api.routes() == ["GET %s/%d" % (RECORDS, made["id"]), "PUT %s/%d" % (RECORDS, made["id"])]
+    assert api.fake.records[made["id"]]["ttl"] == 1800
+
+
+def test_other_records_of_the_name_are_reported_not_touched(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.id == str(first["id"])
+    assert [(o.id, o.value) for o in found.others] == [(str(second["id"]), "203.0.113.6")]
 
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="Not Found"):
-        api.provider().update(rec(), Remote("999/300", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("999", "203.0.113.5", 300), "203.0.113.9")
     with pytest.raises(NotFoundError):
         api.provider().update(rec(), Remote("home/A", None), "203.0.113.9")
     assert len(api.server.requests) == 1

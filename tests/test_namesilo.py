@@ -52,7 +52,7 @@ def rec(name: str = "home", type: str = "A", ttl: int | None = None) -> RecordSp
 def test_first_run_finds_the_only_record_though_it_comes_as_an_object(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=3603)
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("%s/3603" % made["record_id"], "203.0.113.5", 3603)
+    assert (found.id, found.value, found.ttl, found.others) == (made["record_id"], "203.0.113.5", 3603, ())
     assert api.operations() == ["dnsListRecords"]
     query = api.server.requests[0].query
     assert (query["version"], query["type"], query["domain"]) == ("1", "json", "example.com")
@@ -71,7 +71,7 @@ def test_missing_record_is_created_with_the_default_ttl(api):
     made = api.provider().create(rec(), "203.0.113.7")
     [stored] = api.fake.named("home.example.com")
     assert (stored["value"], stored["ttl"]) == ("203.0.113.7", 7207)
-    assert made.id == "%s/7207" % stored["record_id"]
+    assert (made.id, made.ttl) == (stored["record_id"], 7207)
     assert "rrttl" not in api.server.requests[0].query
 
 
@@ -84,16 +84,32 @@ def test_apex_aaaa_with_a_ttl_is_created_with_an_empty_host(api):
 
 def test_update_with_a_cached_id_is_one_request_that_keeps_the_ttl_and_returns_the_new_id(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=86400)
-    result = api.provider().update(rec(), Remote("%s/86400" % made["record_id"], None), "203.0.113.9")
+    result = api.provider().update(rec(), Remote(made["record_id"], None, 86400), "203.0.113.9")
     assert api.operations() == ["dnsUpdateRecord"]
     [stored] = api.fake.named("home.example.com")
     assert (stored["value"], stored["ttl"]) == ("203.0.113.9", 86400)
-    assert stored["record_id"] != made["record_id"] and result.id == "%s/86400" % stored["record_id"]
+    assert stored["record_id"] != made["record_id"]
+    assert (result.id, result.ttl) == (stored["record_id"], 86400)
+
+
+def test_update_without_a_known_ttl_reads_it_once_rather_than_reset_it(api):
+    made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=86400)
+    api.provider().update(rec(), Remote(made["record_id"], None), "203.0.113.9")
+    assert api.operations() == ["dnsListRecords", "dnsUpdateRecord"]
+    assert [r["ttl"] for r in api.fake.named("home.example.com")] == [86400]
+
+
+def test_other_records_of_the_name_are_reported_not_touched(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.id == first["record_id"]
+    assert [(o.id, o.value) for o in found.others] == [(second["record_id"], "203.0.113.6")]
 
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="280"):
-        api.provider().update(rec(), Remote("abc123/7207", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("abc123", "203.0.113.5", 7207), "203.0.113.9")
     for stale in (None, "", "../listDomains/3600"):  # no id, or none NameSilo could have made
         with pytest.raises(NotFoundError):
             api.provider().update(rec(), Remote(stale, None), "203.0.113.9")

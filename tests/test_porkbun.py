@@ -56,7 +56,7 @@ def rec(name: str = "home", type: str = "A", ttl: int | None = None) -> RecordSp
 def test_first_run_finds_the_existing_record_with_one_request_carrying_the_keys(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=900)
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("%s/900" % made["id"], "203.0.113.5", 900)
+    assert (found.id, found.value, found.ttl, found.others) == (made["id"], "203.0.113.5", 900, ())
     assert api.routes() == ["/dns/retrieveByNameType/example.com/A/home"]
     body = api.server.requests[0].json()
     assert (body["apikey"], body["secretapikey"]) == (API_KEY, SECRET)
@@ -75,30 +75,44 @@ def test_missing_record_is_created_with_porkbuns_default_ttl(api):
     made = api.provider().create(rec(), "203.0.113.7")
     [stored] = api.fake.named("home.example.com")
     assert (stored["content"], stored["ttl"]) == ("203.0.113.7", "600")
-    assert made.id == "%s/600" % stored["id"]
+    assert (made.id, made.ttl) == (stored["id"], 600)
     assert "ttl" not in api.server.requests[0].json()
 
 
-def test_update_with_a_cached_id_is_one_edit_that_keeps_the_ttl_and_notes(api):
+def test_update_with_a_cached_id_and_ttl_is_one_edit_that_keeps_the_ttl_and_notes(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=3600, notes="router")
-    found = api.provider().find(rec())
-    api.server.requests.clear()
-    result = api.provider().update(rec(), Remote(found.id, None), "203.0.113.9")  # fresh instance
+    result = api.provider().update(rec(), Remote(made["id"], None, 3600), "203.0.113.9")
     assert api.routes() == ["/dns/edit/example.com/%s" % made["id"]]
     stored = api.fake.records[made["id"]]
     assert (stored["content"], stored["ttl"], stored["notes"]) == ("203.0.113.9", "3600", "router")
-    assert result.id == found.id
+    assert (result.id, result.ttl) == (made["id"], 3600)
+
+
+def test_update_without_a_known_ttl_reads_it_once_rather_than_reset_it(api):
+    made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=3600)
+    api.provider().update(rec(), Remote(made["id"], None), "203.0.113.9")
+    assert api.routes() == ["/dns/retrieveByNameType/example.com/A/home",
+                            "/dns/edit/example.com/%s" % made["id"]]
+    assert api.fake.records[made["id"]]["ttl"] == "3600"
+
+
+def test_other_records_of_the_name_are_reported_not_touched(api):
+    first = api.fake.add("example.com", "home", "A", "203.0.113.5")
+    second = api.fake.add("example.com", "home", "A", "203.0.113.6")
+    found = api.provider().find(rec())
+    assert found.id == first["id"]
+    assert [(o.id, o.value) for o in found.others] == [(second["id"], "203.0.113.6")]
 
 
 def test_update_sends_a_configured_ttl(api):
     made = api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=3600)
-    result = api.provider().update(rec(ttl=1200), Remote(made["id"] + "/3600", None), "203.0.113.9")
-    assert api.fake.records[made["id"]]["ttl"] == "1200" and result.id == made["id"] + "/1200"
+    result = api.provider().update(rec(ttl=1200), Remote(made["id"], None, 3600), "203.0.113.9")
+    assert api.fake.records[made["id"]]["ttl"] == "1200" and result.ttl == 1200
 
 
 def test_update_with_a_stale_id_raises_not_found(api):
     with pytest.raises(NotFoundError, match="Edit error"):
-        api.provider().update(rec(), Remote("999/600", "203.0.113.5"), "203.0.113.9")
+        api.provider().update(rec(), Remote("999", "203.0.113.5", 600), "203.0.113.9")
     with pytest.raises(NotFoundError):
         api.provider().update(rec(), Remote("home/A", None), "203.0.113.9")
     assert len(api.server.requests) == 1

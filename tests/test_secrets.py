@@ -189,6 +189,8 @@ PLAIN_OPTIONS = {
     "webhook": lambda url: {"username": "router"},
     "tencentcloud": lambda url: {"endpoint": url, "secret_id": "AKIDtest0secret0id"},
     "alidns": lambda url: {"endpoint": url, "access_key_id": "LTAItest0key0id"},
+    "namecom": lambda url: {"endpoint": url, "username": "router"},
+    "cloudns": lambda url: {"endpoint": url, "auth_id": "31337"},
 }
 #: options whose secret must fit a shape
 SECRET_SHAPES = {

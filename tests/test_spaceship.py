@@ -60,7 +60,7 @@ def test_first_run_finds_the_existing_record_with_one_request(api):
     api.fake.add("example.com", "homer", "A", "203.0.113.6")
     api.fake.add("example.com", "home", "AAAA", "2001:db8::5")
     found = api.provider().find(rec())
-    assert (found.id, found.value, found.ttl) == ("home/A/1800", "203.0.113.5", 1800)
+    assert (found.id, found.value, found.ttl) == ("home/A", "203.0.113.5", 1800)
     assert api.routes() == ["GET " + RECORDS]
     req = api.server.requests[0]
     assert (req.headers["x-api-key"], req.headers["x-api-secret"]) == (KEY, SECRET)
@@ -88,7 +88,7 @@ def test_two_records_of_the_name_are_one_change_that_the_next_save_replaces(api)
 def test_missing_record_is_created_with_the_default_ttl(api):
     made = api.provider().create(rec(), "203.0.113.7")
     assert [(r["address"], r["ttl"]) for r in api.fake.named("home")] == [("203.0.113.7", 3600)]
-    assert made.id == "home/A/3600"
+    assert (made.id, made.ttl) == ("home/A", 3600)
     assert api.server.requests[0].json() == {"force": True, "items": [
         {"type": "A", "name": "home", "address": "203.0.113.7"}]}
 
@@ -100,16 +100,23 @@ def test_apex_aaaa_with_a_ttl_is_created_as_at(api):
 
 def test_update_with_a_cached_id_is_one_save_that_replaces_the_record_and_keeps_the_ttl(api):
     api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
-    result = api.provider().update(rec(), Remote("home/A/1800", "203.0.113.5"), "203.0.113.9")
+    result = api.provider().update(rec(), Remote("home/A", "203.0.113.5", 1800), "203.0.113.9")
     assert api.routes() == ["PUT " + RECORDS]
     assert api.server.requests[0].json()["items"] == [
         {"type": "A", "name": "home", "address": "203.0.113.9", "ttl": 1800}]
     assert [(r["address"], r["ttl"]) for r in api.fake.named("home")] == [("203.0.113.9", 1800)]
-    assert result.id == "home/A/1800"
+    assert (result.id, result.ttl) == ("home/A", 1800)
+
+
+def test_update_without_a_known_ttl_reads_it_once_rather_than_reset_it(api):
+    api.fake.add("example.com", "home", "A", "203.0.113.5", ttl=1800)
+    api.provider().update(rec(), Remote("home/A", None), "203.0.113.9")
+    assert api.routes() == ["GET " + RECORDS, "PUT " + RECORDS]
+    assert [(r["address"], r["ttl"]) for r in api.fake.named("home")] == [("203.0.113.9", 1800)]
 
 
 def test_an_id_for_another_name_or_type_asks_nothing(api):
-    for stale in ("nas/A/300", "home/AAAA/300", "12345", None):
+    for stale in ("nas/A", "home/AAAA", "12345", None):
         with pytest.raises(NotFoundError):
             api.provider().update(rec(), Remote(stale, None), "203.0.113.9")
     assert api.server.requests == []

@@ -1,8 +1,8 @@
 """ClouDNS HTTP API with an API user's auth-id and auth-password (docs/providers/cloudns.md).
 
 Every call is a form POST to `<endpoint>/dns/<call>.json` carrying the credentials (POST keeps the
-password out of URLs). `mod-record` requires the TTL, so a Remote id is "<record id>/<ttl>":
-the agent's state keeps only the id, and the TTL the record had travels with it.
+password out of URLs). `mod-record` requires the TTL: the call carries the one the agent cached
+with the id (one `records` read first when unknown).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.cloudns.net"
 #: the only TTLs ClouDNS accepts
@@ -35,22 +35,26 @@ class ClouDNS(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record of rec.type whose host is rec.name ('' for the apex), matched here too."""
+        """The first record of rec.type at rec.name; the others of that name in `others`."""
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record of rec.type whose host is rec.name ('' for the apex), matched here too."""
         answer = self._call("records", {"domain-name": ascii_name(rec.domain), "host": _host(rec),
                                         "type": rec.type})
         if isinstance(answer, list) and not answer:  # no records: []
-            return None
+            return []
         if not isinstance(answer, dict):
             raise self._malformed()
+        found = []
         for item in answer.values():
             if isinstance(item, dict) and item.get("type") == rec.type \
                     and str(item.get("host", "")).lower() == _host(rec):
                 record_id, value, ttl = str(item.get("id", "")), item.get("record"), str(item.get("ttl", ""))
                 if not record_id.isdigit() or not isinstance(value, str):
                     raise self._malformed()
-                ttl_value = int(ttl) if ttl.isdigit() else None
-                return Remote(_id(record_id, ttl_value), value, ttl_value)
-        return None
+                found.append(Remote(record_id, value, int(ttl) if ttl.isdigit() else None))
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """add-record; TTL 3600 unless the record sets one (ClouDNS requires a TTL)."""
@@ -61,17 +65,24 @@ class ClouDNS(Provider):
         record_id = str(data.get("id", "")) if isinstance(data, dict) else ""
         if not record_id.isdigit():
             raise self._malformed()
-        return Remote(_id(record_id, ttl), address, ttl)
+        return Remote(record_id, address, ttl)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """mod-record with the address and the TTL the record had (or the configured one)."""
-        record_id, _, ttl_text = (remote.id or "").partition("/")
+        record_id = str(remote.id or "")
         if not record_id.isdigit():
             raise NotFoundError("no current ClouDNS record id for %s" % rec, provider=self.type)
-        ttl = _ttl(rec) or (int(ttl_text) if ttl_text.isdigit() else remote.ttl) or DEFAULT_TTL
+        ttl = _ttl(rec) or remote.ttl or self._ttl_of(rec, record_id)
         self._call("mod-record", {"domain-name": ascii_name(rec.domain), "record-id": record_id,
                                   "host": _host(rec), "record": address, "ttl": ttl}, modify=True)
-        return Remote(_id(record_id, ttl), address, ttl)
+        return Remote(record_id, address, ttl)
+
+    def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
+        """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
+        for match in self._matches(rec):
+            if match.id == record_id:
+                return match.ttl or DEFAULT_TTL
+        raise NotFoundError("ClouDNS does not list record %s for %s" % (record_id, rec), provider=self.type)
 
     def check(self) -> str:
         """login.json: proves the API user; changes nothing."""
@@ -101,8 +112,7 @@ class ClouDNS(Provider):
                 raise self._malformed(resp.status)
             return answer
         # {"status": "Failed", "statusDescription": "Invalid authentication, incorrect auth-id or ..."}
-        what = str(answer.get("statusDescription") or "Failed")
-        what = what.replace(self._password, "***") if self._password else what
+        what = brief(answer.get("statusDescription") or "Failed", "", (self._password,))
         lower = what.lower()
         if "auth" in lower and ("invalid" in lower or "incorrect" in lower):
             raise AuthError("ClouDNS refused auth_id/auth_password: %s" % what, provider=self.type)
@@ -120,10 +130,6 @@ def _ttl(rec: RecordSpec) -> int | None:
         raise ConfigError("ClouDNS accepts only the TTLs %s, got %d" % (", ".join(map(str, TTLS)), rec.ttl),
                           section=rec.key, option="ttl")
     return rec.ttl
-
-
-def _id(record_id: str, ttl: int | None) -> str:
-    return "%s/%d" % (record_id, ttl) if ttl else record_id
 
 
 def _host(rec: RecordSpec) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com/v2"
 PER_PAGE = 200  # the documented maximum
@@ -31,9 +31,14 @@ class DigitalOcean(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record of rec.type whose name is rec.fqdn (the list is filtered by the full name)."""
+        """The first record of rec.type named rec.fqdn; the others of that name in `others`."""
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record of rec.type named rec.fqdn (the list is filtered by the full name), in order."""
         domain = ascii_name(rec.domain)
         label = _label(rec)
+        found = []
         for page in range(1, MAX_PAGES + 1):
             body = self._call("GET", "domains/%s/records" % _q(domain),
                               {"type": rec.type, "name": ascii_name(rec.fqdn), "per_page": PER_PAGE,
@@ -44,11 +49,11 @@ class DigitalOcean(Provider):
             for item in items:
                 if (isinstance(item, dict) and item.get("type") == rec.type
                         and str(item.get("name", "")).lower() == label):
-                    return self._remote(item)
+                    found.append(self._remote(item))
             pages = body.get("links", {}).get("pages") if isinstance(body.get("links"), dict) else None
             if not isinstance(pages, dict) or not pages.get("next"):
-                return None
-        return None
+                break
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """POST a new record; DigitalOcean's default TTL (1800) unless the record sets one."""
@@ -106,8 +111,7 @@ class DigitalOcean(Provider):
             return answer
         # error answers: {"id": "unauthorized", "message": "Unable to authenticate you"}
         answer = answer if isinstance(answer, dict) else {}
-        what = "%s %s" % (answer.get("id") or "HTTP %d" % resp.status, answer.get("message") or "")
-        what = what.strip().replace(self._token, "***") if self._token else what.strip()
+        what = brief(answer.get("id") or "HTTP %d" % resp.status, answer.get("message"), (self._token,))
         if resp.status == 401:
             raise AuthError("DigitalOcean refused the API token: %s" % what, status=401, provider=self.type)
         if resp.status == 403:

@@ -1,9 +1,8 @@
 """Gandi LiveDNS (API v5) with a personal access token (docs/providers/gandi.md).
 
-A record is an RRSet addressed by domain, name and type; PUT creates or replaces it, and a PUT
-without `rrset_ttl` would reset the TTL to Gandi's default. So a Remote id is
-"<name>/<type>/<ttl>": the agent's state keeps only the id, and the TTL the record had travels
-with it into the next PUT.
+A record is an RRSet addressed by domain, name and type (the Remote id is "<name>/<type>"); PUT
+creates or replaces it, and a PUT without `rrset_ttl` would reset the TTL to Gandi's default, so
+it carries the TTL the agent cached with the id (one GET first when unknown).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from urllib.parse import quote
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.gandi.net/v5/livedns"
 DEFAULT_TTL = 10800  # what Gandi sets when a PUT leaves rrset_ttl out
@@ -41,7 +40,7 @@ class Gandi(Provider):
             raise self._malformed()
         ttl = rrset.get("rrset_ttl")
         ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
-        return Remote(_id(rec, ttl), values[0] if len(values) == 1 else ",".join(values), ttl)
+        return Remote(_id(rec), values[0] if len(values) == 1 else ",".join(values), ttl)
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """PUT the RRSet; Gandi's default TTL (10800) unless the record sets one."""
@@ -49,10 +48,15 @@ class Gandi(Provider):
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """PUT the one address with the TTL the record has (or the configured one)."""
-        parts = (remote.id or "").split("/")
-        if len(parts) != 3 or parts[:2] != [_label(rec), rec.type]:
+        if remote.id != _id(rec):
             raise NotFoundError("no current Gandi RRSet id for %s" % rec, provider=self.type)
-        return self._put(rec, address, rec.ttl or (int(parts[2]) if parts[2].isdigit() else remote.ttl))
+        ttl = rec.ttl or remote.ttl
+        if not ttl:  # unknown: read it rather than let the PUT reset it
+            now = self.find(rec)
+            if now is None:
+                raise NotFoundError("Gandi has no RRSet %s any more" % rec, provider=self.type)
+            ttl = now.ttl
+        return self._put(rec, address, ttl)
 
     def check(self) -> str:
         """List the domains the token reaches; changes nothing."""
@@ -74,7 +78,7 @@ class Gandi(Provider):
             raise RejectedError("domain %s not found on Gandi LiveDNS with this token: %s"
                                 % (rec.domain, exc.message), status=404, provider=self.type)
         ttl = ttl or DEFAULT_TTL
-        return Remote(_id(rec, ttl), address, ttl)
+        return Remote(_id(rec), address, ttl)
 
     def _path(self, rec: RecordSpec) -> str:
         return "domains/%s/records/%s/%s" % (_q(ascii_name(rec.domain)), _q(_label(rec)), rec.type)
@@ -98,12 +102,12 @@ class Gandi(Provider):
             return answer
         # {"code": 401, "message": "...", "object": "HTTPUnauthorized", "cause": "Unauthorized"}
         answer = answer if isinstance(answer, dict) else {}
-        what = "%s %s" % (answer.get("cause") or "HTTP %d" % resp.status, answer.get("message") or "")
+        message = str(answer.get("message") or "")
         errors = answer.get("errors")
         if isinstance(errors, list):
-            what += " " + "; ".join("%s: %s" % (e.get("name"), e.get("description"))
-                                    for e in errors if isinstance(e, dict))
-        what = what.strip().replace(self._token, "***") if self._token else what.strip()
+            message += " " + "; ".join("%s: %s" % (e.get("name"), e.get("description"))
+                                       for e in errors[:3] if isinstance(e, dict))
+        what = brief(answer.get("cause") or "HTTP %d" % resp.status, message.strip(), (self._token,))
         if resp.status == 401:
             raise AuthError("Gandi refused the token: %s" % what, status=401, provider=self.type)
         if resp.status == 403:
@@ -123,8 +127,8 @@ def _label(rec: RecordSpec) -> str:
     return "@" if rec.name in ("@", "") else ascii_name(rec.name)
 
 
-def _id(rec: RecordSpec, ttl: int | None) -> str:
-    return "%s/%s/%s" % (_label(rec), rec.type, ttl or "")
+def _id(rec: RecordSpec) -> str:
+    return "%s/%s" % (_label(rec), rec.type)
 
 
 def _q(segment: str) -> str:

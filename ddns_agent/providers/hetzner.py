@@ -3,7 +3,7 @@
 The zone is addressed by its name (the record's domain), so no zone lookup is needed. A Remote id
 is the RRSet id ("home/A"). An update is one `set_records` action, which replaces the RRSet's values
 and keeps its TTL, labels and protection; a TTL the record sets is sent on create, and changed with
-`change_ttl` only when a read showed another one.
+`change_ttl` only when the TTL known for the RRSet (read, or cached in state) is another one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import quote
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 
@@ -96,8 +96,7 @@ class Hetzner(Provider):
         error = answer.get("error") if isinstance(answer, dict) else None
         error = error if isinstance(error, dict) else {}
         code = str(error.get("code") or "HTTP %d" % resp.status)
-        what = ("%s %s" % (code, error.get("message") or "")).strip()
-        what = what.replace(self._token, "***") if self._token else what
+        what = brief(code, error.get("message"), (self._token,))
         if resp.status == 401 or code == "unauthorized":
             raise AuthError("Hetzner refused the API token: %s" % what, status=code, provider=self.type)
         if code in ("forbidden", "token_readonly"):
@@ -116,8 +115,9 @@ class Hetzner(Provider):
             raise self._malformed()
         if action["status"] == "error":
             error = action.get("error") if isinstance(action.get("error"), dict) else {}
-            raise RejectedError("Hetzner action %s failed: %s %s" % (action.get("command"), error.get("code"),
-                                                                    error.get("message")), provider=self.type)
+            what = brief(error.get("code"), error.get("message"), (self._token,))
+            raise RejectedError("Hetzner action %s failed: %s" % (brief(action.get("command"), ""), what),
+                                provider=self.type)
 
     def _remote(self, rrset, rec: RecordSpec) -> Remote:
         if not isinstance(rrset, dict) or not isinstance(rrset.get("records"), list):

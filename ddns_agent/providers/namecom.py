@@ -1,8 +1,7 @@
 """name.com API v4 with the account's user name and an API token (docs/providers/namecom.md).
 
 A record update is a PUT of the whole record, whose `ttl` would fall back to name.com's default;
-so a Remote id is "<record id>/<ttl>" (the agent's state keeps only the id) and the PUT carries
-the TTL the record had.
+so the PUT carries the TTL the agent cached with the id (one GetRecord first when unknown).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from urllib.parse import quote, urlencode
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.name.com/v4"
 PER_PAGE = 1000  # the documented maximum
@@ -35,8 +34,13 @@ class NameCom(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record of rec.type whose fqdn is rec.fqdn (the list is read page by page)."""
+        """The first record of rec.type whose fqdn is rec.fqdn; the others of that name in `others`."""
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record of rec.type whose fqdn is rec.fqdn (the list is read page by page)."""
         fqdn = ascii_name(rec.fqdn) + "."
+        found = []
         for page in range(1, MAX_PAGES + 1):
             query = urlencode({"perPage": PER_PAGE, "page": page})
             body = self._call("GET", "domains/%s/records?%s" % (_q(ascii_name(rec.domain)), query),
@@ -47,11 +51,11 @@ class NameCom(Provider):
             for item in records:
                 if isinstance(item, dict) and item.get("type") == rec.type \
                         and str(item.get("fqdn", "")).lower() == fqdn:
-                    return self._remote(item)
+                    found.append(self._remote(item))
             next_page = body.get("nextPage")
             if not isinstance(next_page, int) or next_page <= page:
-                return None
-        return None
+                break
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """POST the record; name.com's default TTL (300) unless the record sets one."""
@@ -63,15 +67,13 @@ class NameCom(Provider):
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """PUT the record with the address and the TTL it had (or the configured one)."""
-        record_id, _, ttl_text = (remote.id or "").partition("/")
+        record_id = str(remote.id or "")
         if not record_id.isdigit():
             raise NotFoundError("no current name.com record id for %s" % rec, provider=self.type)
-        body = {"host": _host(rec), "type": rec.type, "answer": address}
-        ttl = rec.ttl or (int(ttl_text) if ttl_text.isdigit() else remote.ttl)
-        if ttl:
-            body["ttl"] = ttl
-        return self._remote(self._call("PUT", "domains/%s/records/%s" % (_q(ascii_name(rec.domain)),
-                                                                          record_id), body))
+        path = "domains/%s/records/%s" % (_q(ascii_name(rec.domain)), record_id)
+        ttl = rec.ttl or remote.ttl or self._remote(self._call("GET", path)).ttl or DEFAULT_TTL
+        body = {"host": _host(rec), "type": rec.type, "answer": address, "ttl": ttl}
+        return self._remote(self._call("PUT", path, body))
 
     def check(self) -> str:
         """List the account's domains; changes nothing."""
@@ -105,9 +107,7 @@ class NameCom(Provider):
             return answer
         # {"message": "Unauthenticated"} or {"message": "Invalid Argument", "details": "..."}
         answer = answer if isinstance(answer, dict) else {}
-        what = " ".join(str(answer[k]) for k in ("message", "details") if answer.get(k))
-        what = what or "HTTP %d" % resp.status
-        what = what.replace(self._token, "***") if self._token else what
+        what = brief(answer.get("message") or "HTTP %d" % resp.status, answer.get("details"), (self._token,))
         if resp.status == 401:
             raise AuthError("name.com refused username/api_token: %s" % what, status=401, provider=self.type)
         if resp.status == 403:
@@ -129,7 +129,7 @@ class NameCom(Provider):
         if isinstance(record_id, bool) or not isinstance(record_id, int) or not isinstance(answer, str):
             raise self._malformed()
         ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
-        return Remote("%d/%d" % (record_id, ttl) if ttl else str(record_id), answer, ttl)
+        return Remote(str(record_id), answer, ttl)
 
     def _malformed(self, status: int | None = None) -> UnconfirmedError:
         return UnconfirmedError("malformed answer from name.com", status=status, provider=self.type)

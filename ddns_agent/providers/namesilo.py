@@ -1,8 +1,9 @@
 """NameSilo API (version 1, JSON) with an API key (docs/providers/namesilo.md).
 
 Every call is a GET whose query carries the key (NameSilo takes no other way; transport messages
-never print a query). `dnsUpdateRecord` gives the record a new id and, without `rrttl`, NameSilo's
-default TTL; so a Remote id is "<record id>/<ttl>" and each update returns the new id.
+never print a query). `dnsUpdateRecord` gives the record a new id, which each update returns, and
+without `rrttl` NameSilo's default TTL: the call carries the TTL the agent cached with the id (one
+list first when unknown).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, TransientError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://www.namesilo.com/api"
 SUCCESS = 300
@@ -20,6 +21,7 @@ AUTH_CODES = frozenset((110, 112, 113))
 NOT_YOURS = 200   # domain not active or not in this account
 INTERNAL = 201    # internal system error
 DNS_ERROR = 280   # DNS modification error (an unknown rrid among them)
+DEFAULT_TTL = 7207  # what NameSilo sets when `rrttl` is left out
 
 
 class NameSilo(Provider):
@@ -34,13 +36,18 @@ class NameSilo(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record named rec.fqdn of rec.type from dnsListRecords."""
+        """The first record named rec.fqdn of rec.type; the others of that name in `others`."""
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record named rec.fqdn of rec.type from dnsListRecords."""
         reply = self._call("dnsListRecords", {"domain": ascii_name(rec.domain)})
         items = reply.get("resource_record", [])
         items = [items] if isinstance(items, dict) else items  # one record comes as an object
         if not isinstance(items, list):
             raise self._malformed()
         fqdn = ascii_name(rec.fqdn)
+        found = []
         for item in items:
             if isinstance(item, dict) and item.get("type") == rec.type \
                     and str(item.get("host", "")).lower() == fqdn:
@@ -48,9 +55,8 @@ class NameSilo(Provider):
                 ttl = str(item.get("ttl"))
                 if not record_id or not isinstance(value, str):
                     raise self._malformed()
-                ttl_value = int(ttl) if ttl.isdigit() else None
-                return Remote(_id(record_id, ttl_value), value, ttl_value)
-        return None
+                found.append(Remote(record_id, value, int(ttl) if ttl.isdigit() else None))
+        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """dnsAddRecord; NameSilo's default TTL (7207) unless the record sets one."""
@@ -59,20 +65,25 @@ class NameSilo(Provider):
         if rec.ttl:
             params["rrttl"] = rec.ttl
         reply = self._call("dnsAddRecord", params)
-        return Remote(_id(self._record_id(reply), rec.ttl or 7207), address, rec.ttl or 7207)
+        return Remote(self._record_id(reply), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """dnsUpdateRecord with the TTL the record had (or the configured one); returns the new id."""
-        record_id, _, ttl_text = (remote.id or "").partition("/")
+        record_id = str(remote.id or "")
         if not record_id.isalnum():
             raise NotFoundError("no current NameSilo record id for %s" % rec, provider=self.type)
-        ttl = rec.ttl or (int(ttl_text) if ttl_text.isdigit() else remote.ttl)
+        ttl = rec.ttl or remote.ttl or self._ttl_of(rec, record_id)
         params = {"domain": ascii_name(rec.domain), "rrid": record_id, "rrhost": _host(rec),
-                  "rrvalue": address}
-        if ttl:
-            params["rrttl"] = ttl
+                  "rrvalue": address, "rrttl": ttl}
         reply = self._call("dnsUpdateRecord", params, update=True)
-        return Remote(_id(self._record_id(reply), ttl), address, ttl)
+        return Remote(self._record_id(reply), address, ttl)
+
+    def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
+        """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
+        for match in self._matches(rec):
+            if match.id == record_id:
+                return match.ttl or DEFAULT_TTL
+        raise NotFoundError("NameSilo does not list record %s for %s" % (record_id, rec), provider=self.type)
 
     def check(self) -> str:
         """listDomains; changes nothing."""
@@ -104,8 +115,7 @@ class NameSilo(Provider):
         code = int(reply["code"])
         if code == SUCCESS:
             return reply
-        what = "%d %s" % (code, reply.get("detail") or "")
-        what = what.replace(self._key, "***") if self._key else what
+        what = brief(code, reply.get("detail"), (self._key,))
         if code in AUTH_CODES:
             raise AuthError("NameSilo refused the API key: %s" % what, status=code, provider=self.type)
         if code == NOT_YOURS:
@@ -126,10 +136,6 @@ class NameSilo(Provider):
 
     def _malformed(self, status: int | None = None) -> UnconfirmedError:
         return UnconfirmedError("malformed answer from NameSilo", status=status, provider=self.type)
-
-
-def _id(record_id: str, ttl: int | None) -> str:
-    return "%s/%d" % (record_id, ttl) if ttl else record_id
 
 
 def _host(rec: RecordSpec) -> str:

@@ -1,8 +1,7 @@
 """Porkbun API v3 with an API key pair (docs/providers/porkbun.md).
 
-Every call is a POST whose JSON body carries `apikey` and `secretapikey`. A Remote id is
-"<record id>/<ttl>": an edit by id must send the TTL (Porkbun's default would replace it), and the
-agent's state keeps only the id, so the TTL the record had travels with it.
+Every call is a POST whose JSON body carries `apikey` and `secretapikey`. An edit by id must send
+the TTL (Porkbun's default would replace it): the one the agent cached with the id, else one read.
 """
 
 from __future__ import annotations
@@ -12,9 +11,10 @@ from urllib.parse import quote
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.porkbun.com/api/json/v3"
+DEFAULT_TTL = 600  # Porkbun's minimum and default
 
 
 class Porkbun(Provider):
@@ -31,7 +31,11 @@ class Porkbun(Provider):
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
-        """The record named rec.fqdn of rec.type (retrieveByNameType; names matched here too)."""
+        """The first record named rec.fqdn of rec.type; the others of that name in `others`."""
+        return first_of(self._matches(rec))
+
+    def _matches(self, rec: RecordSpec) -> list:
+        """Every record named rec.fqdn of rec.type (retrieveByNameType; names matched here too)."""
         path = "dns/retrieveByNameType/%s/%s" % (_q(ascii_name(rec.domain)), rec.type)
         if _sub(rec):
             path += "/" + _q(_sub(rec))
@@ -39,11 +43,8 @@ class Porkbun(Provider):
         if not isinstance(records, list):
             raise self._malformed()
         name = ascii_name(rec.fqdn)
-        for item in records:
-            if isinstance(item, dict) and str(item.get("name", "")).lower() == name \
-                    and item.get("type") == rec.type:
-                return self._remote(item)
-        return None
+        return [self._remote(item) for item in records if isinstance(item, dict)
+                and str(item.get("name", "")).lower() == name and item.get("type") == rec.type]
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Create the record; Porkbun's default TTL (600) unless the record sets one."""
@@ -54,19 +55,24 @@ class Porkbun(Provider):
         record_id = answer.get("id")
         if isinstance(record_id, bool) or not str(record_id).isdigit():
             raise self._malformed()
-        return Remote(_id(str(record_id), rec.ttl or 600), address, rec.ttl or 600)
+        return Remote(str(record_id), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """Edit by id with the content and the TTL the record has (or the configured one)."""
-        record_id, _, ttl_text = (remote.id or "").partition("/")
+        record_id = str(remote.id or "")
         if not record_id.isdigit():
             raise NotFoundError("no current Porkbun record id for %s" % rec, provider=self.type)
-        ttl = rec.ttl or (int(ttl_text) if ttl_text.isdigit() else remote.ttl)
-        body = {"name": _sub(rec), "type": rec.type, "content": address}
-        if ttl:
-            body["ttl"] = str(ttl)
+        ttl = rec.ttl or remote.ttl or self._ttl_of(rec, record_id)
+        body = {"name": _sub(rec), "type": rec.type, "content": address, "ttl": str(ttl)}
         self._call("dns/edit/%s/%s" % (_q(ascii_name(rec.domain)), record_id), body, rec, edit=True)
-        return Remote(_id(record_id, ttl), address, ttl)
+        return Remote(record_id, address, ttl)
+
+    def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
+        """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
+        for match in self._matches(rec):
+            if match.id == record_id:
+                return match.ttl or DEFAULT_TTL
+        raise NotFoundError("Porkbun does not list record %s for %s" % (record_id, rec), provider=self.type)
 
     def check(self) -> str:
         """`ping`: proves the key pair; changes nothing."""
@@ -92,9 +98,7 @@ class Porkbun(Provider):
                                 status=resp.status, provider=self.type)
         if answer["status"] == "SUCCESS" and 200 <= resp.status < 300:
             return answer
-        message = str(answer.get("message") or "HTTP %d" % resp.status)
-        for secret in self._keys.values():
-            message = message.replace(secret, "***") if secret else message
+        message = brief(answer.get("message") or "HTTP %d" % resp.status, "", tuple(self._keys.values()))
         lower = message.lower()
         if "api key" in lower or "apikey" in lower or resp.status in (401, 403) and "api access" not in lower:
             raise AuthError("Porkbun refused the API keys: %s" % message, status=resp.status,
@@ -113,8 +117,7 @@ class Porkbun(Provider):
         record_id, content, ttl = str(item.get("id", "")), item.get("content"), str(item.get("ttl", ""))
         if not record_id.isdigit() or not isinstance(content, str):
             raise self._malformed()
-        ttl_value = int(ttl) if ttl.isdigit() else None
-        return Remote(_id(record_id, ttl_value), content, ttl_value)
+        return Remote(record_id, content, int(ttl) if ttl.isdigit() else None)
 
     def _malformed(self, status: int | None = None) -> UnconfirmedError:
         return UnconfirmedError("malformed answer from Porkbun", status=status, provider=self.type)
@@ -124,10 +127,6 @@ def _action(path: str) -> str:
     """The API call a path names, for messages: create, edit, retrieveByNameType, ping."""
     parts = path.split("/")
     return parts[1] if len(parts) > 1 else parts[0]
-
-
-def _id(record_id: str, ttl: int | None) -> str:
-    return "%s/%d" % (record_id, ttl) if ttl else record_id
 
 
 def _sub(rec: RecordSpec) -> str:

@@ -1,9 +1,9 @@
 """Spaceship API v1 DNS records with an API key and secret (docs/providers/spaceship.md).
 
-Spaceship records have no ids: a record is its (type, name, address). An update saves the record
-with `force: true`, which overwrites the record of that name and type, so it is one request. The
-save wants the TTL, so a Remote id is "<name>/<type>/<ttl>": the agent's state keeps only the id,
-and the TTL the record had travels with it.
+Spaceship records have no ids: a record is its (type, name, address), and the Remote id is
+"<name>/<type>". An update saves the record with `force: true`, which overwrites the record of that
+name and type, so it is one request; it carries the TTL the agent cached with the id (one list
+first when unknown), since a save without one would set the default.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
 PAGE = 500  # `take` at most 500
@@ -62,7 +62,7 @@ class Spaceship(Provider):
             return None
         ttl = found[0].get("ttl")
         ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
-        return Remote(_id(rec, ttl), ",".join(item["address"] for item in found), ttl)
+        return Remote(_id(rec), ",".join(item["address"] for item in found), ttl)
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Save the record; Spaceship's default TTL (3600) unless the record sets one."""
@@ -70,10 +70,15 @@ class Spaceship(Provider):
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """Save the record over the old one (force), with the TTL it had or the configured one."""
-        parts = (remote.id or "").split("/")
-        if len(parts) != 3 or parts[:2] != [_label(rec), rec.type]:
+        if remote.id != _id(rec):
             raise NotFoundError("no current Spaceship record id for %s" % rec, provider=self.type)
-        return self._save(rec, address, rec.ttl or (int(parts[2]) if parts[2].isdigit() else remote.ttl))
+        ttl = rec.ttl or remote.ttl
+        if not ttl:  # unknown: read it rather than let the save set the default
+            now = self.find(rec)
+            if now is None:
+                raise NotFoundError("Spaceship has no record %s any more" % rec, provider=self.type)
+            ttl = now.ttl
+        return self._save(rec, address, ttl)
 
     def check(self) -> str:
         """List the account's domains; changes nothing (needs the key's domains:read permission)."""
@@ -91,7 +96,7 @@ class Spaceship(Provider):
             item["ttl"] = ttl
         self._call("PUT", "dns/records/" + _q(ascii_name(rec.domain)), rec, {"force": True, "items": [item]})
         ttl = ttl or 3600
-        return Remote(_id(rec, ttl), address, ttl)
+        return Remote(_id(rec), address, ttl)
 
     def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None) -> dict:
         """One API call; the parsed JSON object of a 2xx answer ({} for 204), else the matching error."""
@@ -114,15 +119,14 @@ class Spaceship(Provider):
             return answer
         # {"detail": "...", "data": [{"field": "items[0].ttl", "details": "..."}]}
         answer = answer if isinstance(answer, dict) else {}
-        what = str(answer.get("detail") or "HTTP %d" % resp.status)
+        message = ""
         data_items = answer.get("data")
         if isinstance(data_items, list):
-            what += " " + "; ".join("%s: %s" % (d.get("field"), d.get("details"))
-                                    for d in data_items if isinstance(d, dict))
+            message = "; ".join("%s: %s" % (d.get("field"), d.get("details"))
+                                for d in data_items[:3] if isinstance(d, dict))
         code = resp.headers.get("spaceship-error-code")
-        what = (what + (" (code %s)" % code if code else "")).strip()
-        for secret in self._secrets:
-            what = what.replace(secret, "***") if secret else what
+        message += " (code %s)" % code if code else ""
+        what = brief(answer.get("detail") or "HTTP %d" % resp.status, message.strip(), tuple(self._secrets))
         if resp.status == 401:
             raise AuthError("Spaceship refused api_key/api_secret: %s" % what, status=401, provider=self.type)
         if resp.status == 403:
@@ -143,8 +147,8 @@ def _label(rec: RecordSpec) -> str:
     return "@" if rec.name in ("@", "") else ascii_name(rec.name)
 
 
-def _id(rec: RecordSpec, ttl: int | None) -> str:
-    return "%s/%s/%s" % (_label(rec), rec.type, ttl or "")
+def _id(rec: RecordSpec) -> str:
+    return "%s/%s" % (_label(rec), rec.type)
 
 
 def _q(segment: str) -> str:
