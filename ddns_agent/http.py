@@ -5,13 +5,18 @@ This is the only module that catches socket, ssl, http.client and urllib3 errors
     cannot connect, TLS not verified          TransientError    nothing was sent
     timeout or connection lost after sending  UnconfirmedError  may have been processed
 
+Every request ends within `Timeouts.total_s` (and never after `Http.run_deadline`), however slowly
+the server drips its answer: each socket read gets only the time left (see `_BoundedIO`).
+
 TLS is always verified, with no option to turn that off. Messages name `host:port`, never header
 values, bodies or query strings (tokens live there). Importing this module loads no network module.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import time
 
 from ddns_agent import USER_AGENT
 from ddns_agent.errors import ConfigError, RateLimitedError, TransientError, UnconfirmedError
@@ -55,19 +60,26 @@ class Response:
 
 
 class Timeouts:
-    """Seconds to wait for a connection (TCP + TLS) and then for each read of the answer."""
+    """Seconds to wait for a connection (TCP + TLS), for each read, and for the whole request.
 
-    __slots__ = ("connect_s", "read_s")
+    `total_s` defaults to connect_s + read_s: what the two bounds would allow one prompt answer.
+    """
 
-    def __init__(self, connect_s: float = 5.0, read_s: float = 10.0) -> None:
-        for value in (connect_s, read_s):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
+    __slots__ = ("connect_s", "read_s", "total_s")
+
+    def __init__(self, connect_s: float = 5.0, read_s: float = 10.0, total_s: float | None = None) -> None:
+        if total_s is None and not isinstance(connect_s, bool) and not isinstance(read_s, bool) \
+                and isinstance(connect_s, (int, float)) and isinstance(read_s, (int, float)):
+            total_s = connect_s + read_s
+        for value in (connect_s, read_s, total_s):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1200:
                 raise ConfigError("expected seconds between 0 and 600, got %r" % (value,), option="timeout")
         self.connect_s = float(connect_s)
         self.read_s = float(read_s)
+        self.total_s = float(total_s)
 
     def __repr__(self) -> str:
-        return "Timeouts(connect_s=%g, read_s=%g)" % (self.connect_s, self.read_s)
+        return "Timeouts(connect_s=%g, read_s=%g, total_s=%g)" % (self.connect_s, self.read_s, self.total_s)
 
 
 def safe_url(url: str) -> str:
@@ -196,8 +208,70 @@ def _connect_error(dest: _Dest, exc: BaseException) -> TransientError:
     return TransientError("cannot connect to %s: %s" % (dest.where, _reason(exc)))
 
 
+class _Deadline:
+    """When the request under way must be complete (monotonic seconds), and the longest single read."""
+
+    __slots__ = ("start", "at", "read_s")
+
+    def __init__(self, read_s: float) -> None:
+        self.start = 0.0
+        self.at = float("inf")
+        self.read_s = read_s
+
+    def left(self) -> float:
+        """Seconds left; a timeout error when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            import socket
+            raise socket.timeout("timed out")
+        return left
+
+
+class _BoundedIO(io.RawIOBase):
+    """Raw reads from a socket, each given only the time left before the deadline."""
+
+    def __init__(self, sock, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(min(self._deadline.left(), self._deadline.read_s))
+        return self._sock.recv_into(buffer)
+
+
+class _BoundedSocket:
+    """What http.client's HTTPResponse gets instead of the socket: only `makefile` is used."""
+
+    __slots__ = ("_sock", "_deadline")
+
+    def __init__(self, sock, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):
+        return io.BufferedReader(_BoundedIO(self._sock, self._deadline))
+
+
+def _response_class(deadline: _Deadline):
+    """An http.client.HTTPResponse class that reads the status, headers and body under `deadline`."""
+    import http.client
+
+    class BoundedResponse(http.client.HTTPResponse):
+        def __init__(self, sock, *args, **kwargs) -> None:
+            super().__init__(_BoundedSocket(sock, deadline), *args, **kwargs)
+
+    return BoundedResponse
+
+
 class Http:
-    """The seam: `request(method, url, headers, body) -> Response`, errors already translated."""
+    """The seam: `request(method, url, headers, body) -> Response`, errors already translated.
+
+    `run_deadline` (monotonic seconds, set by the caller) ends every request by then too.
+    """
 
     name = ""
 
@@ -205,6 +279,8 @@ class Http:
         self.timeouts = timeouts
         self.ssl_context = ssl_context
         self.user_agent = user_agent
+        self.run_deadline = float("inf")
+        self._deadline = _Deadline(timeouts.read_s)
 
     def request(self, method: str, url: str, headers: dict | None = None,
                 body: bytes | None = None) -> Response:
@@ -215,6 +291,11 @@ class Http:
         for key, value in (headers or {}).items():
             merged = {k: v for k, v in merged.items() if k.lower() != key.lower()}
             merged[key] = value
+        start = time.monotonic()
+        if start >= self.run_deadline:
+            raise TransientError("not sent to %s: the run's time is up" % dest.where)
+        self._deadline.start = start
+        self._deadline.at = min(start + self.timeouts.total_s, self.run_deadline)
         # Closed without any answer, often an idle keep-alive connection the server had just
         # timed out: a read-only request may go once more; a write may have landed.
         for _ in range(2 if method in SAFE_METHODS else 1):
@@ -228,7 +309,10 @@ class Http:
         raise NotImplementedError
 
     def _timeout_error(self, dest: _Dest) -> UnconfirmedError:
-        return UnconfirmedError("no answer from %s within %gs" % (dest.where, self.timeouts.read_s))
+        waited = self.timeouts.read_s
+        if time.monotonic() >= self._deadline.at - 0.01:  # the whole request's time ran out
+            waited = self._deadline.at - self._deadline.start
+        return UnconfirmedError("no answer from %s within %gs" % (dest.where, round(waited, 1)))
 
     def close(self) -> None:
         """Close kept-alive connections."""
@@ -252,14 +336,19 @@ class StdlibHttp(Http):
         self._client = http.client
         self._timeouts = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
         self._conns: dict = {}
+        self._response_class = _response_class(self._deadline)
 
     def _open(self, dest: _Dest):
         client = self._client
+        try:
+            timeout = min(self.timeouts.connect_s, self._deadline.left())
+        except OSError:
+            raise _connect_error(dest, TimeoutError("timed out"))
         if dest.scheme == "https":
-            conn = client.HTTPSConnection(dest.host, dest.port, timeout=self.timeouts.connect_s,
-                                          context=self.ssl_context)
+            conn = client.HTTPSConnection(dest.host, dest.port, timeout=timeout, context=self.ssl_context)
         else:
-            conn = client.HTTPConnection(dest.host, dest.port, timeout=self.timeouts.connect_s)
+            conn = client.HTTPConnection(dest.host, dest.port, timeout=timeout)
+        conn.response_class = self._response_class
         try:
             conn.connect()  # TCP and TLS handshake, under the connect timeout
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors; CertificateError is a ValueError
@@ -280,6 +369,7 @@ class StdlibHttp(Http):
         client = self._client
         try:
             try:
+                conn.sock.settimeout(min(self.timeouts.read_s, self._deadline.left()))
                 conn.request(method, dest.target, body=body, headers=headers)
             except OSError as exc:
                 if not reused or isinstance(exc, self._timeouts):
@@ -350,10 +440,17 @@ class Urllib3Http(Http):
     def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
         super().__init__(timeouts, ssl_context, user_agent)
         import urllib3
+        self._urllib3 = urllib3
         self._exc = urllib3.exceptions
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=1, block=False, retries=False, ssl_context=ssl_context,
             timeout=urllib3.Timeout(connect=timeouts.connect_s, read=timeouts.read_s))
+        # the pools' connections read answers through a response class bound to this request's deadline
+        bounded = {"response_class": _response_class(self._deadline)}
+        self._pool.pool_classes_by_scheme = {
+            scheme: type(pool.__name__, (pool,), {"ConnectionCls": type(
+                pool.ConnectionCls.__name__, (pool.ConnectionCls,), bounded)})
+            for scheme, pool in self._pool.pool_classes_by_scheme.items()}
 
     def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
         exc_mod = self._exc
@@ -361,8 +458,11 @@ class Urllib3Http(Http):
         complete = False
         url = "%s://%s%s" % (dest.scheme, dest.where, dest.target)
         try:
+            timeout = self._urllib3.Timeout(connect=min(self.timeouts.connect_s, self._deadline.left()),
+                                            read=self.timeouts.read_s)
             answer = self._pool.urlopen(method, url, body=body, headers=headers, redirect=False,
-                                        retries=False, preload_content=False, decode_content=False)
+                                        retries=False, preload_content=False, decode_content=False,
+                                        timeout=timeout)
             data = _read_all(answer.read, dest)
             complete = True
         except exc_mod.ReadTimeoutError:
