@@ -13,7 +13,7 @@
         TransientError     connect failure, 5xx, timeout            retry by policy
           UnconfirmedError sent, no trustworthy answer              read back before resending
 
-`socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py`.
+`socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py` and its `transports.py`.
 """
 
 from __future__ import annotations
