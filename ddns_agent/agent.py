@@ -144,12 +144,10 @@ class Agent:
         `event` (default: an `--interface` run, as hotplug starts them) makes a record that failed
         wait out its back-off unless its address changed; see plan.plan_record.
         """
-        import time as clock
-
         state.ensure_dir(self.state_dir)
         with state.Lock(self.state_dir):
             # the run's time starts once the lock is ours: waiting for it is not this run's work
-            self.deadline = clock.monotonic() + RUN_TIMEOUTS * self._longest_timeout()
+            self.deadline = time.monotonic() + RUN_TIMEOUTS * self._longest_timeout()
             return self._update_locked(interface, force, interface is not None if event is None else event)
 
     def _longest_timeout(self) -> float:
