@@ -71,9 +71,10 @@ class Timeouts:
         if total_s is None and not isinstance(connect_s, bool) and not isinstance(read_s, bool) \
                 and isinstance(connect_s, (int, float)) and isinstance(read_s, (int, float)):
             total_s = connect_s + read_s
-        for value in (connect_s, read_s, total_s):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1200:
-                raise ConfigError("expected seconds between 0 and 600, got %r" % (value,), option="timeout")
+        for value, most in ((connect_s, 600), (read_s, 600), (total_s, 1200)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= most:
+                raise ConfigError("expected seconds between 0 and %d, got %r" % (most, value),
+                                  option="timeout")
         self.connect_s = float(connect_s)
         self.read_s = float(read_s)
         self.total_s = float(total_s)

@@ -305,7 +305,7 @@ def _lock_waiters(lock) -> set:
     with open("/proc/locks") as f:
         for line in f:
             fields = line.split()
-            if len(fields) > 5 and fields[1] == "->" and fields[2] == "FLOCK" \
+            if len(fields) > 6 and fields[1] == "->" and fields[2] == "FLOCK" \
                     and int(fields[6].rsplit(":", 1)[1]) == inode:
                 pids.add(int(fields[5]))
     return pids
