@@ -1,7 +1,7 @@
 """The only wiring: parse args, build stages, map errors to exit codes.
 
 Exit codes: 0 all fine, 1 a record failed, 2 config error, 3 state directory unwritable,
-130 interrupted (SIGINT; what was done is saved). See errors.py.
+130 interrupted (SIGINT; what was done is saved; `watch` stops with 0). See errors.py.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def main(argv: list | None = None) -> int:
     except DdnsError as e:
         log.error(str(e))
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # what a publish under way had done is saved (agent.py)
+        if args.command == "watch":
+            return EXIT_OK  # SIGTERM from procd, or Ctrl-C: the way a resident agent stops
         log.notice("interrupted")
         return EXIT_INTERRUPTED
 

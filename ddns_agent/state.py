@@ -26,7 +26,7 @@ _NUMBER = (int, float)
 FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER, "checked": _NUMBER,
           "time_failed": _NUMBER, "hold_until": _NUMBER, "next_check": _NUMBER, "result": (str,),
           "error": (str,), "note": (str,), "failures": (int,), "stopped": (bool,), "pending": (str,),
-          "failed_address": (str,)}
+          "failed_address": (str,), "ttl": (int,), "read_error": (str,), "duplicates": (list,)}
 
 
 def _refuse(state_dir: str, why: str) -> ConfigError:
@@ -131,21 +131,23 @@ def read(state_dir: str, notice=None) -> dict:
             continue
         for name, kinds in FIELDS.items():
             value = entry.get(name)
-            if value is not None and not _fits(value, kinds):
+            if value is not None and not _fits(name, value, kinds):
                 _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
                 del entry[name]
     return data
 
 
-def _fits(value, kinds: tuple) -> bool:
+def _fits(name: str, value, kinds: tuple) -> bool:
     if isinstance(value, bool) and bool not in kinds:
         return False
     if not isinstance(value, kinds):
         return False
     if isinstance(value, float) or (isinstance(value, int) and kinds is _NUMBER):
         return 0 <= value < 1e11  # a Unix time in range: NaN, inf and 1e300 are not
-    if kinds == (int,):
-        return 0 <= value < 1000000  # failures: 2 ** failures must stay small
+    if name == "failures":
+        return 0 <= value < 1000000  # 2 ** failures must stay small
+    if name == "ttl":
+        return 0 <= value < 2 ** 31
     return True
 
 
