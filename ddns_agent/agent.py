@@ -21,6 +21,9 @@ FAILED, OK = 1, 0
 RETRY_FIRST_S = 60       # first re-check after a failed run, doubled per failure
 RETRY_LONGEST_S = 3600
 MAX_DUPLICATES = 10      # other records of one name listed in the log and state
+#: a run (and so the state lock) lasts at most this many request timeouts: a dead provider costs
+#: every record (1 + retry_max) timeouts plus backoff, so runs piled up behind the lock for ever
+RUN_TIMEOUTS = 6
 
 
 def config_hash(record, provider) -> str:
@@ -38,20 +41,14 @@ def config_hash(record, provider) -> str:
 
 
 class Observer:
-    """Reads each interface or device once per cycle; also gives netifd fingerprints from that read."""
+    """Reads each interface or device once per cycle; also gives netifd fingerprints from that read.
+
+    Always read under the state lock, never taken from the fast path's look before it: a run that
+    waited for the lock must publish the address of now, not the one it saw when it started.
+    """
 
     def __init__(self, state_dir: str | None = None) -> None:
-        from ddns_agent import netifd, quick
-        from ddns_agent.errors import SourceError
-
         self.cache = sources.Cache(state_dir)
-        for iface, text in quick.SEEN.items():  # read moments ago by the fast path's look
-            try:
-                status = netifd.decode(text, iface)
-            except SourceError:
-                continue
-            self.cache.get(("netifd", iface), lambda status=status: status)
-        quick.SEEN.clear()
 
     def observe(self, record):
         """The record's Selection (address or reason)."""
@@ -93,6 +90,7 @@ class Agent:
         self.sleep = sleep
         self.rand = rand or _jitter
         self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
+        self.deadline = float("inf")  # monotonic end of the run under way (update sets it)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -102,13 +100,13 @@ class Agent:
             records = sources.related_records(records, interface)
         return records
 
-    def _plan(self, records: list, saved: dict, force: bool):
+    def _plan(self, records: list, saved: dict, force: bool, event: bool = False):
         observer = Observer(self.state_dir)
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
         blind = frozenset(r.key for r in records if not self._readable(r))
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
-                          self.cfg.agent.force_interval, hashes, blind)
+                          self.cfg.agent.force_interval, hashes, blind, event)
         return p, hashes, observer
 
     def _readable(self, record) -> bool:
@@ -120,7 +118,7 @@ class Agent:
 
         Exit 1, as `update` would, when a record's source cannot be read.
         """
-        saved = state.read(self.state_dir)["records"]
+        saved = state.read(self.state_dir, self.log.notice)["records"]
         p, _, _ = self._plan(self._records(interface), saved, False)
         rc = FAILED if any(i.unreadable for i in p.items) else OK
         if as_json:
@@ -140,18 +138,28 @@ class Agent:
 
     # -- update -----------------------------------------------------------------------------
 
-    def update(self, interface: str | None = None, force: bool = False) -> int:
-        """Run one cycle under the state lock; returns the exit code."""
+    def update(self, interface: str | None = None, force: bool = False, event: bool | None = None) -> int:
+        """Run one cycle under the state lock; returns the exit code.
+
+        `event` (default: an `--interface` run, as hotplug starts them) makes a record that failed
+        wait out its back-off unless its address changed; see plan.plan_record.
+        """
         state.ensure_dir(self.state_dir)
         with state.Lock(self.state_dir):
-            return self._update_locked(interface, force)
+            # the run's time starts once the lock is ours: waiting for it is not this run's work
+            self.deadline = time.monotonic() + RUN_TIMEOUTS * self._longest_timeout()
+            return self._update_locked(interface, force, interface is not None if event is None else event)
 
-    def _update_locked(self, interface: str | None, force: bool) -> int:
-        data = state.read(self.state_dir)
+    def _longest_timeout(self) -> float:
+        return max([float(self.cfg.agent.timeout)] + [
+            float(pc.options["timeout"]) for pc in self.cfg.providers.values() if pc.options.get("timeout")])
+
+    def _update_locked(self, interface: str | None, force: bool, event: bool) -> int:
+        data = state.read(self.state_dir, self.log.notice)
         saved = data["records"]
         before = dict((k, dict(v)) for k, v in saved.items())
         records = self._records(interface)
-        p, hashes, observer = self._plan(records, saved, force)
+        p, hashes, observer = self._plan(records, saved, force, event)
         now = self.clock()
         bad = set()  # keys of records that are not right after this run
         for item in p.items:
@@ -159,8 +167,14 @@ class Agent:
             if item.unreadable or item.action == plan_mod.WAIT:
                 bad.add(item.record.key)
         todo = p.to_publish()
+        interrupted = None
         if todo:
-            bad |= self._publish(todo, saved, hashes)
+            self._intend(todo, data, hashes)
+            try:
+                bad |= self._publish(todo, saved, hashes)
+            except KeyboardInterrupt as e:  # SIGINT: keep what was done, then exit 130
+                interrupted = e
+                bad |= {i.record.key for i in todo}
         earliest = self._schedule(saved, records, now)
         if saved != before:
             state.write(self.state_dir, data)
@@ -168,7 +182,29 @@ class Agent:
         for iface in ifaces:
             self._fingerprint(iface, records, observer, bad)
         self._quick(bad, earliest)
+        if interrupted is not None:
+            raise interrupted
         return FAILED if bad else OK
+
+    def _intend(self, todo: list, data: dict, hashes: dict) -> None:
+        """Save what is about to be sent before sending it.
+
+        A kill -9 or power cut after the provider took the write and before the outcome was saved
+        must not leave state saying the old address is published: the next run sees `pending`
+        and reads the record back (or sends again, for update-only protocols). No event may be
+        skipped as unchanged while the outcome is open, so the fast path's files go first.
+        """
+        from ddns_agent import quick
+
+        quick.clear(self.state_dir)
+        state.clear_fingerprints(self.state_dir)
+        saved = data["records"]
+        for item in todo:
+            key = item.record.key
+            entry = saved.setdefault(key, {"config": hashes[key]})
+            entry["config"] = hashes[key]
+            entry["pending"] = item.address
+        state.write(self.state_dir, data)
 
     def _note(self, item, saved: dict, hashes: dict, now: float) -> None:
         """Log a non-publish decision and keep it in state for `status`."""
@@ -203,11 +239,27 @@ class Agent:
 
         a = self.cfg.agent
         policy = RetryPolicy(a.retry_max, a.retry_base, a.retry_cap)
-        pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand)
+        pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand, self.deadline)
         try:
-            outcomes = pub.run(todo, saved)
+            pub.run(todo, saved)
+        except KeyboardInterrupt:
+            self._record(pub.outcomes, saved, hashes)
+            done = {out.item.record.key for out in pub.outcomes}
+            for item in todo:
+                entry = saved[item.record.key]
+                if item is pub.current:  # its request may have landed: `pending` stays
+                    self.log.error("%s: interrupted while publishing %s; the next run checks it"
+                                   % (describe(item), item.address))
+                    entry.update(error="interrupted while publishing %s" % item.address, result="failed")
+                elif item.record.key not in done:
+                    entry.pop("pending", None)  # never sent
+            raise
         finally:
             pub.close()
+        return self._record(pub.outcomes, saved, hashes)
+
+    def _record(self, outcomes: list, saved: dict, hashes: dict) -> set:
+        """Log each outcome and keep it in state; returns the keys of the records that failed."""
         failed = set()
         now = self.clock()
         for out in outcomes:
@@ -215,6 +267,7 @@ class Agent:
             key = item.record.key
             entry = saved.setdefault(key, {})
             entry["config"] = hashes[key]
+            entry.pop("pending", None)
             if out.ok:
                 was = " (was %s)" % item.previous if item.previous and item.previous != item.address else ""
                 if out.result == "unchanged":
@@ -225,7 +278,7 @@ class Agent:
                              ttl=out.remote.ttl if out.remote else entry.get("ttl"),
                              time=now, checked=now, result="published" if out.result != "unchanged"
                              else "unchanged", error=None, failures=0, hold_until=None,
-                             stopped=False)
+                             stopped=False, failed_address=None)
                 entry.pop("note", None)
                 self._duplicates(item, out.remote, entry)
             else:
@@ -237,6 +290,7 @@ class Agent:
                 else:
                     self.log.error("%s: failed: %s (will retry)" % (describe(item), msg))
                 entry.update(error=msg, result="failed", time_failed=now, stopped=out.stop,
+                             failed_address=item.address,
                              failures=(entry.get("failures") or 0) + 1,
                              hold_until=now + out.hold_s if out.hold_s else None)
         return failed
@@ -258,9 +312,12 @@ class Agent:
     def _http_for(self, provider_cfg):
         from ddns_agent.http import Timeouts, make_http
 
-        t = provider_cfg.options.get("timeout") or self.cfg.agent.timeout
-        return make_http(Timeouts(float(t), float(t)), cacert=provider_cfg.options.get("cacert"),
+        t = float(provider_cfg.options.get("timeout") or self.cfg.agent.timeout)
+        # `timeout` bounds the whole request, not only each read: a dripping server is cut there
+        http = make_http(Timeouts(t, t, t), cacert=provider_cfg.options.get("cacert"),
                          transport=self.http_transport or "auto")
+        http.run_deadline = self.deadline
+        return http
 
     def _schedule(self, saved: dict, records: list, now: float) -> float | None:
         """Set each record's `next_check`; the earliest of all records goes to the state dir for procd."""

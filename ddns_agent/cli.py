@@ -1,6 +1,7 @@
 """The only wiring: parse args, build stages, map errors to exit codes.
 
-Exit codes: 0 all fine, 1 a record failed, 2 config error (see errors.py).
+Exit codes: 0 all fine, 1 a record failed, 2 config error, 3 state directory unwritable,
+130 interrupted (SIGINT; what was done is saved; `watch` stops with 0). See errors.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from ddns_agent import __version__
 from ddns_agent.errors import ConfigError, DdnsError
 from ddns_agent.log import Log
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parser():
@@ -99,8 +100,11 @@ def main(argv: list | None = None) -> int:
     except DdnsError as e:
         log.error(str(e))
         return e.exit_code
-    except KeyboardInterrupt:
-        return EXIT_OK
+    except KeyboardInterrupt:  # what a publish under way had done is saved (agent.py)
+        if args.command == "watch":
+            return EXIT_OK  # SIGTERM from procd, or Ctrl-C: the way a resident agent stops
+        log.notice("interrupted")
+        return EXIT_INTERRUPTED
 
 
 def _level(name: str) -> int:
@@ -183,7 +187,8 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
     """Print the last result of every configured record."""
     from ddns_agent import jsonlib, state
 
-    saved = state.read(state_dir)["records"]
+    saved = state.read(state_dir, lambda text: print("ddns-agent: notice: %s" % text,
+                                                      file=sys.stderr))["records"]
     rows = []
     for r in cfg.records:
         s = saved.get(r.key) or {}

@@ -3,6 +3,8 @@
     DdnsError
       ConfigError          file:line section.option                 no retry, exit 2
       SourceError          netifd/netlink unreadable; record kept   next event, exit 1
+      StateError           state_dir unwritable (full, gone, a dir)  next run, exit 3
+      RunDeadlineError     the run's time is up; record not reached next run, exit 1
       ProviderError        carries provider, record, status
         AuthError          token or signature refused               stop until config changes
         RejectedError      bad name, missing zone, dyndns2 fatal    stop until config changes
@@ -11,7 +13,7 @@
         TransientError     connect failure, 5xx, timeout            retry by policy
           UnconfirmedError sent, no trustworthy answer              read back before resending
 
-`socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py`.
+`socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py` and its `transports.py`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,21 @@ class ConfigError(DdnsError):
 
 class SourceError(DdnsError):
     """An address source (netifd, netlink, upstream gateway) could not be read."""
+
+    retry = POLICY
+
+
+class StateError(DdnsError):
+    """The state directory cannot be written (full tmpfs, removed, a file replaced by a directory)."""
+
+    exit_code = 3
+
+    def __str__(self) -> str:
+        return "%s (agent.state_dir)" % self.args[0]
+
+
+class RunDeadlineError(DdnsError):
+    """The run's deadline passed before this record was reached; the next run tries it."""
 
     retry = POLICY
 

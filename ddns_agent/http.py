@@ -1,9 +1,13 @@
 """Transport seam: one `request` call, over urllib3 when it imports, http.client otherwise.
 
-This is the only module that catches socket, ssl, http.client and urllib3 errors. They leave as:
+This module and its transports (transports.py: http.client, urllib3) are the only ones that catch
+socket, ssl, http.client and urllib3 errors. They leave as:
 
     cannot connect, TLS not verified          TransientError    nothing was sent
     timeout or connection lost after sending  UnconfirmedError  may have been processed
+
+Every request ends within `Timeouts.total_s` (and never after `Http.run_deadline`), however slowly
+the server drips its answer: each socket read gets only the time left (see `_BoundedIO`).
 
 TLS is always verified, with no option to turn that off. Messages name `host:port`, never header
 values, bodies or query strings (tokens live there). Importing this module loads no network module.
@@ -12,6 +16,7 @@ values, bodies or query strings (tokens live there). Importing this module loads
 from __future__ import annotations
 
 import os
+import time
 
 from ddns_agent import USER_AGENT
 from ddns_agent.errors import ConfigError, RateLimitedError, TransientError, UnconfirmedError
@@ -55,19 +60,27 @@ class Response:
 
 
 class Timeouts:
-    """Seconds to wait for a connection (TCP + TLS) and then for each read of the answer."""
+    """Seconds to wait for a connection (TCP + TLS), for each read, and for the whole request.
 
-    __slots__ = ("connect_s", "read_s")
+    `total_s` defaults to connect_s + read_s: what the two bounds would allow one prompt answer.
+    """
 
-    def __init__(self, connect_s: float = 5.0, read_s: float = 10.0) -> None:
-        for value in (connect_s, read_s):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
-                raise ConfigError("expected seconds between 0 and 600, got %r" % (value,), option="timeout")
+    __slots__ = ("connect_s", "read_s", "total_s")
+
+    def __init__(self, connect_s: float = 5.0, read_s: float = 10.0, total_s: float | None = None) -> None:
+        if total_s is None and not isinstance(connect_s, bool) and not isinstance(read_s, bool) \
+                and isinstance(connect_s, (int, float)) and isinstance(read_s, (int, float)):
+            total_s = connect_s + read_s
+        for value, most in ((connect_s, 600), (read_s, 600), (total_s, 1200)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= most:
+                raise ConfigError("expected seconds between 0 and %d, got %r" % (most, value),
+                                  option="timeout")
         self.connect_s = float(connect_s)
         self.read_s = float(read_s)
+        self.total_s = float(total_s)
 
     def __repr__(self) -> str:
-        return "Timeouts(connect_s=%g, read_s=%g)" % (self.connect_s, self.read_s)
+        return "Timeouts(connect_s=%g, read_s=%g, total_s=%g)" % (self.connect_s, self.read_s, self.total_s)
 
 
 def safe_url(url: str) -> str:
@@ -196,8 +209,30 @@ def _connect_error(dest: _Dest, exc: BaseException) -> TransientError:
     return TransientError("cannot connect to %s: %s" % (dest.where, _reason(exc)))
 
 
+class _Deadline:
+    """When the request under way must be complete (monotonic seconds), and the longest single read."""
+
+    __slots__ = ("start", "at", "read_s")
+
+    def __init__(self, read_s: float) -> None:
+        self.start = 0.0
+        self.at = float("inf")
+        self.read_s = read_s
+
+    def left(self) -> float:
+        """Seconds left; a timeout error when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            import socket
+            raise socket.timeout("timed out")
+        return left
+
+
 class Http:
-    """The seam: `request(method, url, headers, body) -> Response`, errors already translated."""
+    """The seam: `request(method, url, headers, body) -> Response`, errors already translated.
+
+    `run_deadline` (monotonic seconds, set by the caller) ends every request by then too.
+    """
 
     name = ""
 
@@ -205,6 +240,8 @@ class Http:
         self.timeouts = timeouts
         self.ssl_context = ssl_context
         self.user_agent = user_agent
+        self.run_deadline = float("inf")
+        self._deadline = _Deadline(timeouts.read_s)
 
     def request(self, method: str, url: str, headers: dict | None = None,
                 body: bytes | None = None) -> Response:
@@ -215,6 +252,11 @@ class Http:
         for key, value in (headers or {}).items():
             merged = {k: v for k, v in merged.items() if k.lower() != key.lower()}
             merged[key] = value
+        start = time.monotonic()
+        if start >= self.run_deadline:
+            raise TransientError("not sent to %s: the run's time is up" % dest.where)
+        self._deadline.start = start
+        self._deadline.at = min(start + self.timeouts.total_s, self.run_deadline)
         # Closed without any answer, often an idle keep-alive connection the server had just
         # timed out: a read-only request may go once more; a write may have landed.
         for _ in range(2 if method in SAFE_METHODS else 1):
@@ -228,7 +270,10 @@ class Http:
         raise NotImplementedError
 
     def _timeout_error(self, dest: _Dest) -> UnconfirmedError:
-        return UnconfirmedError("no answer from %s within %gs" % (dest.where, self.timeouts.read_s))
+        waited = self.timeouts.read_s
+        if time.monotonic() >= self._deadline.at - 0.01:  # the whole request's time ran out
+            waited = self._deadline.at - self._deadline.start
+        return UnconfirmedError("no answer from %s within %gs" % (dest.where, round(waited, 1)))
 
     def close(self) -> None:
         """Close kept-alive connections."""
@@ -238,162 +283,6 @@ class Http:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-class StdlibHttp(Http):
-    """http.client, one kept-alive connection per (scheme, host, port)."""
-
-    name = "stdlib"
-
-    def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
-        super().__init__(timeouts, ssl_context, user_agent)
-        import http.client
-        import socket
-        self._client = http.client
-        self._timeouts = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
-        self._conns: dict = {}
-
-    def _open(self, dest: _Dest):
-        client = self._client
-        if dest.scheme == "https":
-            conn = client.HTTPSConnection(dest.host, dest.port, timeout=self.timeouts.connect_s,
-                                          context=self.ssl_context)
-        else:
-            conn = client.HTTPConnection(dest.host, dest.port, timeout=self.timeouts.connect_s)
-        try:
-            conn.connect()  # TCP and TLS handshake, under the connect timeout
-        except (OSError, ValueError) as exc:  # ssl errors are OSErrors; CertificateError is a ValueError
-            conn.close()
-            raise _connect_error(dest, exc)
-        conn.sock.settimeout(self.timeouts.read_s)
-        return conn
-
-    def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
-        key = (dest.scheme, dest.host, dest.port)
-        conn = self._conns.pop(key, None)
-        if conn is not None and not _is_idle_alive(conn.sock):
-            conn.close()  # the server closed it while idle; nothing was sent on it
-            conn = None
-        reused = conn is not None
-        if conn is None:
-            conn = self._open(dest)
-        client = self._client
-        try:
-            try:
-                conn.request(method, dest.target, body=body, headers=headers)
-            except OSError as exc:
-                if not reused or isinstance(exc, self._timeouts):
-                    raise
-                # The pooled socket died between the idle check and the write (broken pipe,
-                # reset, TLS EOF): the server never got this whole request, so sending it on
-                # a fresh connection is safe.
-                conn.close()
-                conn = self._open(dest)
-                conn.request(method, dest.target, body=body, headers=headers)
-            answer = conn.getresponse()
-            status = answer.status
-            headers_in = {k.lower(): v for k, v in answer.getheaders()}
-            data = _read_all(answer.read, dest)
-            if answer.length:  # http.client's read(n) returns short instead of raising
-                raise client.IncompleteRead(data, answer.length)
-        except (client.HTTPException, OSError, UnconfirmedError) as exc:
-            conn.close()
-            if isinstance(exc, client.RemoteDisconnected):
-                raise _closed(dest)
-            if isinstance(exc, self._timeouts):
-                raise self._timeout_error(dest)
-            if isinstance(exc, client.IncompleteRead):
-                raise _incomplete(dest)
-            if isinstance(exc, UnconfirmedError):
-                raise
-            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
-        if answer.will_close:
-            conn.close()
-        else:
-            self._conns[key] = conn
-        return Response(status, headers_in, data, dest.safe)
-
-    def close(self) -> None:
-        """Close every kept-alive connection."""
-        conns, self._conns = self._conns, {}
-        for conn in conns.values():
-            conn.close()
-
-
-def _is_idle_alive(sock) -> bool:
-    """True when an idle kept-alive socket has nothing to read (a closed one reads EOF)."""
-    import select
-    try:
-        return sock is not None and not select.select([sock], [], [], 0)[0]
-    except (OSError, ValueError):  # ValueError: fd past FD_SETSIZE; a new connection is fine
-        return False
-
-
-def _read_all(read, dest: _Dest) -> bytes:
-    """Read an answer body in chunks, refusing more than MAX_BODY bytes."""
-    chunks, size = [], 0
-    while True:
-        chunk = read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise UnconfirmedError("answer from %s is larger than %d bytes" % (dest.where, MAX_BODY))
-        chunks.append(chunk)
-
-
-class Urllib3Http(Http):
-    """urllib3.PoolManager with keep-alive; no retries and no redirects (publish.py decides)."""
-
-    name = "urllib3"
-
-    def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
-        super().__init__(timeouts, ssl_context, user_agent)
-        import urllib3
-        self._exc = urllib3.exceptions
-        self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=1, block=False, retries=False, ssl_context=ssl_context,
-            timeout=urllib3.Timeout(connect=timeouts.connect_s, read=timeouts.read_s))
-
-    def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
-        exc_mod = self._exc
-        answer = None
-        complete = False
-        url = "%s://%s%s" % (dest.scheme, dest.where, dest.target)
-        try:
-            answer = self._pool.urlopen(method, url, body=body, headers=headers, redirect=False,
-                                        retries=False, preload_content=False, decode_content=False)
-            data = _read_all(answer.read, dest)
-            complete = True
-        except exc_mod.ReadTimeoutError:
-            raise self._timeout_error(dest)
-        except exc_mod.ConnectTimeoutError as exc:  # includes NewConnectionError, NameResolutionError
-            raise _connect_error(dest, exc)
-        except exc_mod.SSLError as exc:
-            if _is_cert_failure(exc):
-                raise _connect_error(dest, exc)
-            # urllib3 does not say whether this happened in the handshake or later
-            raise UnconfirmedError("TLS error with %s: %s" % (dest.where, _reason(exc)))
-        except exc_mod.ProtocolError as exc:
-            chain = _chain(exc)
-            if any(type(e).__name__ == "RemoteDisconnected" for e in chain):
-                raise _closed(dest)
-            if any(type(e).__name__ == "IncompleteRead" for e in chain):
-                raise _incomplete(dest)
-            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
-        except (exc_mod.HTTPError, OSError) as exc:
-            raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
-        finally:
-            if answer is not None:
-                if not complete:
-                    answer.close()  # never pool a connection with unread bytes on it
-                answer.release_conn()
-        headers_in = {k.lower(): v for k, v in answer.headers.items()}
-        return Response(answer.status, headers_in, data, dest.safe)
-
-    def close(self) -> None:
-        """Close every kept-alive connection."""
-        self._pool.clear()
 
 
 def ssl_context(cacert: str | None = None):
@@ -413,6 +302,14 @@ def ssl_context(cacert: str | None = None):
     return context
 
 
+def __getattr__(name: str):
+    """StdlibHttp and Urllib3Http live in transports.py, loaded only when a transport is made."""
+    if name in ("StdlibHttp", "Urllib3Http"):
+        from ddns_agent import transports
+        return getattr(transports, name)
+    raise AttributeError(name)
+
+
 def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = USER_AGENT,
               transport: str = "auto") -> Http:
     """An Http over urllib3 when it imports, else http.client; env DDNS_AGENT_HTTP overrides auto."""
@@ -428,5 +325,7 @@ def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = U
             if choice == "urllib3":
                 raise ConfigError("transport urllib3 requested but urllib3 is not installed")
         else:
+            from ddns_agent.transports import Urllib3Http
             return Urllib3Http(timeouts, context, user_agent)
+    from ddns_agent.transports import StdlibHttp
     return StdlibHttp(timeouts, context, user_agent)

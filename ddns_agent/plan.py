@@ -60,12 +60,17 @@ class Plan:
 
 
 def plan_record(record, selection, saved: dict | None, now: float, force: bool,
-                force_interval: int, config_hash: str, readable: bool = True) -> Item:
+                force_interval: int, config_hash: str, readable: bool = True,
+                event: bool = False) -> Item:
     """Decide one record; `saved` is its state entry, `selection` what the sources found.
 
     `readable` False: the provider cannot read records (dyndns2, DuckDNS, webhook), so an elapsed
     force_interval would be a blind no-change update, which these services count as abuse
     (specs/providers.md §6.2); only --force re-sends.
+
+    `event` True (a hotplug or watch run): a record whose last attempt failed for this very address
+    waits until its `next_check` (the back-off); a new address goes at once. A plain `update`
+    (the user, or the re-check loop when next_check is due) and --force never wait for it.
     """
     if not record.enabled:
         return Item(record, SKIP, None, None, "record is disabled (enabled 0)")
@@ -91,7 +96,15 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
             return Item(record, WAIT, address, previous,
                         "provider asked to wait %d s more (%s)" % (hold - now, saved.get("error")),
                         selection.origin)
-    if previous == address and saved and not saved.get("error"):
+        due = saved.get("next_check") or 0
+        if (event and not force and saved.get("result") == "failed" and due > now
+                and saved.get("failed_address") == address):
+            return Item(record, WAIT, address, previous,
+                        "backing off after %d failure(s) (%s); next try in %d s, or at once on an "
+                        "address change" % (saved.get("failures") or 1, saved.get("error"), due - now),
+                        selection.origin)
+    pending = saved.get("pending") if saved else None
+    if previous == address and saved and not saved.get("error") and not pending:
         checked = saved.get("checked") or 0
         due = readable and force_interval > 0 and now - checked >= force_interval
         if not (force or due):
@@ -99,7 +112,9 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
         why = "--force" if force else "force_interval elapsed"
         return Item(record, PUBLISH, address, previous,
                     "re-checking the remote record (%s)" % why, selection.origin, verify=True)
-    if previous is None:
+    if pending:
+        reason = "publishing %s was cut short (outcome unknown); checking" % pending
+    elif previous is None:
         reason = "not published yet"
     elif previous == address:
         reason = "retrying after an error"
@@ -108,16 +123,18 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
     if selection.reason:  # an upstream source's note: "WAN has a private address; ..."
         reason = "%s; %s" % (reason, selection.reason)
     # a failed or unconfirmed earlier attempt may have landed: read back first
-    verify = bool(saved and (saved.get("error") or force))
+    verify = bool(saved and (saved.get("error") or force or pending))
     return Item(record, PUBLISH, address, previous, reason, selection.origin, verify=verify)
 
 
 def plan(records: list, selections: dict, saved: dict, now: float, force: bool,
-         force_interval: int, config_hashes: dict, blind: frozenset = frozenset()) -> Plan:
+         force_interval: int, config_hashes: dict, blind: frozenset = frozenset(),
+         event: bool = False) -> Plan:
     """Decide every record; `selections`, `saved` and `config_hashes` are keyed by record key.
 
-    `blind` holds the keys of records whose provider cannot read records back.
+    `blind` holds the keys of records whose provider cannot read records back; `event` see
+    plan_record.
     """
     return Plan([plan_record(r, selections.get(r.key), saved.get(r.key), now, force, force_interval,
-                             config_hashes[r.key], r.key not in blind)
+                             config_hashes[r.key], r.key not in blind, event)
                  for r in records])

@@ -2,12 +2,15 @@
 
 The cached-id dance is written once, here: update by cached id -> NotFoundError -> find ->
 create or update. Clock, sleep and randomness are passed in, so tests never wait.
+
+A run has a deadline (`Publisher.deadline`, monotonic seconds): no retry sleeps past it, and a
+record not reached before it fails with RunDeadlineError, to be tried by the next run.
 """
 
 from __future__ import annotations
 
 from ddns_agent import providers as registry
-from ddns_agent.errors import RESOLVE, STOP, ConfigError, DdnsError, ProviderError
+from ddns_agent.errors import RESOLVE, STOP, ConfigError, DdnsError, ProviderError, RunDeadlineError
 from ddns_agent.providers.base import RecordSpec, Remote
 
 
@@ -76,8 +79,12 @@ def _seen(remote: Remote, others: tuple | None) -> Remote:
     return remote
 
 
-def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Outcome:
-    """Publish one planned record, retrying by policy; never raises a DdnsError."""
+def publish_item(item, provider, saved: dict | None, policy, sleep, rand,
+                 time_left=lambda: float("inf")) -> Outcome:
+    """Publish one planned record, retrying by policy; never raises a DdnsError.
+
+    `time_left()` gives the seconds left in the run: a retry that would sleep past it is not made.
+    """
     spec = record_spec(item.record)
     p = _Counting(provider)
     cached_id = saved.get("id") if saved else None
@@ -93,6 +100,8 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Out
         except DdnsError as e:
             attempt += 1
             delay = policy.delay(e, attempt, rand())
+            if delay is not None and delay >= time_left():
+                delay = None  # the run's time is up; the next run retries
             if delay is None:
                 return Outcome(item, False, "failed", error=e, requests=p.calls,
                                stop=e.retry == STOP, hold_s=policy.hold(e))
@@ -103,14 +112,25 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand) -> Out
 class Publisher:
     """Holds one provider object (and so one HTTP connection pool) per provider section."""
 
-    def __init__(self, config, http_factory, policy, sleep, rand) -> None:
+    def __init__(self, config, http_factory, policy, sleep, rand, deadline: float = float("inf"),
+                 monotonic=None) -> None:
+        import time
+
         self.config = config
         self.http_factory = http_factory  # (ProviderConfig) -> Http
         self.policy = policy
         self.sleep = sleep
         self.rand = rand
+        self.deadline = deadline          # monotonic seconds; see the module docstring
+        self.monotonic = monotonic or time.monotonic
+        self.outcomes: list = []          # filled as records finish: a KeyboardInterrupt keeps them
+        self.current = None               # the item whose requests are under way
         self._providers: dict = {}
         self._https: list = []
+
+    def time_left(self) -> float:
+        """Seconds left before the run's deadline."""
+        return self.deadline - self.monotonic()
 
     def provider(self, name: str):
         """The provider object for section `name`, built on first use."""
@@ -133,18 +153,24 @@ class Publisher:
 
     def run(self, items: list, saved: dict) -> list:
         """Publish every item; one record's failure never stops the others."""
-        outcomes = []
+        outcomes = self.outcomes
         for item in items:
+            if self.time_left() <= 0:
+                outcomes.append(Outcome(item, False, "failed", error=RunDeadlineError(
+                    "not reached: the run's time was up")))
+                continue
+            self.current = item
             try:
                 prov = self.provider(item.record.provider)
                 out = publish_item(item, prov, saved.get(item.record.key), self.policy,
-                                   self.sleep, self.rand)
+                                   self.sleep, self.rand, self.time_left)
             except DdnsError as e:
                 out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
             except Exception as e:  # a bug: one line naming the record, the others go on
                 out = Outcome(item, False, "failed",
                               error=DdnsError("internal error (%s: %s)" % (type(e).__name__, e)))
             outcomes.append(out)
+            self.current = None
         return outcomes
 
     def close(self) -> None:

@@ -27,8 +27,6 @@ NAME = "quick"
 DEFAULT_CONFIG = "/etc/config/ddns_agent"
 DEFAULT_STATE_DIR = "/var/run/ddns_agent"
 UBUS_TIMEOUT_S = 2
-#: interface -> `ubus call ... status` output read by unchanged() in this process
-SEEN: dict = {}
 
 
 class Args:
@@ -80,14 +78,9 @@ def write(state_dir: str, config_path: str, next_check: float | None, interfaces
     lines = ["quick 1", "config " + _config_id(os.path.abspath(config_path)),
              "next %d" % (next_check or 0)] + ["if " + i for i in sorted(interfaces)]
     lines += ["file " + _config_id(os.path.abspath(f)) for f in files]
-    path = os.path.join(state_dir, NAME)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, ("\n".join(lines) + "\n").encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    from ddns_agent.state import write_atomic  # the full cycle only: state is loaded already
+
+    write_atomic(os.path.join(state_dir, NAME), "\n".join(lines) + "\n")
 
 
 def clear(state_dir: str) -> None:
@@ -162,7 +155,7 @@ def unchanged(args: Args) -> bool:
         text = _ubus_status(ubus, iface)
         if text is None:
             return False
-        SEEN[iface] = text  # the full cycle reuses this read instead of calling ubus again
+        # not handed to the full cycle: it reads again under the lock (the last address wins)
         if fingerprint(text) != known:
             return False
     return True

@@ -1,6 +1,11 @@
 """Agent state in tmpfs: one JSON file written atomically under a lock, plus hotplug fingerprints.
 
 Nothing here is ever written to flash on a router: `state_dir` defaults to /var/run/ddns_agent.
+
+The directory must be ours: owned by the agent's user and writable by no one else (as sshd's
+StrictModes and systemd's RuntimeDirectory= expect). A missing one is created 0700; an existing one
+is used as it is or refused, never chmod'ed. Every file is created with O_EXCL|O_NOFOLLOW under a
+fresh name and renamed into place, so a planted symlink is never followed.
 """
 
 from __future__ import annotations
@@ -9,22 +14,57 @@ import fcntl
 import os
 
 from ddns_agent import jsonlib
-from ddns_agent.errors import ConfigError
+from ddns_agent.errors import ConfigError, StateError
 
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 NEXT_CHECK_FILE = "next_check"
 FP_DIR = "fp"
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NUMBER = (int, float)
+#: field -> accepted types in a state.json record entry; None is always accepted
+FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER, "checked": _NUMBER,
+          "time_failed": _NUMBER, "hold_until": _NUMBER, "next_check": _NUMBER, "result": (str,),
+          "error": (str,), "note": (str,), "failures": (int,), "stopped": (bool,), "pending": (str,),
+          "failed_address": (str,), "ttl": (int,), "read_error": (str,), "duplicates": (list,)}
+
+
+def _refuse(state_dir: str, why: str) -> ConfigError:
+    return ConfigError("%s %s" % (state_dir, why), section="agent", option="state_dir")
 
 
 def ensure_dir(state_dir: str) -> None:
-    """Create `state_dir` (0700) and its fingerprint folder if missing."""
+    """Create `state_dir` (0700) and its fingerprint folder if missing; refuse a directory not ours."""
     try:
-        os.makedirs(os.path.join(state_dir, FP_DIR), mode=0o700, exist_ok=True)
-        os.chmod(state_dir, 0o700)
+        parent = os.path.dirname(os.path.abspath(state_dir))
+        os.makedirs(parent, 0o755, exist_ok=True)
+        try:
+            os.mkdir(state_dir, 0o700)
+        except FileExistsError:
+            pass
+        st = os.stat(state_dir)  # symlinks followed: on OpenWrt /var itself is one (to /tmp)
     except OSError as e:
-        raise ConfigError("cannot create state directory %s: %s" % (state_dir, e.strerror),
-                          section="agent", option="state_dir")
+        raise _refuse(state_dir, "cannot be created: %s" % (e.strerror or e))
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(state_dir, "is not a directory")
+    if st.st_uid != os.geteuid():
+        raise _refuse(state_dir, "belongs to uid %d, not to this user (uid %d); use a directory of "
+                      "its own" % (st.st_uid, os.geteuid()))
+    if st.st_mode & 0o022:
+        raise _refuse(state_dir, "is writable by others (mode %04o); use a directory of its own "
+                      "(chmod go-w, or remove it and let the agent create it 0700)"
+                      % stat.S_IMODE(st.st_mode))
+    fp = os.path.join(state_dir, FP_DIR)
+    try:
+        os.mkdir(fp, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StateError("cannot create %s: %s" % (fp, e.strerror or e))
+    if not stat.S_ISDIR(os.lstat(fp).st_mode):
+        raise StateError("%s is not a directory" % fp)
 
 
 class Lock:
@@ -37,7 +77,10 @@ class Lock:
         self.fd = -1
 
     def __enter__(self) -> Lock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise StateError("cannot open the lock %s: %s" % (self.path, _why(e)))
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
@@ -46,44 +89,140 @@ class Lock:
         self.fd = -1
 
 
-def read(state_dir: str) -> dict:
-    """The saved state, `{"records": {key: {...}}}`; empty when missing or unreadable."""
+def _why(e: OSError) -> str:
+    import errno
+
+    if e.errno == errno.ELOOP:
+        return "it is a symbolic link"
+    if e.errno == errno.EISDIR:
+        return "it is a directory"
+    return e.strerror or str(e)
+
+
+def read(state_dir: str, notice=None) -> dict:
+    """The saved state, `{"records": {key: {...}}}`; empty when missing.
+
+    A corrupt file, or a field of the wrong type, counts as absent: `notice(text)` is told. A
+    state file that cannot be read at all (a directory, a symlink, no permission) is a StateError.
+    """
+    path = os.path.join(state_dir, STATE_FILE)
     try:
-        with open(os.path.join(state_dir, STATE_FILE), "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {"records": {}}
+    except OSError as e:
+        raise StateError("cannot read %s: %s" % (path, _why(e)))
+    try:
+        with os.fdopen(fd, "rb") as f:
             data = jsonlib.loads(f.read())
-    except (OSError, ValueError):
-        return {"records": {}}
+    except OSError as e:
+        raise StateError("cannot read %s: %s" % (path, _why(e)))
+    except ValueError:
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("records"), dict):
+        _tell(notice, "%s is not agent state; starting afresh" % path)
         return {"records": {}}
+    records = data["records"]
+    for key in list(records):
+        entry = records[key]
+        if not isinstance(entry, dict):
+            _tell(notice, "%s: record %s: not an object; ignored" % (path, key))
+            del records[key]
+            continue
+        for name, kinds in FIELDS.items():
+            value = entry.get(name)
+            if value is not None and not _fits(name, value, kinds):
+                _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
+                del entry[name]
     return data
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _fits(name: str, value, kinds: tuple) -> bool:
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    if not isinstance(value, kinds):
+        return False
+    if isinstance(value, float) or (isinstance(value, int) and kinds is _NUMBER):
+        return 0 <= value < 1e11  # a Unix time in range: NaN, inf and 1e300 are not
+    if name == "failures":
+        return 0 <= value < 1000000  # 2 ** failures must stay small
+    if name == "ttl":
+        return 0 <= value < 2 ** 31
+    return True
+
+
+def _tell(notice, text: str) -> None:
+    if notice is not None:
+        notice(text)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace `path` with `text`: a fresh 0600 temp file (O_EXCL|O_NOFOLLOW), then a rename.
+
+    On any failure no temp file is left and a StateError names the file.
+    """
+    tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
+    data = text.encode()
     try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, _NEW, 0o600)
+    except OSError as e:
+        raise StateError("cannot write %s: %s" % (path, _why(e)))
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StateError("cannot write %s: %s" % (path, _why(e)))
 
 
 def write(state_dir: str, data: dict) -> None:
     """Replace the state file atomically (write a temp file, then rename)."""
-    _write_atomic(os.path.join(state_dir, STATE_FILE), jsonlib.dumps(data, indent=1))
+    write_atomic(os.path.join(state_dir, STATE_FILE), jsonlib.dumps(data, indent=1))
+
+
+def _fp_path(state_dir: str, interface: str) -> str | None:
+    if not interface or "/" in interface or interface in (".", ".."):
+        return None  # not a netifd interface name; never a path outside fp/
+    return os.path.join(state_dir, FP_DIR, interface)
 
 
 def write_fingerprint(state_dir: str, interface: str, fingerprint: str) -> None:
     """Remember that every record served by `interface` is right for these addresses."""
-    _write_atomic(os.path.join(state_dir, FP_DIR, interface), fingerprint)
+    path = _fp_path(state_dir, interface)
+    if path is not None:
+        write_atomic(path, fingerprint)
 
 
 def clear_fingerprint(state_dir: str, interface: str) -> None:
     """Forget the fingerprint so the next hotplug event starts the agent again."""
+    path = _fp_path(state_dir, interface)
     try:
-        os.unlink(os.path.join(state_dir, FP_DIR, interface))
-    except OSError:
+        if path is not None:
+            os.unlink(path)
+    except FileNotFoundError:
         pass
+    except OSError as e:
+        raise StateError("cannot remove %s: %s" % (path, _why(e)))
+
+
+def clear_fingerprints(state_dir: str) -> None:
+    """Forget every fingerprint: a publish is under way, so no event may be skipped as unchanged."""
+    folder = os.path.join(state_dir, FP_DIR)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.endswith(".tmp"):
+            clear_fingerprint(state_dir, name)
 
 
 def write_next_check(state_dir: str, when: float | None) -> None:
@@ -92,7 +231,9 @@ def write_next_check(state_dir: str, when: float | None) -> None:
     if when is None:
         try:
             os.unlink(path)
-        except OSError:
+        except FileNotFoundError:
             pass
+        except OSError as e:
+            raise StateError("cannot remove %s: %s" % (path, _why(e)))
     else:
-        _write_atomic(path, "%d\n" % int(when))
+        write_atomic(path, "%d\n" % int(when))

@@ -30,8 +30,11 @@ RESEND_AFTER = 1.0               # s; one M-SEARCH repeat, SSDP is plain UDP
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 
 _TAG = re.compile(r"<(/?)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)(?:\s[^<>]*?)?(/?)>")
-_COMMENT = re.compile(r"<!--.*?-->|<\?.*?\?>", re.S)
-_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+# Comments and processing instructions are skipped with str.find, never with a lazy `.*?` regex:
+# a 128 KiB answer of unclosed `<?` made that regex rescan the rest of the text at every `<?`.
+_SKIPPED = re.compile(r"<!--|<\?|<!\[CDATA\[")
+_SKIPPED_END = {"<!--": "-->", "<?": "?>", "<![CDATA[": "]]>"}
+_MARKUP = re.compile(r"<[^<>]*>")
 _ENTITY = re.compile(r"&(#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|lt|gt|quot|apos|amp);")
 _NAMED = {"lt": "<", "gt": ">", "quot": '"', "apos": "'", "amp": "&"}
 _SOAP = ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -47,30 +50,54 @@ def _entity(m) -> str:
     return chr(code) if 0 < code < 0x110000 else ""
 
 
+def _sections(doc: str):
+    """(kind, text) pieces of `doc` in order: ("", markup), ("<![CDATA[", its data), comments and
+    processing instructions as their opener; an unclosed one runs to the end. Linear in len(doc)."""
+    pos = 0
+    while True:
+        m = _SKIPPED.search(doc, pos)
+        if m is None:
+            yield "", doc[pos:]
+            return
+        yield "", doc[pos:m.start()]
+        end = doc.find(_SKIPPED_END[m.group()], m.end())
+        stop = len(doc) if end < 0 else end + len(_SKIPPED_END[m.group()])
+        yield m.group(), doc[m.end():end if end >= 0 else len(doc)]
+        pos = stop
+
+
+def _plain(markup: str) -> str:
+    return _ENTITY.sub(_entity, _MARKUP.sub("", markup))
+
+
 def text(inner: str) -> str:
     """The character data of an element's inside: CDATA kept, entities decoded, tags dropped, stripped."""
     parts = []
-    pos = 0
-    for m in _CDATA.finditer(inner):
-        parts.append(_ENTITY.sub(_entity, re.sub(r"<[^>]*>", "", inner[pos:m.start()])))
-        parts.append(m.group(1))
-        pos = m.end()
-    parts.append(_ENTITY.sub(_entity, re.sub(r"<[^>]*>", "", inner[pos:])))
+    for kind, piece in _sections(inner):
+        if kind == "":
+            parts.append(_plain(piece))
+        elif kind == "<![CDATA[":
+            parts.append(piece)
     return "".join(parts).strip()
 
 
-def elements(doc: str, name: str, limit: int = 256) -> list:
+def elements(doc: str, name: str, limit: int = 256, deadline: float | None = None) -> list:
     """The raw insides of the outermost elements whose local name is `name` (any prefix, any case).
 
     Tolerant on purpose: unknown tags, namespaces and stray text are skipped, an unclosed element
-    is dropped. At most `limit` results.
+    is dropped. At most `limit` results. Linear in len(doc); past `deadline` (monotonic) a
+    SourceError.
     """
-    doc = _COMMENT.sub("", doc)
+    # comments and processing instructions go; CDATA stays, for text() to keep
+    doc = "".join(piece if kind == "" else "<![CDATA[%s]]>" % piece if kind == "<![CDATA[" else ""
+                  for kind, piece in _sections(doc))
     name = name.lower()
     found = []
     depth = 0
     start = 0
-    for m in _TAG.finditer(doc):
+    for n, m in enumerate(_TAG.finditer(doc)):
+        if deadline is not None and n % 512 == 0:
+            _remaining(deadline, "reading the gateway's description")
         closing, local, empty = m.groups()
         if local.lower() != name:
             continue
@@ -90,9 +117,9 @@ def elements(doc: str, name: str, limit: int = 256) -> list:
     return found
 
 
-def first(doc: str, name: str) -> str | None:
+def first(doc: str, name: str, deadline: float | None = None) -> str | None:
     """The text of the first element named `name`, None when there is none."""
-    found = elements(doc, name, 1)
+    found = elements(doc, name, 1, deadline)
     return text(found[0]) if found else None
 
 
@@ -147,6 +174,7 @@ def http(link, method: str, url: str, deadline: float, limit: int, body: bytes =
     request.extend(headers)
     data = ("\r\n".join(request) + "\r\n\r\n").encode("latin-1") + body
     answer = bytearray()
+    head_end, expected = -1, None  # found once, not rescanned per chunk: a dripping peer sends 1 byte
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(_remaining(deadline, what))
@@ -161,9 +189,12 @@ def http(link, method: str, url: str, deadline: float, limit: int, body: bytes =
                 answer += chunk
                 if len(answer) > limit + 4096:
                     raise SourceError("UPnP: answer to %s is larger than %d KiB" % (what, limit // 1024))
-                head, sep, rest = bytes(answer).partition(b"\r\n\r\n")
-                m = re.search(rb"(?im)^content-length:\s*([0-9]+)\s*$", head) if sep else None
-                if m and len(rest) >= int(m.group(1)):
+                if head_end < 0:
+                    head_end = answer.find(b"\r\n\r\n", max(0, len(answer) - len(chunk) - 3))
+                    if head_end >= 0:
+                        m = re.search(rb"(?im)^content-length:\s*([0-9]+)\s*$", bytes(answer[:head_end]))
+                        expected = head_end + 4 + int(m.group(1)) if m else None
+                if expected is not None and len(answer) >= expected:
                     break
     except socket.timeout:
         raise SourceError("UPnP: no answer in time to %s" % what)
@@ -255,13 +286,13 @@ def discover(link, deadline: float, log=None) -> str:
             return m.group(1)
 
 
-def control_urls(description: str, location: str) -> list:
+def control_urls(description: str, location: str, deadline: float | None = None) -> list:
     """(serviceType, absolute controlURL) of each WAN connection service, preferred first."""
-    base = first(description, "URLBase") or location
+    base = first(description, "URLBase", deadline) or location
     found = []
-    for block in elements(description, "service", 64):
-        kind = first(block, "serviceType") or ""
-        control = first(block, "controlURL")
+    for block in elements(description, "service", 64, deadline):
+        kind = first(block, "serviceType", deadline) or ""
+        control = first(block, "controlURL", deadline)
         if kind in SERVICES and control:
             found.append((kind, join_url(base, control)))
     return sorted(found, key=lambda f: SERVICES.index(f[0]))
@@ -298,7 +329,7 @@ def lookup(link, deadline: float, log=None) -> tuple:
     status, body = http(link, "GET", location, deadline, DESCRIPTION_LIMIT)
     if status != 200:
         raise SourceError("UPnP gateway %s answered HTTP %d for its description" % (gateway, status))
-    services = control_urls(body.decode("utf-8", "replace"), location)
+    services = control_urls(body.decode("utf-8", "replace"), location, deadline)
     if not services:
         raise SourceError("UPnP gateway %s offers no WANIPConnection or WANPPPConnection service" % gateway)
     problems = []

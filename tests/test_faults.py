@@ -401,3 +401,225 @@ def test_every_provider_retries_a_failing_server_retry_max_times_then_publishes(
     requests = len(server.requests)
     run(env, code=0)
     assert len(server.requests) == requests  # and nothing more once it is right
+
+
+# -- every request and every run ends ------------------------------------------------------------
+
+def wait_for(condition, seconds: float) -> None:
+    """Poll `condition` until it holds; fail after `seconds`."""
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "condition not met within %g s" % seconds
+        time.sleep(0.02)
+
+
+class Stall:
+    """An HTTPS server that reads each request, then drips its answer a byte at a time, or says nothing.
+
+    mode "body": headers at once, then the body one byte per 0.2 s; "headers": the status line, then
+    a header one byte per 0.2 s; "silent": nothing at all. Stops at teardown, else by itself.
+    """
+
+    def __init__(self, ca, tmp_path, mode: str, lifetime_s: float = 90.0) -> None:
+        import ssl
+        import threading
+
+        self.mode = mode
+        self.requests: list = []
+        self.stopped = threading.Event()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(self.context)
+        self.cafile = str(tmp_path / "stall-ca.pem")
+        ca.cert_pem.write_to_path(self.cafile)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.url = "https://127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Timer(lifetime_s, self.stop).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self.listener.close()
+
+    def _serve(self, conn) -> None:
+        try:
+            conn.settimeout(5)
+            tls = self.context.wrap_socket(conn, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests.append(data.split(b"\r\n", 1)[0].decode("latin-1"))
+            if self.mode == "body":
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: 100000\r\n\r\n")
+            elif self.mode == "headers":
+                tls.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not self.stopped.wait(0.2):
+                if self.mode != "silent":
+                    tls.sendall(b"a")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+@pytest.fixture
+def stall(ca, tmp_path):
+    made = []
+
+    def start(mode: str) -> Stall:
+        made.append(Stall(ca, tmp_path, mode))
+        return made[-1]
+
+    yield start
+    for server in made:
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["body", "headers"])
+def test_a_server_dripping_its_answer_is_cut_at_the_timeout_and_the_run_ends(stall, transport, tmp_path,
+                                                                              mode):
+    # `timeout` used to bound each read only: one byte a second kept `update` (and the lock) for ever
+    server = stall(mode)
+    env = AgentEnv(tmp_path)
+    env.config(agent(retry_max=1, timeout=1) + cloudflare("cf", server.url + PREFIX, server.cafile)
+               + record("home", "cf"))
+    wan(env, OLD)
+    done = env.run("-v", "update", timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    [line] = lines(done, "home.example.com A: failed:")
+    assert "no answer from 127.0.0.1:%d within 1s (will retry)" % server.port in line
+    assert len(server.requests) == 2  # the first try and one retry, each cut after 1 s
+
+
+def test_a_run_against_a_silent_server_ends_at_the_run_deadline_and_the_rest_wait_their_turn(
+        stall, serve, tmp_path, monkeypatch):
+    # A server that never answers cost every record (1 + retry_max) timeouts, one record after
+    # another, while the lock kept every other run waiting. A run now lasts at most 6 timeouts.
+    monkeypatch.setenv("DDNS_AGENT_HTTP", "stdlib")
+    server = stall("silent")
+    names = ("home", "nas", "cam", "pc")
+    env = AgentEnv(tmp_path)
+    records = "".join(record(n, "cf", name=n) for n in names)
+    env.config(agent(retry_max=2, timeout=1) + cloudflare("cf", server.url + PREFIX, server.cafile) + records)
+    wan(env, OLD)
+    done = env.run("-v", "update", timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    failed = lines(done, "A: failed:")
+    assert len(failed) == 4, done.stderr
+    late = [line for line in failed if "not reached: the run's time was up (will retry)" in line]
+    assert 1 <= len(late) <= 3, done.stderr
+    assert len(server.requests) <= 7  # 6 timeouts of 1 s, and no request started after them
+    rows = json.loads(env.run("status", "--json").stdout)["records"]
+    assert [r["result"] for r in rows] == ["failed"] * 4
+
+    fake = CloudflareFake(TOKEN, {"example.com": ZONE})
+    good = serve(fake)
+    env.config(agent(retry_max=2, timeout=1) + cloudflare("cf", good.url + PREFIX, good.cafile) + records)
+    done = run(env, code=0)
+    for n in names:
+        assert lines(done, "%s.example.com A: published %s" % (n, OLD))
+
+
+# -- a write whose outcome was never saved ---------------------------------------------------------
+
+@pytest.mark.parametrize("ptype", ["dyndns2", "duckdns", "cloudflare"])
+def test_a_write_that_landed_before_a_kill_is_not_taken_for_unchanged_later(serve, tmp_path, ptype):
+    # kill -9 (or a power cut) after the provider took the write, before state was saved: when the
+    # address went back to the old value, both the fast path and the full cycle said "unchanged"
+    make, options, (domain, name), holds = _providers()[ptype]
+    fake = make()
+    server = serve(fake)
+    env = AgentEnv(tmp_path)
+    settings = "".join("\toption %s '%s'\n" % kv for kv in options(server.url).items())
+    env.config(agent() + "\nconfig provider 'p'\n\toption type '%s'\n\toption cacert '%s'\n%s"
+               % (ptype, server.cafile, settings) + record("r", "p", name=name, domain=domain))
+    wan(env, OLD)
+    run(env, "update", code=0)
+    assert holds(fake) == [OLD]
+    assert run(env, "update", code=0).stderr.count("is unchanged") == 1
+
+    wan(env, NEW)
+    server.inject(delay=60)  # the write is processed, the answer never comes back in time
+    proc = env.start("update")
+    wait_for(lambda: holds(fake) == [NEW], 30)
+    proc.kill()
+    proc.communicate(timeout=30)
+
+    server.faults = Faults()
+    wan(env, OLD)
+    done = run(env, "update", "--interface", "wan", code=0)  # as hotplug starts it
+    assert lines(done, "%s.%s A: published %s" % (name, domain, OLD)), done.stderr
+    assert holds(fake) == [OLD]
+
+
+def test_sigint_during_a_publish_saves_what_was_done_and_exits_130(lab):
+    import signal
+
+    # records go in config order: `home` first, then `nas`, whose answer is held back
+    lab.env.config(lab.settings + cloudflare("cf", lab.server.url + PREFIX, lab.server.cafile)
+                   + record("home", "cf") + record("nas", "cf", name="nas"))
+    run(lab.env, code=0)
+    [nas] = lab.fake.find("nas.example.com")
+    nas_path = "%s/zones/%s/dns_records/%s" % (PREFIX, ZONE, nas["id"])
+    wan(lab.env, NEW)
+    lab.server.inject(delay=60, path=nas_path)
+    proc = lab.env.start("update")
+    wait_for(lambda: any(r.path == nas_path and r.method == "PATCH" for r in lab.server.requests), 30)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert "nas.example.com A: interrupted while publishing %s" % NEW in err
+    rows = {r["record"]: r for r in json.loads(lab.env.run("status", "--json").stdout)["records"]}
+    assert (rows["home"]["result"], rows["home"]["address"]) == ("published", NEW)  # saved
+    assert rows["nas"]["result"] == "failed"
+
+    lab.clear()
+    writes = lab.writes()
+    done = run(lab.env, code=0)
+    assert lines(done, "nas.example.com A: remote already holds %s" % NEW)  # read back, not resent
+    assert lab.writes() == writes and lab.content() == [NEW]
+
+
+# -- hotplug runs after a failure --------------------------------------------------------------------
+
+def test_hotplug_runs_after_a_failure_wait_for_the_backoff_unless_the_address_changes(lab):
+    # Each run sends up to 1 + retry_max requests; every hotplug event used to send as many again.
+    lab.publish_first()
+    lab.server.inject(status=503, path=lab.patch_path, times=100)
+    writes = lab.writes()
+    done = run(lab.env, "update", "--interface", "wan", code=1)
+    assert lab.writes() - writes == 3 and lines(done, "home.example.com A: failed:")
+
+    for _ in range(3):  # DHCP renewals, ifupdate: same address, nothing sent
+        requests = len(lab.server.requests)
+        done = run(lab.env, "update", "--interface", "wan", code=1)
+        [line] = lines(done, "home.example.com A: not calling the provider: backing off after 1 failure")
+        assert "next try in" in line and "or at once on an address change" in line
+        assert len(lab.server.requests) == requests
+
+    wan(lab.env, "203.0.113.9")  # a new address goes at once
+    requests = len(lab.server.requests)
+    run(lab.env, "update", "--interface", "wan", code=1)
+    assert len(lab.server.requests) > requests
+
+    lab.clear()
+    done = run(lab.env, "update", code=0)  # the user's own `update` never waits
+    assert lines(done, "home.example.com A: published 203.0.113.9")

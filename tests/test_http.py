@@ -321,3 +321,30 @@ def test_fake_server_stops_by_itself_when_teardown_never_comes(ca):
     else:
         pytest.fail("the fake server was still accepting connections after 10 s")
     assert not os.path.exists(server.cafile)
+
+
+@pytest.mark.parametrize("mode", ["body", "headers"])
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_total_deadline(ca, tmp_path, client, mode):
+    # each read gets a byte within read_s, so only a deadline for the whole request ends it
+    from test_faults import Stall
+
+    server = Stall(ca, tmp_path, mode)
+    try:
+        http = client(server.cafile, connect_s=2, read_s=2)
+        http.timeouts.total_s = 1.0
+        started = time.monotonic()
+        with pytest.raises(UnconfirmedError, match=r"no answer from 127.0.0.1:%d within 1s" % server.port):
+            http.request("GET", server.url + "/zones")
+        assert time.monotonic() - started < 1.0 + 2.0
+    finally:
+        server.stop()
+
+
+def test_a_request_after_the_run_deadline_is_not_sent(serve, client):
+    server = serve(Echo())
+    http = client(server.cafile)
+    http.run_deadline = time.monotonic() - 1
+    message = "not sent to 127.0.0.1:%d: the run's time is up" % server.port
+    with pytest.raises(TransientError, match=message) as info:
+        http.request("POST", server.url + "/zones", body=b"{}")
+    assert not isinstance(info.value, UnconfirmedError) and server.requests == []

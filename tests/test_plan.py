@@ -104,3 +104,37 @@ def test_update_only_provider_gets_no_blind_resend_on_a_timer():
     forced = plan.plan([r], {"home": Sel("203.0.113.7")}, saved, 10**6, True, 86400,
                        {"home": "h1"}, blind=frozenset({"home"}))
     assert forced.items[0].action == "publish"
+
+
+FAILED = {"address": "203.0.113.7", "config": "h1", "checked": 900, "result": "failed",
+          "error": "server error HTTP 503", "failures": 2, "failed_address": "198.51.100.9",
+          "next_check": 1120.0}
+
+
+def test_an_event_run_waits_out_the_backoff_for_the_address_that_failed():
+    r = rec()
+    p = plan.plan([r], {r.key: Sel("198.51.100.9")}, {r.key: FAILED}, 1000.0, False, 86400, {r.key: "h1"},
+                  event=True)
+    item = p.items[0]
+    assert item.action == "wait"
+    assert item.reason.startswith("backing off after 2 failure(s) (server error HTTP 503); next try in 120 s")
+
+
+def test_backoff_yields_to_a_new_address_a_plain_update_force_and_its_own_end():
+    r = rec()
+
+    def action(address="198.51.100.9", now=1000.0, force=False, event=True):
+        return plan.plan([r], {r.key: Sel(address)}, {r.key: dict(FAILED)}, now, force, 86400,
+                         {r.key: "h1"}, event=event).items[0].action
+
+    assert action(address="198.51.100.10") == "publish"
+    assert action(event=False) == "publish"
+    assert action(force=True) == "publish"
+    assert action(now=1121.0) == "publish"
+
+
+def test_a_publish_cut_short_is_checked_even_when_the_address_looks_unchanged():
+    saved = {"address": "203.0.113.7", "config": "h1", "checked": 900, "pending": "198.51.100.9"}
+    item = decide(Sel("203.0.113.7"), saved)
+    assert item.action == "publish" and item.verify
+    assert item.reason == "publishing 198.51.100.9 was cut short (outcome unknown); checking"

@@ -285,14 +285,18 @@ def test_state_dir_is_0700_and_its_files_0600_even_under_umask_0(tmp_path):
     assert_private(env.state)
 
 
-def test_an_existing_open_state_dir_is_closed_to_0700(tmp_path):
+def test_an_existing_state_dir_of_ours_is_used_as_it_is_and_its_files_are_private(tmp_path):
+    # never chmod a directory the agent did not create (a 1777 one became 0700); what it writes
+    # there is 0600 (dirs 0700) whatever the directory's mode (tests/test_state.py: the rule)
     env = AgentEnv(tmp_path)
     wan(env)
     env.config(AGENT + section("provider", "demo", type="log") + record("home", "demo"))
     env.state.mkdir(mode=0o755)
     env.state.chmod(0o755)
     assert env.run("update").returncode == 0
-    assert_private(env.state)
+    assert stat.S_IMODE(os.stat(env.state).st_mode) == 0o755
+    for path in env.state.rglob("*"):
+        assert stat.S_IMODE(os.lstat(path).st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
 # -- the suite-wide guard itself ------------------------------------------------------------------

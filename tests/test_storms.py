@@ -296,3 +296,77 @@ def test_100_parallel_hotplug_updates_write_once_per_address_seen_and_the_last_w
     assert fake.writes <= len(seen), "%d writes for %d addresses seen" % (fake.writes, len(seen))
     assert len(fake.requests) <= fake.writes + 2  # zone and record looked up once, then by id
     assert not fake.errors
+
+
+def _lock_waiters(lock) -> set:
+    """Pids blocked in flock() on `lock`, from /proc/locks ("N: -> FLOCK ... WRITE pid maj:min:inode ...")."""
+    inode = os.stat(lock).st_ino
+    pids = set()
+    with open("/proc/locks") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 6 and fields[1] == "->" and fields[2] == "FLOCK" \
+                    and int(fields[6].rsplit(":", 1)[1]) == inode:
+                pids.add(int(fields[5]))
+    return pids
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc/<pid>/stat (T: stopped)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_hotplug_run_that_waited_for_the_lock_publishes_the_address_of_now(tmp_path, serve):
+    # The fast path reads netifd before taking the lock, and the full cycle reused that read: a
+    # run that waited published what it saw when it started, after a newer run had published the
+    # newer address. Deterministic: the waiting run is stopped while the newer one runs.
+    import fcntl
+
+    from agent_env import AgentEnv
+    from fakes.cloudflare import CloudflareFake
+    from standins.router import STANDINS
+
+    fake = CloudflareFake(TOKEN)
+    server = serve(fake)
+    env = AgentEnv(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ubus").symlink_to(STANDINS / "ubus")
+    env.env["PATH"] = "%s:%s" % (bin_dir, os.environ.get("PATH", ""))
+    env.config(CF_CONFIG.format(state=env.state, token=TOKEN, endpoint=server.url + "/client/v4",
+                                cacert=server.cafile))
+    argv = [sys.executable, "-m", "ddns_agent", "--config", str(env.conf), "--state-dir",
+            str(env.state), "update", "--interface", "wan"]
+
+    serve_status(env, "198.51.100.10")
+    first = subprocess.run(argv, env=env.env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+
+    serve_status(env, "198.51.100.11")
+    fd = os.open(env.state / "lock", os.O_RDWR)  # a run publishing holds the lock
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        waiting = subprocess.Popen(argv, env=env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        end = time.monotonic() + 30
+        while waiting.pid not in _lock_waiters(env.state / "lock"):
+            assert waiting.poll() is None and time.monotonic() < end, waiting.stderr.read()
+            time.sleep(0.01)
+        os.kill(waiting.pid, signal.SIGSTOP)  # it read .11 and waits for the lock
+        while _state(waiting.pid) != "T":  # stopped before the lock is free, or it would take it
+            assert time.monotonic() < end
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
+    try:
+        serve_status(env, "192.0.2.77")  # the last event
+        newer = subprocess.run(argv, env=env.env, capture_output=True, text=True, timeout=60)
+        assert newer.returncode == 0, newer.stderr
+    finally:
+        os.kill(waiting.pid, signal.SIGCONT)
+    _out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and "Traceback" not in err, err
+    assert [r["content"] for r in fake.find("home.example.com", "A")] == ["192.0.2.77"]
+    assert "198.51.100.11" not in [r.json().get("content") for r in fake.requests if r.body]
+    assert not fake.errors

@@ -180,6 +180,8 @@ class FakeIGD:
             body = DESCRIPTION.encode()
             if self.mode == "huge":
                 body = body.replace(b"<device>", b"<device>" + b"<x>pad</x>" * 20000, 1)
+            elif self.mode == "unclosed":  # 128 KiB of markup that never closes
+                body = (DESCRIPTION.encode() + b"<?" * 65536)[:128 * 1024]
             return self._send(conn, 200, body)
         if self.mode == "slow":
             return True  # hold the SOAP call open without a word
@@ -321,6 +323,33 @@ def test_description_elsewhere_than_the_wan_subnet_is_never_fetched(bare, fake_i
     out = bare.read("router", "upnp", {"device": "wan0"}, timeout=TIMEOUT)
     assert "points to 10.9.9.9 outside the WAN subnet" in out["error"], out
     assert fake.requests == []
+
+
+def test_a_description_full_of_unclosed_markup_is_read_within_the_deadline(bare, fake_igd):
+    # 128 KiB of `<?` once took 66 s to parse, whatever the deadline
+    fake = fake_igd("unclosed")
+    config = PLAN_CONFIG.replace("netlink upnp", "upnp")
+    started = time.monotonic()
+    done = bare.cli("router", config, "plan", "--json", timeout=60)
+    assert time.monotonic() - started < TIMEOUT + 2 * SLACK
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    [item] = json.loads(done.stdout)["records"]
+    assert (item["action"], item["address"], item["source"]) == ("publish", "203.0.113.9", "upnp 192.168.1.1")
+    assert fake.requests[0].startswith("GET /desc.xml")
+
+
+@pytest.mark.parametrize("opener", ["<?", "<!--", "<![CDATA[", "<", "<a ", "</a"])
+def test_the_tag_extractor_is_linear_on_unclosed_markup(opener):
+    doc = opener * (128 * 1024 // len(opener))
+    started = time.monotonic()
+    assert upnp.control_urls(doc, "http://192.168.1.1/d.xml", time.monotonic() + TIMEOUT) == []
+    upnp.text(doc)
+    assert time.monotonic() - started < TIMEOUT
+
+
+def test_the_tag_extractor_stops_at_the_deadline():
+    with pytest.raises(SourceError, match="no answer in time while reading the gateway's description"):
+        upnp.control_urls(DESCRIPTION, "http://192.168.1.1/d.xml", time.monotonic() - 1)
 
 
 def test_oversized_description_is_refused(bare, fake_igd):
