@@ -1,0 +1,202 @@
+"""The package in a real OpenWrt 22.03 (tests/openwrt_lab.py), as a user runs it.
+
+opkg installs what `make ipk` builds; the user configures with `uci batch` and
+`service ddns_agent reload`; netifd, hotplug-call, procd and rpcd are the real ones; a Cloudflare
+fake listens on the router's loopback. Every case runs with python3-ubus installed and removed.
+The router boots once per parameter; the tests run in file order on its evolving state.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fakes.cloudflare import CloudflareFake
+from openwrt_lab import Lab, require_rootfs
+
+TOKEN = "cf-lab-token-5v8QzR2mXk"  # registered with the secret guard by the fake
+FQDN = "home.example.com"
+
+
+def configure(lab: Lab, url: str, rtype: str = "A") -> None:
+    """What the README tells a user to do: uci batch, commit, reload."""
+    lab.sh("""uci -q batch <<'EOF'
+set ddns_agent.cf=provider
+set ddns_agent.cf.type=cloudflare
+set ddns_agent.cf.api_token=%s
+set ddns_agent.cf.endpoint=%s/client/v4
+set ddns_agent.cf.cacert=%s
+set ddns_agent.home=record
+set ddns_agent.home.provider=cf
+set ddns_agent.home.domain=example.com
+set ddns_agent.home.name=home
+set ddns_agent.home.type=%s
+set ddns_agent.home.interface=wan
+commit ddns_agent
+EOF
+service ddns_agent reload""" % (TOKEN, url, lab.CA_IN_ROUTER, rtype))
+
+
+class Router:
+    """One booted lab with the package installed and the fake serving."""
+
+    def __init__(self, lab: Lab, fake: CloudflareFake, server, ipks: list) -> None:
+        self.lab, self.fake, self.server, self.ipks = lab, fake, server, ipks
+
+    def sent(self) -> int:
+        """Requests the fake received so far (a number: a failure report shows no header)."""
+        return len(self.fake.requests)
+
+    def published(self) -> list:
+        """Contents of the fake's A records for FQDN."""
+        return [r["content"] for r in self.fake.find(FQDN, "A")]
+
+    def wait_published(self, address: str, timeout: float = 20) -> None:
+        """Wait until the fake holds `address`, then until the router is quiet."""
+        deadline = time.monotonic() + timeout
+        while self.published() != [address]:
+            assert time.monotonic() < deadline, "never published %s; fake has %s; log:\n%s" % (
+                address, self.published(), self.lab.logread("ddns"))
+            time.sleep(0.05)
+        self.lab.settle()
+
+
+@pytest.fixture(scope="session")
+def ipks(tmp_path_factory) -> list:
+    """The packages `make ipk` builds."""
+    require_rootfs()
+    out = tmp_path_factory.mktemp("ipk")
+    return Lab.build_ipks(out)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["python3-ubus", "no-python3-ubus"])
+def router(request, tmp_path_factory, ipks, ca):
+    """A booted router with the core package installed and configured for the fake."""
+    require_rootfs()
+    with Lab(tmp_path_factory.mktemp("openwrt"), python_ubus=request.param) as lab:
+        lab.install_ipks([p for p in ipks if p.name.startswith("ddns-agent_")])
+        fake = CloudflareFake(TOKEN)
+        server = lab.serve(fake, ca)
+        yield Router(lab, fake, server, ipks)
+
+
+def test_install_configure_reload(router):
+    """opkg install + uci batch + service reload publishes the WAN lease once."""
+    lab = router.lab
+    configure(lab, router.server.url)
+    wan = lab.wan_ip()
+    router.wait_published(wan)
+    assert router.fake.writes == 1
+    status = lab.sh("ubus call ddns_agent status").stdout
+    assert '"result": "published"' in status and wan in status
+    assert "published %s" % wan in lab.logread("ddns")
+
+
+def test_no_change_starts_no_python(router):
+    """Renews and ifupdates that change no address start no Python and send nothing."""
+    lab = router.lab
+    lab.settle()
+    wan = lab.wan_ip()
+    starts, requests = len(lab.python_starts()), router.sent()
+    events = len(lab.hotplug_stamps())
+    for n in range(10):
+        # same address, another DNS server: netifd's ifupdate (IFUPDATE_DATA); one at a time,
+        # since netifd coalesces events queued behind a running hotplug call
+        lab.sh("/lib/netifd/dhcp.script renew", env={
+            "INTERFACE": "wan", "interface": "eth1", "ip": wan, "subnet": "255.255.255.0",
+            "router": wan.rsplit(".", 1)[0] + ".1", "dns": "192.0.2.%d" % (n + 1),
+            "lease": "3600", "serverid": wan.rsplit(".", 1)[0] + ".1"})
+        lab.settle()
+        lab.sh("ubus call network.interface.wan set_data '{\"lab\": %d}'" % n)
+        lab.settle()
+    lab.sh("ubus call network.interface.wan renew")  # udhcpc renews the same lease
+    lab.settle()
+    # the same lease again after ifdown/ifup: an ifup whose addresses did not change
+    lab.sh("ubus call network.interface.wan down")
+    lab.wait_wan_down()
+    lab.sh("ubus call network.interface.wan up")
+    lab.wait_wan(wan)
+    lab.settle()
+    ifupdates = [e for e in lab.hotplug_stamps()[events:] if e[1:] == ("ifupdate", "wan")]
+    assert len(ifupdates) >= 10, "the renews made no ifupdate events: the test would prove nothing"
+    assert ("ifup", "wan") in [e[1:] for e in lab.hotplug_stamps()[events:]]
+    assert len(lab.python_starts()) == starts
+    assert router.sent() == requests
+
+
+def test_lease_change_published_once(router):
+    """A new lease (ifdown/ifup onto another DHCP range) is published with one request."""
+    lab = router.lab
+    requests = router.sent()
+    address = lab.lease("198.51.100.")
+    router.wait_published(address)
+    assert router.sent() - requests == 1
+    assert "published %s" % address in lab.logread("ddns")
+
+
+def test_in_place_change_published_once(router):
+    """An address changed in place (dhcp.script renew, netifd's ifupdate) is published once."""
+    lab = router.lab
+    requests = router.sent()
+    lab.renew("198.51.100.77")
+    router.wait_published("198.51.100.77")
+    assert router.sent() - requests == 1
+
+
+def test_rpcd_status_and_update(router):
+    """`ubus call ddns_agent status` / `update` through the real rpcd."""
+    lab = router.lab
+    status = lab.sh("ubus call ddns_agent status").stdout
+    assert '"fqdn": "%s"' % FQDN in status and "198.51.100.77" in status
+    requests = router.sent()
+    done = lab.sh("ubus call ddns_agent update '{\"interface\": \"wan\"}'").stdout
+    assert '"code": 0' in done
+    assert router.sent() == requests  # nothing changed: nothing sent
+    done = lab.sh("ubus call ddns_agent update '{\"force\": true}'").stdout
+    assert '"code": 0' in done
+    assert router.sent() > requests  # force re-reads the remote record
+
+
+def test_wan_down_publishes_nothing(router):
+    """WAN down keeps the published record: no request, no Python beyond the hotplug filter."""
+    lab = router.lab
+    lab.settle()
+    requests = router.sent()
+    lab.wan_down()
+    lab.settle()
+    time.sleep(1)
+    lab.settle()
+    assert router.sent() == requests
+    assert router.published() == ["198.51.100.77"]
+    lab.sh("ubus call network.interface.wan up")
+    address = lab.wait_wan("198.51.100.")
+    router.wait_published(address)
+
+
+def test_hotplug_config_error_in_logread(router):
+    """A config error in a run that hotplug started is in `logread -e ddns`, naming the option."""
+    lab = router.lab
+    lab.sh("uci set ddns_agent.home.ttl=soon && uci commit ddns_agent")  # no reload: hotplug runs it
+    try:
+        lab.lease("192.0.2.")
+        lab.settle()
+        log = lab.logread("ddns")
+        assert "home.ttl" in log, log
+    finally:
+        lab.sh("uci delete ddns_agent.home.ttl && uci commit ddns_agent && service ddns_agent reload")
+        router.wait_published(lab.wan_ip())
+
+
+def test_remove_reinstall_keeps_config(router):
+    """`opkg remove` then install again keeps the user's config, and the service publishes."""
+    lab = router.lab
+    lab.settle()
+    lab.sh("opkg remove ddns-agent")
+    assert lab.sh("uci -q get ddns_agent.home.domain").stdout.strip() == "example.com"
+    assert not any("ddns" in cmd for _, cmd in lab.processes())
+    lab.install_ipks([p for p in router.ipks if p.name.startswith("ddns-agent_")])
+    assert lab.sh("uci -q get ddns_agent.cf.type").stdout.strip() == "cloudflare"
+    requests = router.sent()
+    address = lab.lease("198.51.100.")
+    router.wait_published(address)
+    assert router.sent() - requests == 1
