@@ -8,11 +8,13 @@ The router boots once per parameter; the tests run in file order on its evolving
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
 from fakes.cloudflare import CloudflareFake
-from openwrt_lab import Lab, require_rootfs
+from openwrt_lab import LAN_IP, Lab, require_rootfs
 
 TOKEN = "cf-lab-token-5v8QzR2mXk"  # registered with the secret guard by the fake
 FQDN = "home.example.com"
@@ -73,7 +75,7 @@ def ipks(tmp_path_factory) -> list:
 def router(request, tmp_path_factory, ipks, ca):
     """A booted router with the core package installed and configured for the fake."""
     require_rootfs()
-    with Lab(tmp_path_factory.mktemp("openwrt"), python_ubus=request.param) as lab:
+    with Lab(tmp_path_factory.mktemp("openwrt"), python_ubus=request.param, luci=True) as lab:
         lab.install_ipks([p for p in ipks if p.name.startswith("ddns-agent_")])
         fake = CloudflareFake(TOKEN)
         server = lab.serve(fake, ca)
@@ -90,6 +92,16 @@ def test_install_configure_reload(router):
     status = lab.sh("ubus call ddns_agent status").stdout
     assert '"result": "published"' in status and wan in status
     assert "published %s" % wan in lab.logread("ddns")
+
+
+def test_lan_client_reaches_luci(router):
+    """The lab's LAN client reaches the router's uhttpd (what browser tests of LuCI need)."""
+    code = ("import urllib.request; print(urllib.request.urlopen('http://%s/', "
+            "timeout=10).read().decode())" % LAN_IP)
+    done = subprocess.run(router.lab.lan_argv(sys.executable, "-c", code), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "cgi-bin/luci/" in done.stdout  # the image's /www/index.html
 
 
 def test_no_change_starts_no_python(router):
