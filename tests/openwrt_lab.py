@@ -36,8 +36,9 @@ Stable API (other branches build on it; extend, do not change):
   sitecustomize the lab installs (it only appends one line to /tmp/lab/python-starts).
 - `lab.processes()`: (pid, cmdline) of each process in the router; `lab.settle()` waits until
   no hotplug-call and no ddns-agent run is left.
-- `lab.hotplug_stamps()`: `(unix time, ACTION, INTERFACE)` from /etc/hotplug.d/iface/00-lab-stamp,
-  the first iface hotplug script, i.e. when netifd's event reached hotplug-call.
+- `lab.hotplug_stamps()`: `(unix time, ACTION, INTERFACE, IFUPDATE flags)` from
+  /etc/hotplug.d/iface/00-lab-stamp, the first iface hotplug script, i.e. when netifd's event
+  reached hotplug-call; `lab.add_stamp("94-x", "name")` adds one at another place in the order.
 
 Everything stops by itself: pid 1 of the router is `unshare --kill-child`'s child under
 `timeout lifetime_s`, so the whole pid namespace dies with it even if pytest is killed; the ISP and
@@ -146,7 +147,8 @@ while :; do wait; sleep 1; done
 
 STAMP = """# lab: when netifd's event reached hotplug-call (first iface script)
 read -r _lab_up _ </proc/uptime
-echo "- $_lab_up $ACTION $INTERFACE" >>/tmp/lab/hotplug
+echo "- $_lab_up $ACTION $INTERFACE ${IFUPDATE_ADDRESSES:+A}${IFUPDATE_PREFIXES:+P}${IFUPDATE_ROUTES:+R}${IFUPDATE_DATA:+D}-" \
+	>>"/tmp/lab/${LAB_STAMP:-hotplug}"
 """
 
 SITECUSTOMIZE = """import sys, time
@@ -515,21 +517,28 @@ class Lab:
             out.append((float(stamp), argv))
         return out
 
-    def hotplug_stamps(self) -> list:
-        """(unix time, ACTION, INTERFACE) of each iface hotplug call so far (10 ms resolution).
+    def hotplug_stamps(self, name: str = "hotplug") -> list:
+        """(unix time, ACTION, INTERFACE, flags) of each iface hotplug call so far (10 ms resolution).
 
+        flags: A, P, R, D for the IFUPDATE_ADDRESSES/PREFIXES/ROUTES/DATA netifd set, then "-".
         busybox date has no %N: the script logs /proc/uptime (CLOCK_BOOTTIME, one kernel for
         host and router), converted here with the host's offset between the two clocks.
+        `name`: another stamp file, see add_stamp().
         """
-        path = self.root / "tmp/lab/hotplug"
+        path = self.root / "tmp/lab" / name
         if not path.exists():
             return []
         offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         out = []
         for line in path.read_text().splitlines():
             parts = line.split()
-            out.append((float(parts[1]) + offset, parts[2], parts[3] if len(parts) > 3 else ""))
+            out.append((float(parts[1]) + offset, parts[2], parts[3], parts[4].rstrip("-")))
         return out
+
+    def add_stamp(self, script: str, name: str) -> None:
+        """Another iface hotplug stamp, /etc/hotplug.d/iface/<script>, logging to `name`."""
+        path = self.rootfs / "etc/hotplug.d/iface" / script
+        path.write_text("LAB_STAMP=%s\n%s" % (name, STAMP))
 
     def settle(self, timeout: float = 30) -> None:
         """Wait until no hotplug-call and no ddns-agent run is left in the router."""
