@@ -147,8 +147,8 @@ while :; do wait; sleep 1; done
 
 STAMP = """# lab: when netifd's event reached hotplug-call (first iface script)
 read -r _lab_up _ </proc/uptime
-echo "- $_lab_up $ACTION $INTERFACE ${IFUPDATE_ADDRESSES:+A}${IFUPDATE_PREFIXES:+P}${IFUPDATE_ROUTES:+R}${IFUPDATE_DATA:+D}-" \
-	>>"/tmp/lab/${LAB_STAMP:-hotplug}"
+_lab_flags="${IFUPDATE_ADDRESSES:+A}${IFUPDATE_PREFIXES:+P}${IFUPDATE_ROUTES:+R}${IFUPDATE_DATA:+D}"
+echo "- $_lab_up $ACTION $INTERFACE $_lab_flags-" >>"/tmp/lab/${LAB_STAMP:-hotplug}"
 """
 
 SITECUSTOMIZE = """import sys, time

@@ -39,6 +39,11 @@ EOF
 service ddns_agent reload""" % (token, url, lab.CA_IN_ROUTER, rtype))
 
 
+def other_range(lab: Lab) -> str:
+    """A DHCP range the current lease is not from."""
+    return "198.51.100." if lab.wan_ip().startswith("203.") else "203.0.113."
+
+
 class Router:
     """One booted lab with the package installed and the fake serving."""
 
@@ -125,6 +130,8 @@ def test_no_change_starts_no_python(router):
         lab.settle()
     lab.sh("ubus call network.interface.wan renew")  # udhcpc renews the same lease
     lab.settle()
+    lab.sh("ubus call network.interface.lan down && ubus call network.interface.lan up")  # no record
+    lab.settle()
     # the same lease again after ifdown/ifup: an ifup whose addresses did not change
     lab.sh("ubus call network.interface.wan down")
     lab.wait_wan_down()
@@ -136,7 +143,7 @@ def test_no_change_starts_no_python(router):
     # filter did not stop those, its fingerprint check did
     assert seen.count(("ifupdate", "wan", "A")) >= 5, seen
     assert len([e for e in seen if e[:2] == ("ifupdate", "wan")]) >= 20, seen
-    assert ("ifup", "wan", "") in seen, seen
+    assert ("ifup", "wan", "") in seen and ("ifup", "lan", "") in seen, seen
     assert len(lab.python_starts()) == starts
     assert router.sent() == requests
 
@@ -199,9 +206,37 @@ def test_hotplug_config_error_in_logread(router):
         lab.settle()
         log = lab.logread("ddns")
         assert "home.ttl" in log, log
+        # and from a run that rpcd started
+        lab.sh("logger -t lab mark")
+        done = lab.sh("ubus call ddns_agent update").stdout
+        assert '"code": 2' in done, done
+        assert "home.ttl" in lab.logread("ddns").split("lab: mark", 1)[1]
     finally:
         lab.sh("uci delete ddns_agent.home.ttl && uci commit ddns_agent && service ddns_agent reload")
         router.wait_published(lab.wan_ip())
+
+
+@pytest.mark.parametrize("off, on", [
+    ("service ddns_agent stop", "service ddns_agent start"),
+    ("uci set ddns_agent.main.enabled=0 && uci commit ddns_agent && service ddns_agent reload",
+     "uci set ddns_agent.main.enabled=1 && uci commit ddns_agent && service ddns_agent reload"),
+], ids=["stopped", "enabled-0"])
+def test_switched_off_a_lease_change_starts_nothing(router, off, on):
+    """Stopped, or `option enabled 0`: events start no Python and send nothing; on again, it publishes."""
+    lab = router.lab
+    lab.settle()
+    lab.sh(off)
+    lab.settle()
+    starts, requests = len(lab.python_starts()), router.sent()
+    address = lab.lease(other_range(lab))
+    lab.settle()
+    time.sleep(1)
+    lab.settle()
+    assert len(lab.python_starts()) == starts
+    assert router.sent() == requests
+    assert not any("ddns" in cmd for _, cmd in lab.processes())
+    lab.sh(on)
+    router.wait_published(address)
 
 
 def test_remove_reinstall_keeps_config(router):
@@ -214,6 +249,6 @@ def test_remove_reinstall_keeps_config(router):
     lab.install_ipks([p for p in router.ipks if p.name.startswith("ddns-agent_")])
     assert lab.sh("uci -q get ddns_agent.cf.type").stdout.strip() == "cloudflare"
     requests = router.sent()
-    address = lab.lease("198.51.100.")
+    address = lab.lease(other_range(lab))
     router.wait_published(address)
     assert router.sent() - requests == 1

@@ -13,7 +13,7 @@ import time
 import pytest
 from fakes.cloudflare import CloudflareFake
 from openwrt_lab import Lab, require_rootfs
-from test_openwrt_e2e import FQDN, TOKEN, Router, configure
+from test_openwrt_e2e import FQDN, TOKEN, Router, configure, other_range
 
 OURS = ("ddns", "/usr/lib/ddns_agent/")
 
@@ -65,12 +65,19 @@ def test_nothing_resident_between_events(router):
 def test_a_due_retry_is_run_by_the_respawned_pass(router):
     """A publish that failed (HTTP 500) is retried at next_check without any event."""
     lab = router.lab
-    lab.sh("uci set ddns_agent.main.retry_base=1 && uci commit ddns_agent && service ddns_agent reload")
+    lab.sh("uci set ddns_agent.main.retry_max=0 && uci commit ddns_agent && service ddns_agent reload")
     lab.settle()
     router.server.inject(status=500, times=1)
-    address = lab.lease("198.51.100.")
+    address = lab.lease(other_range(lab))
+    lab.settle()
+    assert router.published() != [address]
+    next_check = lab.root / "var/run/ddns_agent/next_check"
+    due = float(next_check.read_text())
+    assert due > time.time() + 30  # the agent's first retry: a minute after the failure
+    next_check.write_text("%d\n" % (time.time() + 2))  # not to wait that minute here
     router.wait_published(address, timeout=30)
-    assert "198.51.100." in lab.sh("ubus call ddns_agent status").stdout
+    assert '"address": "%s"' % address in lab.sh("ubus call ddns_agent status").stdout
+    lab.sh("uci delete ddns_agent.main.retry_max && uci commit ddns_agent && service ddns_agent reload")
 
 
 def test_force_interval_repairs_drift_through_the_respawned_pass(router):
