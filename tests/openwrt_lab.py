@@ -2,7 +2,7 @@
 
 The rootfs tarball named by the environment variable OPENWRT_ROOTFS is unpacked into a test
 directory and booted in new pid, mount, net, uts and ipc namespaces: the real ubusd, procd,
-netifd, hotplug-call, rpcd, logd, opkg and python3 3.10 (README "Tests in a real OpenWrt").
+netifd, hotplug-call, rpcd, logd, opkg and python3 3.10 (README, "Reliability").
 
     from openwrt_lab import Lab, require_rootfs
 
@@ -47,16 +47,23 @@ namespaces; `close()` kills all three and deletes the unpacked tree.
 
 Missing rootfs, unshare or root: the test skips with one line, and fails when CI=true.
 
-Stand-ins (tests/standins/) and the lab test that covers the same OpenWrt behaviour for real:
-- standins/ubus (netifd status, `ubus call`) -> test_openwrt_e2e.py::test_lease_change_published_once,
-  ::test_in_place_change_published_once (the real netifd and ubus CLI);
-- standins/rc.common + functions.sh (init script, procd instances, reload, enable/disable) ->
-  test_openwrt_e2e.py::test_install_configure_reload, ::test_remove_reinstall_keeps_config,
-  test_openwrt_idle.py::test_nothing_resident_between_events (the real procd and rc.common);
-- the hotplug script under hotplug-call (env, fingerprint, no Python on no-change) ->
-  test_openwrt_e2e.py::test_no_change_starts_no_python, ::test_wan_down_publishes_nothing;
-- standins/router.py (rpcd plugin, logger) -> test_openwrt_e2e.py::test_rpcd_status_and_update,
-  ::test_hotplug_config_error_in_logread.
+Stand-ins (tests/standins/, tests/ubus_standin/) stay for unit tests that need speed or a case
+the lab cannot make; the lab test that covers the same OpenWrt behaviour for real:
+- standins/ubus, ubus_standin/ubus, standins/pyubus (netifd status through the ubus CLI and the
+  python3-ubus binding) -> test_openwrt_e2e.py::test_lease_change_published_once and
+  ::test_in_place_change_published_once, each with python3-ubus installed and removed;
+- standins/rc.common + functions.sh (procd instances, start/reload/stop, enabled 0) ->
+  test_openwrt_e2e.py::test_install_configure_reload, ::test_switched_off_a_lease_change_starts_nothing,
+  ::test_remove_reinstall_keeps_config; test_openwrt_idle.py (respawned re-check pass: nothing
+  resident, due retry, force_interval, fingerprint sweep);
+- the hotplug script under the stand-in hotplug environment (flag filter, fingerprint, an interface
+  no record uses, switched off) -> test_openwrt_e2e.py::test_no_change_starts_no_python,
+  ::test_wan_down_publishes_nothing, ::test_switched_off_a_lease_change_starts_nothing;
+- standins/router.py + devlog.py (rpcd plugin, syslog) -> test_openwrt_e2e.py::test_rpcd_status_and_update,
+  ::test_hotplug_config_error_in_logread (hotplug- and rpcd-started runs).
+Not in the lab yet, stand-ins and real captures only: IPv6 (wan6 prefix delegation, lan's
+ipv6_suffix records, lifetime-only DHCPv6 renewals: the lab's WAN is IPv4 DHCP), PPPoE (no PPP in
+this kernel), and the rpcd ACL as a logged-in LuCI session sees it (the luci branch's browser tests).
 """
 
 from __future__ import annotations

@@ -157,6 +157,22 @@ def test_due_next_check_runs_an_update_and_a_future_one_does_not(router):
     assert router.agent_calls() == ["update"]
 
 
+def test_a_due_time_within_the_current_second_waits_for_the_next_pass(router):
+    # the agent writes the whole second of a fractional due time (1000.6 -> 1000); at 1000.2 it
+    # would find nothing due and leave 1000 in place, which the pass would then take as stuck
+    clock = router.bin / "date"
+    clock.write_text("#!/bin/sh\necho 1000\n")
+    clock.chmod(0o755)
+    router.state.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("1000\n")
+    recheck_pass(router)
+    assert router.agent_calls() == []
+
+    clock.write_text("#!/bin/sh\necho 1001\n")
+    recheck_pass(router)
+    assert router.agent_calls() == ["update"]
+
+
 def test_a_due_time_the_agent_never_moves_is_not_retried_every_pass(router):
     router.state.mkdir(parents=True, exist_ok=True)
     (router.state / "next_check").write_text("%d\n" % (time.time() - 10))

@@ -8,6 +8,7 @@ The router boots once per parameter; the tests run in file order on its evolving
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -210,7 +211,7 @@ def test_hotplug_config_error_in_logread(router):
         lab.sh("logger -t lab mark")
         done = lab.sh("ubus call ddns_agent update").stdout
         assert '"code": 2' in done, done
-        assert "home.ttl" in lab.logread("ddns").split("lab: mark", 1)[1]
+        assert "home.ttl" in lab.logread().split("lab: mark", 1)[1]
     finally:
         lab.sh("uci delete ddns_agent.home.ttl && uci commit ddns_agent && service ddns_agent reload")
         router.wait_published(lab.wan_ip())
@@ -251,4 +252,59 @@ def test_remove_reinstall_keeps_config(router):
     requests = router.sent()
     address = lab.lease(other_range(lab))
     router.wait_published(address)
+    assert router.sent() - requests == 1
+
+
+def test_new_delegated_prefix_publishes_the_lan_hosts_aaaa(router):
+    """A LAN host's AAAA (interface lan + ipv6_suffix) follows a new prefix announced on wan6."""
+    lab = router.lab
+
+    def lan_prefix() -> str:
+        status = json.loads(lab.sh("ubus call network.interface.lan status").stdout)
+        assigned = status.get("ipv6-prefix-assignment") or [{}]
+        return assigned[0].get("address", "")
+
+    def use_prefix(prefix: str) -> str:
+        lab.sh("uci -q delete network.wan6.ip6prefix; uci add_list network.wan6.ip6prefix=%s && "
+               "uci commit network && ubus call network reload" % prefix)
+        deadline = time.monotonic() + 20
+        while not lan_prefix().startswith(prefix.split("::")[0] + ":"):
+            assert time.monotonic() < deadline, "lan never got a /60 of %s" % prefix
+            time.sleep(0.1)
+        lab.settle()
+        return lan_prefix()
+
+    lab.sh("""uci -q batch <<'EOF'
+set network.wan6=interface
+set network.wan6.device=eth1
+set network.wan6.proto=static
+set network.wan6.ip6addr=2001:db8:ffff::2/64
+set network.lan.ip6assign=60
+set ddns_agent.nas6=record
+set ddns_agent.nas6.provider=cf
+set ddns_agent.nas6.domain=example.com
+set ddns_agent.nas6.name=nas
+set ddns_agent.nas6.type=AAAA
+set ddns_agent.nas6.interface=lan
+set ddns_agent.nas6.ipv6_suffix=::1234
+commit ddns_agent
+EOF""")
+    first = use_prefix("2001:db8:1::/48")
+    lab.sh("service ddns_agent reload")
+    expected = first.rstrip(":") + ":1234" if first.endswith("::") else first + "1234"
+    deadline = time.monotonic() + 20
+    while [r["content"] for r in router.fake.find("nas.example.com", "AAAA")] != [expected]:
+        assert time.monotonic() < deadline, (expected, router.fake.find("nas.example.com", "AAAA"),
+                                             lab.logread("ddns"))
+        time.sleep(0.1)
+    lab.settle()
+    requests = router.sent()
+
+    second = use_prefix("2001:db8:2::/48")  # wan6 goes down and up: an ifup on wan6, none on lan
+    expected = second.rstrip(":") + ":1234" if second.endswith("::") else second + "1234"
+    deadline = time.monotonic() + 20
+    while [r["content"] for r in router.fake.find("nas.example.com", "AAAA")] != [expected]:
+        assert time.monotonic() < deadline, (expected, lab.logread("ddns"))
+        time.sleep(0.1)
+    lab.settle()
     assert router.sent() - requests == 1
