@@ -8,6 +8,7 @@ The router boots once per parameter; the tests run in file order on its evolving
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -264,6 +265,10 @@ def test_new_delegated_prefix_publishes_the_lan_hosts_aaaa(router):
         assigned = status.get("ipv6-prefix-assignment") or [{}]
         return assigned[0].get("address", "")
 
+    def with_suffix(prefix: str) -> str:
+        suffix = int(ipaddress.IPv6Address("::1234"))
+        return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(prefix)) | suffix))
+
     def use_prefix(prefix: str) -> str:
         lab.sh("uci -q delete network.wan6.ip6prefix; uci add_list network.wan6.ip6prefix=%s && "
                "uci commit network && ubus call network reload" % prefix)
@@ -291,7 +296,7 @@ commit ddns_agent
 EOF""")
     first = use_prefix("2001:db8:1::/48")
     lab.sh("service ddns_agent reload")
-    expected = first.rstrip(":") + ":1234" if first.endswith("::") else first + "1234"
+    expected = with_suffix(first)
     deadline = time.monotonic() + 20
     while [r["content"] for r in router.fake.find("nas.example.com", "AAAA")] != [expected]:
         assert time.monotonic() < deadline, (expected, router.fake.find("nas.example.com", "AAAA"),
@@ -301,7 +306,7 @@ EOF""")
     requests = router.sent()
 
     second = use_prefix("2001:db8:2::/48")  # wan6 goes down and up: an ifup on wan6, none on lan
-    expected = second.rstrip(":") + ":1234" if second.endswith("::") else second + "1234"
+    expected = with_suffix(second)
     deadline = time.monotonic() + 20
     while [r["content"] for r in router.fake.find("nas.example.com", "AAAA")] != [expected]:
         assert time.monotonic() < deadline, (expected, lab.logread("ddns"))
