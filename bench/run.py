@@ -1,6 +1,6 @@
 """`make bench`: speed and memory of ddns_agent as ratios measured side by side; table + bench/results.json.
 
-    python bench/run.py [--reps N] [--only update,nochange,hotplug,requests,records,event] [--strict]
+    python bench/run.py [--reps N] [--only update,nochange,hotplug,requests,records,event,openwrt] [--strict]
 
 Everything runs against loopback fakes, a BIND9 on loopback, or namespaces the bench makes, and
 stops by itself. Exit 0 even when a target is missed, unless --strict. bench/README.md says what
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import measure
 
-GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event")
+GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt")
 EVENT_CHANGES = 20
+OPENWRT_CHANGES = 10
 
 
 def fmt_ratio(r: dict) -> str:
@@ -128,6 +129,37 @@ def group_event(rows: list, root: Path, reps: int) -> None:
         "< 1 s median", r["ms"]["median"] < 1000, r["ms"]["median"], r)
 
 
+def _ms(s: dict) -> str:
+    return "%.0f ms [%.0f-%.0f]" % (s["median"], s["p25"], s["p75"])
+
+
+def group_openwrt(rows: list, root: Path, ca, changes: int) -> None:
+    import openwrt
+    log("OpenWrt lab (OPENWRT_ROOTFS): real netifd, hotplug, procd; Cloudflare fake on its loopback")
+    r = openwrt.lab_figures(root, ca, changes, log)
+    if "skipped" in r:
+        row(rows, "openwrt", "OpenWrt lab", "skipped: " + r["skipped"], "-", None)
+        return
+    for key, name in (("ifup", "ifup -> published"), ("inplace", "in-place change -> published")):
+        f = r[key]
+        row(rows, "openwrt.%s" % key, "OpenWrt %s (%d changes)" % (name, f["total_ms"]["n"]),
+            "%s; before Python %s (other hotplug scripts %s), inside the agent %s"
+            % (_ms(f["total_ms"]), _ms(f["before_python_ms"]), _ms(f["other_hotplug_scripts_ms"]),
+               _ms(f["inside_agent_ms"])),
+            "<= 150 ms median", f["total_ms"]["median"] <= 150, f["total_ms"]["median"], f)
+    n = r["nochange"]
+    row(rows, "openwrt.nochange", "OpenWrt 10 no-change ifupdates + 10 renews",
+        "%d Python starts, %d requests (%d ifupdates with IFUPDATE_ADDRESSES)"
+        % (n["python_starts"], n["requests"], n["ifupdates_with_addresses_flag"]),
+        "0 and 0", n["python_starts"] == 0 and n["requests"] == 0, n["python_starts"], n)
+    i = r["idle"]
+    row(rows, "openwrt.idle", "OpenWrt idle: processes of ours, CPU per idle hour",
+        "%d resident (longest-lived %.2f s); %.3f CPU s/hour (%.1f ms per pass, %d passes in %d s)"
+        % (i["resident_processes"], i["longest_lived_process_of_ours_s"], i["cpu_s_per_idle_hour"],
+           i["cpu_s_per_pass"] * 1000, i["passes"], i["window_s"]),
+        "0 resident", i["resident_processes"] == 0, i["cpu_s_per_idle_hour"], i)
+
+
 def log(text: str) -> None:
     print("bench: " + text, file=sys.stderr, flush=True)
 
@@ -194,6 +226,8 @@ def main(argv: list | None = None) -> int:
                         group_records(rows, root, ca, max(5, args.reps * 2 // 3))
                     elif group == "event":
                         group_event(rows, root, EVENT_CHANGES)
+                    elif group == "openwrt":
+                        group_openwrt(rows, root, ca, OPENWRT_CHANGES)
                 except measure.BenchError as e:
                     row(rows, group + ".error", group, "error: %s" % e, "-", False)
     finally:

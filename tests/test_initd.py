@@ -1,7 +1,8 @@
-"""The procd init script (init.d/ddns_agent) and its re-check loop (openwrt/files/ddns_agent.recheck).
+"""The procd init script (init.d/ddns_agent) and its re-check pass (openwrt/files/ddns_agent.recheck).
 
 The init script runs under a stand-in /etc/rc.common whose procd helpers record every call; the
-re-check loop runs for real with a short tick, a recording `ddns-agent` and the real captures.
+re-check pass runs for real with a recording `ddns-agent` and the real captures. The real procd
+respawning it, with nothing resident between passes, is tests/test_openwrt_idle.py.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_shellcheck_finds_nothing(script):
 
 
 @pytest.mark.parametrize("action", ["start", "boot", "reload"])
-def test_start_runs_one_update_and_a_shell_recheck_loop(router, action):
+def test_start_runs_one_update_and_a_respawned_recheck_pass(router, action):
     calls = procd(router, action)
 
     got = instances(calls)
@@ -92,9 +93,10 @@ def test_start_runs_one_update_and_a_shell_recheck_loop(router, action):
     assert "respawn" not in got["update"]
     # a changed config restarts an update that is still running, so reload applies it at once
     assert got["update"]["file"] == ["/etc/config/ddns_agent"]
-    # the resident part is a shell loop, respawned if it dies
+    # one re-check pass that exits; procd starts it again 60 s later (threshold 0 and retry 0:
+    # never a crash loop), so nothing of ours is resident between passes
     assert got["recheck"]["command"] == ["/bin/sh", "/usr/lib/ddns_agent/recheck", str(router.state)]
-    assert "respawn" in got["recheck"]
+    assert got["recheck"]["respawn"] == ["0", "60", "0"]
     assert calls[0] == ["procd_open_service", "ddns_agent"]
     assert (router.root / "var/run/ddns_agent.started").exists()
 
@@ -127,7 +129,7 @@ def test_stop_ends_everything_and_tells_the_hotplug_script(router):
     assert not (router.root / "var/run/ddns_agent.started").exists()
 
 
-def test_recheck_loop_gets_the_configured_state_dir(router, tmp_path):
+def test_recheck_gets_the_configured_state_dir(router, tmp_path):
     router.config(CONFIG.replace("{state}", str(tmp_path / "elsewhere")))
 
     got = instances(procd(router, "start"))
@@ -135,109 +137,110 @@ def test_recheck_loop_gets_the_configured_state_dir(router, tmp_path):
     assert got["recheck"]["command"][-1] == str(tmp_path / "elsewhere")
 
 
-class Loop:
-    """The re-check loop running for real: 1 s ticks, a fingerprint sweep every tick."""
-
-    def __init__(self, router: Router, **env: str) -> None:
-        self.router = router
-        router.state.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(["/bin/sh", str(RECHECK), str(router.state), "1", "1"],
-                                     env=router.env(**env), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def wait_for_calls(self, count: int, timeout: float = 10) -> list:
-        """The agent calls once there are `count` of them (or what there is after `timeout`)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.router.agent_calls()) < count:
-            time.sleep(0.1)
-        return self.router.agent_calls()
-
-    def stop(self) -> int:
-        """SIGTERM, as procd sends on `service ddns_agent stop`; returns the exit status."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=5)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc.stdout.close()
-            self.proc.stderr.close()
+def recheck_pass(router: Router, sweep: int = 1, **env: str) -> subprocess.CompletedProcess:
+    """One pass of the re-check script, as procd starts it (then it exits)."""
+    router.state.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["/bin/sh", str(RECHECK), str(router.state), str(sweep)],
+                          env=router.env(**env), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=30)
 
 
-@pytest.fixture
-def loop(router):
-    """Start a loop with given stand-in settings; stopped at teardown."""
-    started = []
-
-    def start(**env: str) -> Loop:
-        started.append(Loop(router, **env))
-        return started[-1]
-    yield start
-    for lp in started:
-        if lp.proc.poll() is None:
-            lp.stop()
-
-
-def test_due_next_check_runs_an_update_and_a_future_one_does_not(router, loop):
-    (router.state / "next_check").parent.mkdir(parents=True, exist_ok=True)
+def test_due_next_check_runs_an_update_and_a_future_one_does_not(router):
+    router.state.mkdir(parents=True, exist_ok=True)
     (router.state / "next_check").write_text("%d\n" % (time.time() + 3600))
-    lp = loop()
-    time.sleep(2.5)
+    assert recheck_pass(router).returncode == 0
     assert router.agent_calls() == []
 
     (router.state / "next_check").write_text("%d.5\n" % (time.time() - 1))
+    recheck_pass(router)
 
-    assert lp.wait_for_calls(1) == ["update"]
-
-
-def test_a_due_time_the_agent_never_moves_is_not_retried_every_tick(router, loop):
-    router.state.mkdir(parents=True, exist_ok=True)
-    (router.state / "next_check").write_text("%d\n" % (time.time() - 10))
-    lp = loop()
-
-    assert lp.wait_for_calls(1) == ["update"]
-    time.sleep(3)
     assert router.agent_calls() == ["update"]
 
 
-def test_sweep_updates_an_interface_whose_fingerprint_moved_without_an_event(router, loop):
+def test_a_due_time_within_the_current_second_waits_for_the_next_pass(router):
+    # the agent writes the whole second of a fractional due time (1000.6 -> 1000); at 1000.2 it
+    # would find nothing due and leave 1000 in place, which the pass would then take as stuck
+    clock = router.bin / "date"
+    clock.write_text("#!/bin/sh\necho 1000\n")
+    clock.chmod(0o755)
+    router.state.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("1000\n")
+    recheck_pass(router)
+    assert router.agent_calls() == []
+
+    clock.write_text("#!/bin/sh\necho 1001\n")
+    recheck_pass(router)
+    assert router.agent_calls() == ["update"]
+
+
+def test_a_due_time_the_agent_never_moves_is_not_retried_every_pass(router):
+    router.state.mkdir(parents=True, exist_ok=True)
+    (router.state / "next_check").write_text("%d\n" % (time.time() - 10))
+
+    for _ in range(3):
+        recheck_pass(router)
+
+    assert router.agent_calls() == ["update"]
+
+
+def test_sweep_updates_an_interface_whose_fingerprint_moved_without_an_event(router):
     pd = REAL / "dhcpv6-pd"
     router.fingerprint("wan6", pd / "status_wan6_up.json")
     router.serve("wan6", pd / "status_wan6_changed.json")
     router.fingerprint("wan", pd / "status_wan_up.json")
     router.serve("wan", pd / "status_wan_changed.json")  # same address, new lease times
-    lp = loop()
 
-    calls = lp.wait_for_calls(1)
-    time.sleep(1.5)
+    recheck_pass(router)
 
-    assert calls[:1] == ["update --interface wan6"]
-    assert "update --interface wan" not in router.agent_calls()
+    assert router.agent_calls() == ["update --interface wan6"]
 
 
-def test_stop_ends_the_loop_and_the_update_it_runs(router, loop):
+def test_sweep_runs_every_nth_pass_only(router):
+    pd = REAL / "dhcpv6-pd"
+    router.fingerprint("wan6", pd / "status_wan6_up.json")
+    router.serve("wan6", pd / "status_wan6_changed.json")
+
+    recheck_pass(router, sweep=3)
+    recheck_pass(router, sweep=3)
+    assert router.ubus_calls() == [] and router.agent_calls() == []
+    recheck_pass(router, sweep=3)
+
+    assert router.agent_calls() == ["update --interface wan6"]
+
+
+def test_two_moved_interfaces_and_a_due_time_make_one_update_of_all(router):
+    pd = REAL / "dhcpv6-pd"
+    router.fingerprint("wan6", pd / "status_wan6_up.json")
+    router.serve("wan6", pd / "status_wan6_changed.json")
+    router.fingerprint("lan", pd / "status_wan6_up.json")
+    router.serve("lan", pd / "status_wan6_changed.json")
+
+    recheck_pass(router)
+
+    assert router.agent_calls() == ["update"]
+
+
+def test_the_pass_becomes_the_agent_so_stop_signals_the_agent_itself(router):
     router.state.mkdir(parents=True, exist_ok=True)
     (router.state / "next_check").write_text("0\n")
     pids = router.tmp / "agent_pids"
-    lp = loop(DDNS_AGENT_STANDIN_SLEEP="60", DDNS_AGENT_STANDIN_PIDS=str(pids))
-    assert lp.wait_for_calls(1) == ["update"]
-
-    assert lp.stop() == 0
-    pid = int(pids.read_text().split()[0])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
-        time.sleep(0.05)
-    alive = os.path.exists("/proc/%d" % pid) and "zombie" not in _state(pid)
-    assert not alive, "the update started by the loop outlived service stop"
-
-
-def _state(pid: int) -> str:
+    proc = subprocess.Popen(["/bin/sh", str(RECHECK), str(router.state), "1"],
+                            env=router.env(DDNS_AGENT_STANDIN_SLEEP="60",
+                                           DDNS_AGENT_STANDIN_PIDS=str(pids)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
-        with open("/proc/%d/status" % pid) as f:
-            return f.read().lower()
-    except OSError:
-        return "zombie"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (pids.exists() and pids.read_text().strip()):
+            time.sleep(0.05)
+        # exec: procd's SIGTERM on `service ddns_agent stop` reaches the agent, nothing is orphaned
+        assert int(pids.read_text().split()[0]) == proc.pid
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 UNIT = INIT.parent / "ddns-agent.service"
