@@ -60,14 +60,16 @@ REGISTRY = {
         "dyndns2", "Dyndns2", required=("password",), optional=("username", "preset"),
         secrets=("password",),
         summary="dyndns2 /nic/update with Basic auth: preset noip, oray, dynu, he (username = host, "
-                "password = its key) or custom (endpoint = the whole update URL)", readable=False),
+                "password = its key), desec (username = the domain, password = a token), ovh (a DynHost "
+                "login) or custom (endpoint = the whole update URL)", readable=False),
     "webhook": ProviderInfo(
-        "webhook", "Webhook", required=("url",),
-        optional=("method", "body", "content_type", "headers", "success_status", "success_text",
-                  "username", "password", "token"),
+        "webhook", "Webhook",
+        optional=("url", "preset", "method", "body", "content_type", "headers", "success_status",
+                  "success_text", "username", "password", "token"),
         secrets=("url", "password", "token"),
-        summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
-                "{type} {ttl} {token} {password} {username}", readable=False),
+        summary="any HTTP(S) URL (option url) from a template with {ip} {ip4} {ip6} {ip6prefix} {domain} "
+                "{name} {fqdn} {type} {ttl} {token} {password} {username}; or preset dynv6, freedns, "
+                "njalla (option token) or namecheap (option password)", readable=False),
     "digitalocean": ProviderInfo(
         "digitalocean", "DigitalOcean", required=("api_token",), secrets=("api_token",),
         summary="DigitalOcean DNS (API v2) with a personal access token (domain:read + domain:update)"),
