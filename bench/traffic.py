@@ -183,6 +183,15 @@ def _ovh(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
+def _huaweicloud(ca) -> tuple:
+    from fakes.huaweicloud import HuaweiCloudFake
+    served, options = _served(HuaweiCloudFake("HPUALBENCH0001", "huawei-bench-sk"), ca,
+                              {"type": "huaweicloud", "access_key_id": "HPUALBENCH0001",
+                               "secret_access_key": "huawei-bench-sk"})
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(huaweicloud=_huaweicloud)
 #: URL presets (issue 12), measured like the types they are data for
 PRESETS = {"webhook/dynv6": _dynv6, "webhook/njalla": _njalla, "webhook/namecheap": _namecheap,
            "webhook/freedns": _freedns, "dyndns2/desec": _desec, "dyndns2/ovh": _ovh}

@@ -188,3 +188,29 @@ def test_the_alidns_provider_signs_what_it_sends():
                     "Version": "2015-01-09", "TTL": "600"}
     assert signature == rpc_signature("testsecret", rpc_string_to_sign("POST", form))
     assert req.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+# -- Huawei Cloud SDK-HMAC-SHA256 (docs/providers/huaweicloud.md, specs/providers.md §7.1 V8) --------
+
+V8_AK, V8_SK = "QTWAOYTTINDUT2QVKYUC", "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"
+V8_HEADERS = {"Content-Type": "application/json", "Host": "service.region.example.com",
+              "X-Sdk-Date": "20191115T033655Z"}
+
+
+def test_v8_huawei_vpc_list():
+    from ddns_agent.providers.huaweicloud import sdk_query, sdk_sign
+
+    query = sdk_query({"marker": "13551d6b-755d-4757-b956-536f674975c0", "limit": 2})
+    assert query == "limit=2&marker=13551d6b-755d-4757-b956-536f674975c0"
+    sig = sdk_sign(V8_AK, V8_SK, "GET", "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs", query, V8_HEADERS, b"")
+    assert sig.canonical_request == (
+        "GET\n/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs/\nlimit=2&marker=13551d6b-755d-4757-b956-536f674975c0\n"
+        "content-type:application/json\nhost:service.region.example.com\nx-sdk-date:20191115T033655Z\n\n"
+        "content-type;host;x-sdk-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.hashed_canonical_request == "b25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a"
+    assert sig.string_to_sign == ("SDK-HMAC-SHA256\n20191115T033655Z\n"
+                                  "b25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a")
+    assert sig.signature == "7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe"
+    assert sig.authorization == (
+        "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, "
+        "Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe")

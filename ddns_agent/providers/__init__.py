@@ -62,6 +62,10 @@ REGISTRY = {
         summary="dyndns2 /nic/update with Basic auth: preset noip, oray, dynu, he (username = host, "
                 "password = its key), desec (username = the domain, password = a token), ovh (a DynHost "
                 "login) or custom (endpoint = the whole update URL)", readable=False),
+    "huaweicloud": ProviderInfo(
+        "huaweicloud", "HuaweiCloud", required=("access_key_id", "secret_access_key"),
+        secrets=("secret_access_key",),
+        summary="Huawei Cloud DNS public zones with an IAM AK/SK, SDK-HMAC-SHA256"),
     "webhook": ProviderInfo(
         "webhook", "Webhook",
         optional=("url", "preset", "method", "body", "content_type", "headers", "success_status",
@@ -110,6 +114,7 @@ PACKAGES = {
     "cloudns": "ddns-agent-providers",
     "namesilo": "ddns-agent-providers",
     "spaceship": "ddns-agent-providers",
+    "huaweicloud": "ddns-agent-providers",
 }
 
 
