@@ -191,7 +191,15 @@ def _huaweicloud(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(huaweicloud=_huaweicloud)
+def _volcengine(ca) -> tuple:
+    from fakes.volcengine import VolcengineFake
+    served, options = _served(VolcengineFake("AKLTbench0001", "volcengine-bench-sk"), ca,
+                              {"type": "volcengine", "access_key_id": "AKLTbench0001",
+                               "secret_access_key": "volcengine-bench-sk"})
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(huaweicloud=_huaweicloud, volcengine=_volcengine)
 #: URL presets (issue 12), measured like the types they are data for
 PRESETS = {"webhook/dynv6": _dynv6, "webhook/njalla": _njalla, "webhook/namecheap": _namecheap,
            "webhook/freedns": _freedns, "dyndns2/desec": _desec, "dyndns2/ovh": _ovh}

@@ -214,3 +214,31 @@ def test_v8_huawei_vpc_list():
     assert sig.authorization == (
         "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, "
         "Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe")
+
+
+# -- Volcengine HMAC-SHA256 (docs/providers/volcengine.md: volcengine.com/docs/6369/67270) ------------
+
+V10_AK = "AKLTYWViMTVmZGYzM2E0NDI5Mzk2MDZjNjFmMjc2MjRjMzg"
+V10_SK = "WkRZeE1EQmxPVGhsWWpWak5HVmtNbUUxTXpZeU9UVXlOMlE1TmpZeVlqTQ=="
+
+
+def test_v10_volcengine_iam_list_users():
+    from ddns_agent.providers.signing import v4_query, v4_sign
+
+    query = v4_query({"Action": "ListUsers", "Version": "2018-01-01", "Limit": 10, "Offset": 0})
+    assert query == "Action=ListUsers&Limit=10&Offset=0&Version=2018-01-01"
+    sig = v4_sign("HMAC-SHA256", "", "request", V10_AK, V10_SK, "cn-beijing", "iam", "GET", "/", query,
+                  {"Host": "iam.volcengineapi.com", "X-Date": "20240619T071306Z"},
+                  hashlib.sha256(b"").hexdigest())
+    assert sig.canonical_request == (
+        "GET\n/\nAction=ListUsers&Limit=10&Offset=0&Version=2018-01-01\nhost:iam.volcengineapi.com\n"
+        "x-date:20240619T071306Z\n\nhost;x-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.hashed_canonical_request == "5ed5bca3905e1fcbf789abb56a17c2d819674a3bcfa468ae476bd1ea80d135cb"
+    assert sig.string_to_sign == ("HMAC-SHA256\n20240619T071306Z\n20240619/cn-beijing/iam/request\n"
+                                  "5ed5bca3905e1fcbf789abb56a17c2d819674a3bcfa468ae476bd1ea80d135cb")
+    assert sig.signing_key.hex() == "abee62e533a58934c49954459a3c3237d2fccea517c9a7c8a2651d8ea7779826"
+    assert sig.signature == "e31c4558bcfe08a286001f59cedbf0791ffd0b2362f10e55ee2627467bcdde93"
+    assert sig.authorization == (
+        "HMAC-SHA256 Credential=AKLTYWViMTVmZGYzM2E0NDI5Mzk2MDZjNjFmMjc2MjRjMzg/20240619/cn-beijing/iam/"
+        "request, SignedHeaders=host;x-date, "
+        "Signature=e31c4558bcfe08a286001f59cedbf0791ffd0b2362f10e55ee2627467bcdde93")

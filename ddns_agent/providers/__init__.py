@@ -66,6 +66,10 @@ REGISTRY = {
         "huaweicloud", "HuaweiCloud", required=("access_key_id", "secret_access_key"),
         secrets=("secret_access_key",),
         summary="Huawei Cloud DNS public zones with an IAM AK/SK, SDK-HMAC-SHA256"),
+    "volcengine": ProviderInfo(
+        "volcengine", "Volcengine", required=("access_key_id", "secret_access_key"),
+        secrets=("secret_access_key",),
+        summary="Volcengine (火山引擎) DNS with an AccessKey, HMAC-SHA256 (V4-style) signature"),
     "webhook": ProviderInfo(
         "webhook", "Webhook",
         optional=("url", "preset", "method", "body", "content_type", "headers", "success_status",
@@ -115,6 +119,7 @@ PACKAGES = {
     "namesilo": "ddns-agent-providers",
     "spaceship": "ddns-agent-providers",
     "huaweicloud": "ddns-agent-providers",
+    "volcengine": "ddns-agent-providers",
 }
 
 
