@@ -199,7 +199,15 @@ def _volcengine(ca) -> tuple:
     return served, options, "example.com", "home"
 
 
-HTTP_PROVIDERS.update(huaweicloud=_huaweicloud, volcengine=_volcengine)
+def _route53(ca) -> tuple:
+    from fakes.route53 import Route53Fake
+    served, options = _served(Route53Fake("AKIABENCH0001", "route53-bench-secret"), ca,
+                              {"type": "route53", "access_key_id": "AKIABENCH0001",
+                               "secret_access_key": "route53-bench-secret"})
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(huaweicloud=_huaweicloud, volcengine=_volcengine, route53=_route53)
 #: URL presets (issue 12), measured like the types they are data for
 PRESETS = {"webhook/dynv6": _dynv6, "webhook/njalla": _njalla, "webhook/namecheap": _namecheap,
            "webhook/freedns": _freedns, "dyndns2/desec": _desec, "dyndns2/ovh": _ovh}

@@ -242,3 +242,24 @@ def test_v10_volcengine_iam_list_users():
         "HMAC-SHA256 Credential=AKLTYWViMTVmZGYzM2E0NDI5Mzk2MDZjNjFmMjc2MjRjMzg/20240619/cn-beijing/iam/"
         "request, SignedHeaders=host;x-date, "
         "Signature=e31c4558bcfe08a286001f59cedbf0791ffd0b2362f10e55ee2627467bcdde93")
+
+
+# -- AWS SigV4 (docs/providers/route53.md: the AWS SigV4 test suite, get-vanilla) ---------------------
+
+def test_v11_aws_sigv4_test_suite_get_vanilla():
+    from ddns_agent.providers.signing import v4_sign
+
+    sig = v4_sign("AWS4-HMAC-SHA256", "AWS4", "aws4_request", "AKIDEXAMPLE",
+                  "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service", "GET", "/", "",
+                  {"Host": "example.amazonaws.com", "X-Amz-Date": "20150830T123600Z"},
+                  hashlib.sha256(b"").hexdigest())
+    assert sig.canonical_request == (
+        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.string_to_sign == ("AWS4-HMAC-SHA256\n20150830T123600Z\n"
+                                  "20150830/us-east-1/service/aws4_request\n"
+                                  "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63")
+    assert sig.authorization == (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")

@@ -66,6 +66,10 @@ REGISTRY = {
         "huaweicloud", "HuaweiCloud", required=("access_key_id", "secret_access_key"),
         secrets=("secret_access_key",),
         summary="Huawei Cloud DNS public zones with an IAM AK/SK, SDK-HMAC-SHA256"),
+    "route53": ProviderInfo(
+        "route53", "Route53", required=("access_key_id", "secret_access_key"), optional=("hosted_zone_id",),
+        secrets=("secret_access_key",),
+        summary="Amazon Route 53 with an IAM access key, SigV4; one UPSERT per change"),
     "volcengine": ProviderInfo(
         "volcengine", "Volcengine", required=("access_key_id", "secret_access_key"),
         secrets=("secret_access_key",),
@@ -120,6 +124,7 @@ PACKAGES = {
     "spaceship": "ddns-agent-providers",
     "huaweicloud": "ddns-agent-providers",
     "volcengine": "ddns-agent-providers",
+    "route53": "ddns-agent-providers",
 }
 
 
