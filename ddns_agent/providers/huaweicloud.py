@@ -23,8 +23,8 @@ ALGORITHM = "SDK-HMAC-SHA256"
 DEFAULT_LINE = "default_view"
 PAGE = 100
 MAX_PAGES = 30
-#: a record set with this name and type already exists (code unverified; the words are checked too)
-CONFLICT_WORDS = ("already exist", "conflict")
+#: "This record set already exists." (huaweicloudDocs/dns error codes)
+CONFLICT = "DNS.0312"
 
 
 class HuaweiSignature:
@@ -116,7 +116,7 @@ class HuaweiCloud(Provider):
         try:
             made = self._call("POST", "/v2.1/zones/%s/recordsets" % _q(zone), body=body)
         except RejectedError as exc:
-            if not any(w in exc.message.lower() for w in CONFLICT_WORDS):
+            if exc.status != CONFLICT:
                 raise
             found = self.find(rec)  # it exists already: that one is ours now
             if found is None:
@@ -125,11 +125,11 @@ class HuaweiCloud(Provider):
         return self._remote(made, zone)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
-        """PUT the record set by id with the one address (TTL only when configured)."""
+        """PUT the record set by id with the one address; an absent ttl keeps the set's own."""
         zone, _, set_id = (remote.id or "").rpartition("/")
         if not zone or not set_id:
             raise NotFoundError("no Huawei Cloud record set id for %s" % rec, provider=self.type)
-        body = {"name": ascii_name(rec.fqdn) + ".", "type": rec.type, "records": [address]}
+        body = {"records": [address]}
         if rec.ttl:
             body["ttl"] = rec.ttl
         made = self._call("PUT", "/v2.1/zones/%s/recordsets/%s" % (_q(zone), _q(set_id)), body=body,

@@ -6,10 +6,12 @@ Checks, in order:
 - the AK known (401 APIGW.0301), X-Sdk-Date `YYYYMMDDTHHMMSSZ` within 15 minutes of the fake's clock
   (401 APIGW.0303), the signature recomputed over the received method, path, query, signed headers
   and body (401 APIGW.0301);
-- the route and its parameters: zone and record set ids (404 DNS.0101 / DNS.0312), a JSON body with
-  an absolute `name` inside the zone, type A or AAAA, `records` of addresses of that type
-  (400 DNS.0302/DNS.0308), `ttl` 1..2147483647 (400 DNS.0307), no second set of one name, type and line
-  (400 DNS.0335).
+- the route and its parameters, with the codes of the official error list (huaweicloudDocs/dns):
+  zone and record set ids (404 DNS.0302 "This zone does not exist." / DNS.0313 "This record set does
+  not exist."), a JSON body; on POST an absolute `name` inside the zone (400 DNS.0304), type A or
+  AAAA (400 DNS.0307), on POST and PUT `records` of addresses of that type (400 DNS.0308), `ttl`
+  1..2147483647 (400 DNS.0319), no second set of one name, type and line (400 DNS.0312 "This record
+  set already exists."). PUT takes records, ttl (absent: kept), description, weight.
 Answers: 200 lists, 202 with the record set for POST and PUT, errors {"code", "message"} from DNS
 and {"error_code", "error_msg", "request_id"} from the gateway.
 """
@@ -121,14 +123,14 @@ class HuaweiCloudFake:
             return dns_error("APIGW.0101", "The API does not exist or has not been published", 404)
         zone_id, set_id = m.group(1), m.group(2)
         if zone_id not in self.zones:
-            return dns_error("DNS.0101", "This zone does not exist.", 404)
+            return dns_error("DNS.0302", "This zone does not exist.", 404)
         if set_id is None and req.method == "GET":
             return self._list(zone_id, q)
         if set_id is None and req.method == "POST":
             return self._write(req, zone_id, None)
         if set_id is not None and req.method == "PUT":
             if set_id not in self.sets or self.sets[set_id]["zone_id"] != zone_id:
-                return dns_error("DNS.0312", "This record set does not exist.", 404)
+                return dns_error("DNS.0313", "This record set does not exist.", 404)
             return self._write(req, zone_id, set_id)
         return dns_error("DNS.0002", "Invalid request.", 400)
 
@@ -155,13 +157,21 @@ class HuaweiCloudFake:
             body = json.loads(req.body.decode("utf-8"))
         except ValueError:
             return dns_error("DNS.0002", "Invalid request.")
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or \
-                body.get("type") not in ("A", "AAAA") or not isinstance(body.get("records"), list):
-            return dns_error("DNS.0302", "Invalid record set name or type.")
-        name, zone = body["name"].lower(), self.zones[zone_id]
-        if not name.endswith(".") or not (name == zone or name.endswith("." + zone)):
-            return dns_error("DNS.0302", "Invalid record set name.")
-        version = 6 if body["type"] == "AAAA" else 4
+        if not isinstance(body, dict):
+            return dns_error("DNS.0002", "Invalid request.")
+        held = self.sets.get(set_id) if set_id else None
+        name = body.get("name", held["name"] if held else None)
+        rtype = body.get("type", held["type"] if held else None)
+        if rtype not in ("A", "AAAA"):
+            return dns_error("DNS.0307", "Invalid record set type.")
+        zone = self.zones[zone_id]
+        if not isinstance(name, str) or not name.lower().endswith(".") or \
+                not (name.lower() == zone or name.lower().endswith("." + zone)):
+            return dns_error("DNS.0304", "Invalid record set name.")
+        name = name.lower()
+        if not isinstance(body.get("records"), list):
+            return dns_error("DNS.0308", "Invalid record set value.")
+        version = 6 if rtype == "AAAA" else 4
         try:
             versions = {ipaddress.ip_address(v).version for v in body["records"]}
             if versions != {version}:
@@ -170,18 +180,18 @@ class HuaweiCloudFake:
             return dns_error("DNS.0308", "Invalid record set value.")
         ttl = body.get("ttl")
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= MAX_TTL):
-            return dns_error("DNS.0307", "Invalid record set TTL value.")
+            return dns_error("DNS.0319", "The TTL parameter has been out of range. The value ranges from 1 "
+                             "to %d." % MAX_TTL)
         if set_id is None:
-            if any(s["zone_id"] == zone_id and s["name"] == name and s["type"] == body["type"]
+            if any(s["zone_id"] == zone_id and s["name"] == name and s["type"] == rtype
                    and s["line"] == "default_view" for s in self.sets.values()):
-                return dns_error("DNS.0335", "The record set already exists.")
+                return dns_error("DNS.0312", "This record set already exists.")
             set_id = "2c9eb155587228570158%012x" % next(self._ids)
-            self.sets[set_id] = {"zone_id": zone_id, "name": name, "type": body["type"], "ttl": ttl or 300,
+            self.sets[set_id] = {"zone_id": zone_id, "name": name, "type": rtype, "ttl": ttl or 300,
                                  "records": list(body["records"]), "line": "default_view"}
         else:
-            held = self.sets[set_id]
-            if (name, body["type"]) != (held["name"], held["type"]):
-                return dns_error("DNS.0302", "The name and type of a record set cannot be changed.")
+            if (name, rtype) != (held["name"], held["type"]):
+                return dns_error("DNS.0304", "Invalid record set name.")
             held["records"] = list(body["records"])
             if ttl is not None:
                 held["ttl"] = ttl
