@@ -76,7 +76,7 @@ class Webhook(Provider):
             self._url = self.preset.url4
         elif not self._url:
             raise ConfigError("missing required option (or preset)", option="url")
-        self._url6 = self.preset.url6 if self.preset else self._url
+        self._url6 = self.preset.url6 if self.preset else ""  # "": the family has no URL
         origin = _split_origin(self._url)[0]
         host = origin.partition("://")[2].rpartition("@")[2]
         if not re.match(r"https?://", origin, re.I) or not host or "{" in host or " " in host:
@@ -87,8 +87,10 @@ class Webhook(Provider):
             userinfo, at, _ = origin.partition("://")[2].rpartition("@")
             scheme, _, where = str(endpoint).rstrip("/").partition("://")
             self._url = "%s://%s%s%s%s" % (scheme, userinfo, at, where, _split_origin(self._url)[1])
-            if self._url6:
+            if self._url6:  # a preset's IPv6 URL (presets carry no user:password@)
                 self._url6 = "%s://%s%s" % (scheme, where, _split_origin(self._url6)[1])
+        if not self.preset:
+            self._url6 = self._url
         self.method = str(options.get("method") or "GET").upper()
         if self.method not in METHODS:
             raise ConfigError("expected one of %s, got %r" % (", ".join(METHODS), options.get("method")),
