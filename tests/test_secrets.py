@@ -189,6 +189,11 @@ PLAIN_OPTIONS = {
     "webhook": lambda url: {"username": "router"},
     "tencentcloud": lambda url: {"endpoint": url, "secret_id": "AKIDtest0secret0id"},
     "alidns": lambda url: {"endpoint": url, "access_key_id": "LTAItest0key0id"},
+    "huaweicloud": lambda url: {"endpoint": url, "access_key_id": "HPUALTEST0KEY0ID"},
+    "volcengine": lambda url: {"endpoint": url, "access_key_id": "AKLTtest0key0id"},
+    "route53": lambda url: {"endpoint": url, "access_key_id": "AKIATEST0KEY0ID"},
+    "cloudns": lambda url: {"endpoint": url, "auth_id": "4242"},
+    "namecom": lambda url: {"endpoint": url, "username": "router"},
 }
 #: options whose secret must fit a shape
 SECRET_SHAPES = {
