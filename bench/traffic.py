@@ -68,6 +68,8 @@ def _digitalocean(ca) -> tuple:
 #: provider type -> (CA) -> (served fake, provider options, record domain, record name)
 HTTP_PROVIDERS = {"cloudflare": _cloudflare, "dnspod": _dnspod, "tencentcloud": _tencentcloud,
                   "alidns": _alidns, "duckdns": _duckdns, "dyndns2": _dyndns2, "webhook": _webhook}
+
+
 def _hetzner(ca) -> tuple:
     from fakes.hetzner import PREFIX, HetznerFake
     served = boxes.Served(HetznerFake("hcloud-bench-0001"), ca)
@@ -131,11 +133,91 @@ def _spaceship(ca) -> tuple:
 HTTP_PROVIDERS.update(namesilo=_namesilo, spaceship=_spaceship)
 
 
+def _served(fake, ca, options: dict) -> tuple:
+    served = boxes.Served(fake, ca)
+    return served, dict(options, endpoint=served.server.url, cacert=served.server.cafile)
+
+
+def _dynv6(ca) -> tuple:
+    from fakes.presets import Dynv6Fake
+    served, options = _served(Dynv6Fake({"myhome.dynv6.net": "dynv6-bench-token"}), ca,
+                              {"type": "webhook", "preset": "dynv6", "token": "dynv6-bench-token"})
+    return served, options, "myhome.dynv6.net", "@"
+
+
+def _njalla(ca) -> tuple:
+    from fakes.presets import NjallaFake
+    served, options = _served(NjallaFake({"home.example.com": "njalla-bench-key"}), ca,
+                              {"type": "webhook", "preset": "njalla", "token": "njalla-bench-key"})
+    return served, options, "example.com", "home"
+
+
+def _namecheap(ca) -> tuple:
+    from fakes.presets import NamecheapFake
+    served, options = _served(NamecheapFake({"example.com": "namecheap-bench-pw"}), ca,
+                              {"type": "webhook", "preset": "namecheap", "password": "namecheap-bench-pw"})
+    return served, options, "example.com", "home", [("home4", "example.com", "home", "A")]  # IPv4 only
+
+
+def _freedns(ca) -> tuple:
+    from fakes.presets import FreeDnsFake
+    served, options = _served(FreeDnsFake({"freedns-bench-tok": ("home.example.com", "A")}), ca,
+                              {"type": "webhook", "preset": "freedns", "token": "freedns-bench-tok"})
+    return served, options, "example.com", "home", [("home4", "example.com", "home", "A")]  # token per family
+
+
+def _desec(ca) -> tuple:
+    from fakes.presets import DesecFake
+    served, options = _served(DesecFake({"home.dedyn.io": "desec-bench-token"}), ca,
+                              {"type": "dyndns2", "preset": "desec", "password": "desec-bench-token"})
+    options["endpoint"] += "/"
+    return served, options, "home.dedyn.io", "@"
+
+
+def _ovh(ca) -> tuple:
+    from fakes.presets import OvhFake
+    fake = OvhFake({"example.com-home": "ovh-bench-pw"}, {"home.example.com": "example.com-home"})
+    served, options = _served(fake, ca, {"type": "dyndns2", "preset": "ovh", "username": "example.com-home",
+                                         "password": "ovh-bench-pw"})
+    options["endpoint"] += "/nic/update?system=dyndns"
+    return served, options, "example.com", "home"
+
+
+def _huaweicloud(ca) -> tuple:
+    from fakes.huaweicloud import HuaweiCloudFake
+    served, options = _served(HuaweiCloudFake("HPUALBENCH0001", "huawei-bench-sk"), ca,
+                              {"type": "huaweicloud", "access_key_id": "HPUALBENCH0001",
+                               "secret_access_key": "huawei-bench-sk"})
+    return served, options, "example.com", "home"
+
+
+def _volcengine(ca) -> tuple:
+    from fakes.volcengine import VolcengineFake
+    served, options = _served(VolcengineFake("AKLTbench0001", "volcengine-bench-sk"), ca,
+                              {"type": "volcengine", "access_key_id": "AKLTbench0001",
+                               "secret_access_key": "volcengine-bench-sk"})
+    return served, options, "example.com", "home"
+
+
+def _route53(ca) -> tuple:
+    from fakes.route53 import Route53Fake
+    served, options = _served(Route53Fake("AKIABENCH0001", "route53-bench-secret"), ca,
+                              {"type": "route53", "access_key_id": "AKIABENCH0001",
+                               "secret_access_key": "route53-bench-secret"})
+    return served, options, "example.com", "home"
+
+
+HTTP_PROVIDERS.update(huaweicloud=_huaweicloud, volcengine=_volcengine, route53=_route53)
+#: URL presets (issue 12), measured like the types they are data for
+PRESETS = {"webhook/dynv6": _dynv6, "webhook/njalla": _njalla, "webhook/namecheap": _namecheap,
+           "webhook/freedns": _freedns, "dyndns2/desec": _desec, "dyndns2/ovh": _ovh}
+
+
 def _pair(domain: str, name: str) -> list:
     return [("home4", domain, name, "A"), ("home6", domain, name, "AAAA")]
 
 
-def _steady(box: boxes.Box, env: dict, count) -> dict:
+def _steady(box: boxes.Box, env: dict, count, records: int = 2) -> dict:
     """First run (creates), then a changed run and an unchanged run; counts of each."""
     box.wan(boxes.V4[0], boxes.V6[0])
     first = count(lambda: Variant("first", box.argv("update"), env).run())
@@ -143,22 +225,23 @@ def _steady(box: boxes.Box, env: dict, count) -> dict:
     changed = count(lambda: Variant("changed", box.argv("update"), env).run())
     same = count(lambda: Variant("unchanged", box.argv("update"), env).run())
     return {"first_run": first, "changed_run": changed, "unchanged_run": same,
-            "changed_records": 2, "per_changed_record": changed / 2}
+            "changed_records": records, "per_changed_record": changed / records}
 
 
 def http_provider(root, ca, name: str, transport: str) -> dict:
     """Steady-state requests of one HTTPS provider against its fake, A + AAAA both changed."""
-    served, options, domain, record_name = HTTP_PROVIDERS[name](ca)
+    served, options, domain, record_name, *rest = dict(HTTP_PROVIDERS, **PRESETS)[name](ca)
+    records = rest[0] if rest else _pair(domain, record_name)
     try:
-        box = boxes.Box(root, "req-%s-%s" % (name, transport))
-        box.config("p", options, _pair(domain, record_name))
+        box = boxes.Box(root, "req-%s-%s" % (name.replace("/", "-"), transport))
+        box.config("p", options, records)
 
         def count(run) -> int:
             mark = served.mark()
             run()
             return served.since(mark)[0]
 
-        out = _steady(box, box.env_for(transport), count)
+        out = _steady(box, box.env_for(transport), count, len(records))
         if getattr(served.handler, "errors", None):
             raise BenchError("the %s fake saw a bad request or crashed: %r"
                              % (name, served.handler.errors[0]))
@@ -209,6 +292,10 @@ def requests_per_provider(root, ca, log) -> list:
             rows.append(rfc2136(root))
         else:
             rows.append({"provider": name, "skipped": "no fake wired into bench/traffic.py"})
+    for name in PRESETS:
+        for transport in ("urllib3", "stdlib"):
+            log("  requests: %s (%s)" % (name, transport))
+            rows.append(http_provider(root, ca, name, transport))
     return rows
 
 

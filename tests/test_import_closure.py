@@ -391,4 +391,7 @@ def test_core_package_alone_names_ddns_agent_providers_for_the_further_apis(box,
     assert update.returncode == 1 and "published 203.0.113.54" in update.stderr
     assert "opkg install ddns-agent-providers" in update.stderr
     assert "digitalocean: " in providers.stdout
+    for module in ("huaweicloud", "volcengine", "route53"):  # the signed APIs ship there too
+        assert not (core / "ddns_agent" / "providers" / (module + ".py")).exists()
+        assert "%s: " % module in providers.stdout
     assert "(not installed: opkg install ddns-agent-providers)" in providers.stdout

@@ -57,8 +57,10 @@ def test_the_new_types_say_what_they_need(tmp_path):
            "  required: token (or token_file)\n" in out
     assert "  required: password (or password_file)\n  optional: username, preset, endpoint" in out
     assert "preset noip, oray, dynu, he" in out
-    assert "  required: url (or url_file)\n  optional: method, body, content_type, headers, " \
+    assert "  optional: url (or url_file), preset, method, body, content_type, headers, " \
            "success_status, success_text, username, password (or password_file), token (or token_file)" in out
+    assert "preset dynv6, freedns, njalla (option token) or namecheap (option password)" in out
+    assert "desec (username = the domain, password = a token), ovh" in out
 
 
 def _provider_modules() -> dict:
@@ -223,8 +225,8 @@ def test_check_reports_option_values_only_these_providers_can_judge(online):
     done = online.run("check")
     assert done.returncode == 2, done.stdout + done.stderr
     lines = [line.split(": ", 2)[2] for line in done.stderr.splitlines() if line.count(":") >= 3]
-    assert "hook.url: unknown placeholder {tokn}; known: {ip} {ip4} {ip6} {domain} {name} {fqdn} {type} " \
-           "{ttl} {token} {password} {username}" in lines
+    assert "hook.url: unknown placeholder {tokn}; known: {ip} {ip4} {ip6} {ip6prefix} {domain} {name} " \
+           "{fqdn} {type} {ttl} {token} {password} {username}" in lines
     assert "noip.endpoint: preset custom needs option endpoint: the whole update URL, " \
            "like https://dyndns.example.net/nic/update" in lines
     assert HOOK_TOKEN not in done.stderr + done.stdout

@@ -191,6 +191,9 @@ PLAIN_OPTIONS = {
     "alidns": lambda url: {"endpoint": url, "access_key_id": "LTAItest0key0id"},
     "namecom": lambda url: {"endpoint": url, "username": "router"},
     "cloudns": lambda url: {"endpoint": url, "auth_id": "31337"},
+    "huaweicloud": lambda url: {"endpoint": url, "access_key_id": "HPUALTEST0KEY0ID"},
+    "volcengine": lambda url: {"endpoint": url, "access_key_id": "AKLTtest0key0id"},
+    "route53": lambda url: {"endpoint": url, "access_key_id": "AKIATEST0KEY0ID"},
 }
 #: options whose secret must fit a shape
 SECRET_SHAPES = {

@@ -188,3 +188,78 @@ def test_the_alidns_provider_signs_what_it_sends():
                     "Version": "2015-01-09", "TTL": "600"}
     assert signature == rpc_signature("testsecret", rpc_string_to_sign("POST", form))
     assert req.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+# -- Huawei Cloud SDK-HMAC-SHA256 (docs/providers/huaweicloud.md, specs/providers.md §7.1 V8) --------
+
+V8_AK, V8_SK = "QTWAOYTTINDUT2QVKYUC", "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"
+V8_HEADERS = {"Content-Type": "application/json", "Host": "service.region.example.com",
+              "X-Sdk-Date": "20191115T033655Z"}
+
+
+def test_v8_huawei_vpc_list():
+    from ddns_agent.providers.huaweicloud import sdk_query, sdk_sign
+
+    query = sdk_query({"marker": "13551d6b-755d-4757-b956-536f674975c0", "limit": 2})
+    assert query == "limit=2&marker=13551d6b-755d-4757-b956-536f674975c0"
+    sig = sdk_sign(V8_AK, V8_SK, "GET", "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs", query, V8_HEADERS, b"")
+    assert sig.canonical_request == (
+        "GET\n/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs/\nlimit=2&marker=13551d6b-755d-4757-b956-536f674975c0\n"
+        "content-type:application/json\nhost:service.region.example.com\nx-sdk-date:20191115T033655Z\n\n"
+        "content-type;host;x-sdk-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.hashed_canonical_request == "b25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a"
+    assert sig.string_to_sign == ("SDK-HMAC-SHA256\n20191115T033655Z\n"
+                                  "b25362e603ee30f4f25e7858e8a7160fd36e803bb2dfe206278659d71a9bcd7a")
+    assert sig.signature == "7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe"
+    assert sig.authorization == (
+        "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, "
+        "Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe")
+
+
+# -- Volcengine HMAC-SHA256 (docs/providers/volcengine.md: volcengine.com/docs/6369/67270) ------------
+
+V10_AK = "AKLTYWViMTVmZGYzM2E0NDI5Mzk2MDZjNjFmMjc2MjRjMzg"
+V10_SK = "WkRZeE1EQmxPVGhsWWpWak5HVmtNbUUxTXpZeU9UVXlOMlE1TmpZeVlqTQ=="
+
+
+def test_v10_volcengine_iam_list_users():
+    from ddns_agent.providers.signing import v4_query, v4_sign
+
+    query = v4_query({"Action": "ListUsers", "Version": "2018-01-01", "Limit": 10, "Offset": 0})
+    assert query == "Action=ListUsers&Limit=10&Offset=0&Version=2018-01-01"
+    sig = v4_sign("HMAC-SHA256", "", "request", V10_AK, V10_SK, "cn-beijing", "iam", "GET", "/", query,
+                  {"Host": "iam.volcengineapi.com", "X-Date": "20240619T071306Z"},
+                  hashlib.sha256(b"").hexdigest())
+    assert sig.canonical_request == (
+        "GET\n/\nAction=ListUsers&Limit=10&Offset=0&Version=2018-01-01\nhost:iam.volcengineapi.com\n"
+        "x-date:20240619T071306Z\n\nhost;x-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.hashed_canonical_request == "5ed5bca3905e1fcbf789abb56a17c2d819674a3bcfa468ae476bd1ea80d135cb"
+    assert sig.string_to_sign == ("HMAC-SHA256\n20240619T071306Z\n20240619/cn-beijing/iam/request\n"
+                                  "5ed5bca3905e1fcbf789abb56a17c2d819674a3bcfa468ae476bd1ea80d135cb")
+    assert sig.signing_key.hex() == "abee62e533a58934c49954459a3c3237d2fccea517c9a7c8a2651d8ea7779826"
+    assert sig.signature == "e31c4558bcfe08a286001f59cedbf0791ffd0b2362f10e55ee2627467bcdde93"
+    assert sig.authorization == (
+        "HMAC-SHA256 Credential=AKLTYWViMTVmZGYzM2E0NDI5Mzk2MDZjNjFmMjc2MjRjMzg/20240619/cn-beijing/iam/"
+        "request, SignedHeaders=host;x-date, "
+        "Signature=e31c4558bcfe08a286001f59cedbf0791ffd0b2362f10e55ee2627467bcdde93")
+
+
+# -- AWS SigV4 (docs/providers/route53.md: the AWS SigV4 test suite, get-vanilla) ---------------------
+
+def test_v11_aws_sigv4_test_suite_get_vanilla():
+    from ddns_agent.providers.signing import v4_sign
+
+    sig = v4_sign("AWS4-HMAC-SHA256", "AWS4", "aws4_request", "AKIDEXAMPLE",
+                  "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service", "GET", "/", "",
+                  {"Host": "example.amazonaws.com", "X-Amz-Date": "20150830T123600Z"},
+                  hashlib.sha256(b"").hexdigest())
+    assert sig.canonical_request == (
+        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert sig.string_to_sign == ("AWS4-HMAC-SHA256\n20150830T123600Z\n"
+                                  "20150830/us-east-1/service/aws4_request\n"
+                                  "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63")
+    assert sig.authorization == (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        "SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")

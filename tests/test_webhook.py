@@ -234,3 +234,15 @@ def test_cli_publishes_once_sends_nothing_when_unchanged_and_stops_on_refusal(tm
     state = (env.state / "state.json").read_text()
     for text in (first.stderr, refused.stderr, refused.stdout, state):
         assert TOKEN not in text and "k3y" not in text
+
+
+def test_credentials_in_the_url_survive_endpoint_for_both_families():
+    # the endpoint replaces only scheme://host[:port]; user:password@ stays, for A and AAAA alike
+    http = FakeHttp(lambda req: (200, {"Content-Type": "text/plain"}, b"good"))
+    hook = Webhook({"url": Secret("https://bob:hunter2-pass@dyn.example.net/u?ip={ip}"),
+                    "endpoint": "https://127.0.0.1:8443"}, http)
+    publish(hook, "203.0.113.7")
+    publish(hook, "2001:db8::7")
+    assert [r.headers["authorization"] for r in http.requests] == \
+        ["Basic " + base64.b64encode(b"bob:hunter2-pass").decode()] * 2
+    assert [r.headers["host"] for r in http.requests] == ["127.0.0.1:8443"] * 2

@@ -60,14 +60,28 @@ REGISTRY = {
         "dyndns2", "Dyndns2", required=("password",), optional=("username", "preset"),
         secrets=("password",),
         summary="dyndns2 /nic/update with Basic auth: preset noip, oray, dynu, he (username = host, "
-                "password = its key) or custom (endpoint = the whole update URL)", readable=False),
+                "password = its key), desec (username = the domain, password = a token), ovh (a DynHost "
+                "login) or custom (endpoint = the whole update URL)", readable=False),
+    "huaweicloud": ProviderInfo(
+        "huaweicloud", "HuaweiCloud", required=("access_key_id", "secret_access_key"),
+        secrets=("secret_access_key",),
+        summary="Huawei Cloud DNS public zones with an IAM AK/SK, SDK-HMAC-SHA256"),
+    "route53": ProviderInfo(
+        "route53", "Route53", required=("access_key_id", "secret_access_key"), optional=("hosted_zone_id",),
+        secrets=("secret_access_key",),
+        summary="Amazon Route 53 with an IAM access key, SigV4; one UPSERT per change"),
+    "volcengine": ProviderInfo(
+        "volcengine", "Volcengine", required=("access_key_id", "secret_access_key"),
+        secrets=("secret_access_key",),
+        summary="Volcengine (火山引擎) DNS with an AccessKey, HMAC-SHA256 (V4-style) signature"),
     "webhook": ProviderInfo(
-        "webhook", "Webhook", required=("url",),
-        optional=("method", "body", "content_type", "headers", "success_status", "success_text",
-                  "username", "password", "token"),
+        "webhook", "Webhook",
+        optional=("url", "preset", "method", "body", "content_type", "headers", "success_status",
+                  "success_text", "username", "password", "token"),
         secrets=("url", "password", "token"),
-        summary="any HTTP(S) URL from a template with {ip} {ip4} {ip6} {domain} {name} {fqdn} "
-                "{type} {ttl} {token} {password} {username}", readable=False),
+        summary="any HTTP(S) URL (option url) from a template with {ip} {ip4} {ip6} {ip6prefix} {domain} "
+                "{name} {fqdn} {type} {ttl} {token} {password} {username}; or preset dynv6, freedns, "
+                "njalla (option token) or namecheap (option password)", readable=False),
     "digitalocean": ProviderInfo(
         "digitalocean", "DigitalOcean", required=("api_token",), secrets=("api_token",),
         summary="DigitalOcean DNS (API v2) with a personal access token (domain:read + domain:update)"),
@@ -108,6 +122,9 @@ PACKAGES = {
     "cloudns": "ddns-agent-providers",
     "namesilo": "ddns-agent-providers",
     "spaceship": "ddns-agent-providers",
+    "huaweicloud": "ddns-agent-providers",
+    "volcengine": "ddns-agent-providers",
+    "route53": "ddns-agent-providers",
 }
 
 

@@ -1,4 +1,4 @@
-"""The dyndns2 protocol family (specs/providers.md §6): No-IP, Oray 花生壳, Dynu, he.net, or any server.
+"""The dyndns2 protocol family (specs/providers.md §6): No-IP, Oray 花生壳, Dynu, he.net, deSEC, OVH, any.
 
     GET <update URL>?hostname=<fqdn>&myip=<address>
     Authorization: Basic base64(username:password)
@@ -36,17 +36,25 @@ WAIT_S = 1800.0
 
 
 class Preset:
-    """A known dyndns2 service: update URLs per family, and how it wants an IPv6 address."""
+    """A known dyndns2 service: update URLs per family, and how it wants each family's address."""
 
-    __slots__ = ("title", "url4", "url6", "ipv6_param", "username_is_host")
+    __slots__ = ("title", "url4", "url6", "ipv4_param", "ipv6_param", "keep4", "keep6", "username_is_host",
+                 "username_is_domain")
 
     def __init__(self, title: str, url4: str, url6: str = "", ipv6_param: str = "myip",
-                 username_is_host: bool = False) -> None:
+                 username_is_host: bool = False, ipv4_param: str = "myip", keep4: str = "", keep6: str = "",
+                 username_is_domain: bool = False) -> None:
         self.title = title
         self.url4 = url4
         self.url6 = url6 or url4
-        self.ipv6_param = ipv6_param          # Dynu: myipv6 (with myip=no); others: myip
+        self.ipv4_param = ipv4_param
+        self.ipv6_param = ipv6_param          # Dynu: myipv6 (with myip=no); deSEC myipv6; others: myip
+        # sent for the other family when the two have their own parameters: Dynu "no", deSEC
+        # "preserve" (deSEC removes a family that is neither given nor "preserve")
+        self.keep4 = keep4
+        self.keep6 = keep6
         self.username_is_host = username_is_host  # he.net: user = the host name, password = its key
+        self.username_is_domain = username_is_domain  # deSEC: user = the domain (zone) name
 
 
 PRESETS = {
@@ -54,8 +62,13 @@ PRESETS = {
     "noip": Preset("No-IP", "https://dynupdate.no-ip.com/nic/update",
                    "https://dynupdate6.no-ip.com/nic/update"),
     "oray": Preset("Oray", "https://ddns.oray.com/ph/update"),
-    "dynu": Preset("Dynu", "https://api.dynu.com/nic/update", ipv6_param="myipv6"),
+    "dynu": Preset("Dynu", "https://api.dynu.com/nic/update", ipv6_param="myipv6", keep4="no"),
     "he": Preset("Hurricane Electric", "https://dyn.dns.he.net/nic/update", username_is_host=True),
+    # docs/providers/desec.md: user = the domain, password = a token; records get TTL 60
+    "desec": Preset("deSEC", "https://update.dedyn.io/", ipv4_param="myipv4", ipv6_param="myipv6",
+                    keep4="preserve", keep6="preserve", username_is_domain=True),
+    # docs/providers/ovh.md: a DynHost login (zone-suffixed user) per host
+    "ovh": Preset("OVH", "https://www.ovh.com/nic/update?system=dyndns"),
     "custom": Preset("", ""),
 }
 
@@ -102,7 +115,7 @@ class Dyndns2(Provider):
         self._username = str(options.get("username") or "")
         if not self._password:
             raise ConfigError("missing required option", option="password")
-        if not self._username and not preset.username_is_host:
+        if not self._username and not (preset.username_is_host or preset.username_is_domain):
             raise ConfigError("missing required option (the account or DDNS key user name)",
                               option="username")
         self.title = preset.title or urlsplit(self._url4).hostname or "the dyndns2 server"
@@ -111,12 +124,16 @@ class Dyndns2(Provider):
         """One GET for `rec`; returns the record on good/nochg, raises per the protocol otherwise."""
         host = ascii_name(rec.fqdn)
         query = {"hostname": host}
-        if rec.type == "AAAA" and self.preset.ipv6_param != "myip":
-            query["myip"] = "no"  # Dynu: leave the IPv4 address alone
-            query[self.preset.ipv6_param] = address
+        p4, p6 = self.preset.ipv4_param, self.preset.ipv6_param
+        if rec.type == "AAAA":
+            if p6 != p4:  # leave the IPv4 address alone (Dynu "no", deSEC "preserve")
+                query[p4] = self.preset.keep4
+            query[p6] = address
         else:
-            query["myip"] = address
-        user = self._username or host
+            query[p4] = address
+            if p6 != p4 and self.preset.keep6:
+                query[p6] = self.preset.keep6
+        user = self._username or (ascii_name(rec.domain) if self.preset.username_is_domain else host)
         auth = b64encode(("%s:%s" % (user, self._password)).encode("utf-8")).decode("ascii")
         url = self._url6 if rec.type == "AAAA" else self._url4
         sep = "&" if urlsplit(url).query else "?"

@@ -1,4 +1,5 @@
-"""Request signatures: Tencent Cloud TC3-HMAC-SHA256 and Alibaba Cloud RPC v1 HMAC-SHA1.
+"""Request signatures: Tencent Cloud TC3-HMAC-SHA256, Alibaba Cloud RPC v1 HMAC-SHA1, and the
+AWS SigV4 scheme that Route 53 and Volcengine (HMAC-SHA256, "request" scope) share.
 
 Pure functions of their inputs: the timestamp and the nonce are arguments, so the vendors' worked
 examples (specs/providers.md §2.3 V1-V4, §3.4 V5-V6) reproduce byte for byte in tests/test_signing.py.
@@ -74,3 +75,42 @@ def rpc_signature(secret: str, string_to_sign: str) -> str:
     import base64
     digest = hmac.new((secret + "&").encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+class V4Signature:
+    """Every step of one SigV4-style signature (the intermediates the vendors' examples publish)."""
+
+    __slots__ = ("canonical_request", "hashed_canonical_request", "credential_scope", "string_to_sign",
+                 "signing_key", "signature", "signed_headers", "authorization")
+
+
+def v4_query(params: dict) -> str:
+    """The canonical query: names sorted, names and values RFC 3986-encoded."""
+    return "&".join("%s=%s" % (rpc_encode(k), rpc_encode(str(params[k]))) for k in sorted(params))
+
+
+def v4_sign(algorithm: str, key_prefix: str, terminator: str, access_key: str, secret_key: str,
+            region: str, service: str, method: str, path: str, query: str, headers: dict,
+            payload_hash: str) -> V4Signature:
+    """Sign with the SigV4 steps; `headers` are the ones to sign and hold the date (YYYYMMDDTHHMMSSZ).
+
+    AWS: ("AWS4-HMAC-SHA256", "AWS4", "aws4_request"); Volcengine: ("HMAC-SHA256", "", "request").
+    `path` is sent as is (already encoded); `query` is canonical (v4_query).
+    """
+    sig = V4Signature()
+    canonical = sorted((k.strip().lower(), " ".join(str(v).split())) for k, v in headers.items())
+    sig.signed_headers = ";".join(k for k, _ in canonical)
+    date = dict(canonical).get("x-amz-date") or dict(canonical)["x-date"]
+    lines = "".join("%s:%s\n" % kv for kv in canonical)
+    sig.canonical_request = "\n".join((method, path or "/", query, lines, sig.signed_headers, payload_hash))
+    sig.hashed_canonical_request = hashlib.sha256(sig.canonical_request.encode("utf-8")).hexdigest()
+    sig.credential_scope = "%s/%s/%s/%s" % (date[:8], region, service, terminator)
+    sig.string_to_sign = "\n".join((algorithm, date, sig.credential_scope, sig.hashed_canonical_request))
+    key = (key_prefix + secret_key).encode("utf-8")
+    for part in (date[:8], region, service, terminator):
+        key = _hmac256(key, part)
+    sig.signing_key = key
+    sig.signature = hmac.new(key, sig.string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    sig.authorization = "%s Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        algorithm, access_key, sig.credential_scope, sig.signed_headers, sig.signature)
+    return sig

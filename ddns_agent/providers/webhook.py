@@ -3,6 +3,7 @@
 Templates (`url`, `body`, each of `headers`) hold placeholders written `{word}`:
 
     {ip} {ip4} {ip6}      the address; {ip4} is empty for an AAAA record, {ip6} for an A record
+    {ip6prefix}           the /64 holding an IPv6 address, as 2001:db8:1:2::/64 (empty for A)
     {domain} {name} {fqdn} {type} {ttl}       the record ({name} is '@' for the apex, {ttl} may be empty)
     {token} {password} {username}             the provider options of those names
 
@@ -18,6 +19,9 @@ RejectedError), except 429 (wait) and 5xx (retry). `url` is a secret (it often h
 name only scheme://host[:port], and answer text quoted in them has the token, the password, the
 request target and long literals of `url` masked. `endpoint`, when set, replaces
 the scheme://host[:port] of `url` (a test server, a proxy).
+
+`preset` (dynv6, namecheap, freedns, njalla: providers/urlpresets.py) gives the URL per family and
+how to read the service's answer; the user gives only `token` (Namecheap: `password`).
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ import re
 from base64 import b64encode
 from urllib.parse import quote, quote_plus, unquote
 
-from ddns_agent.errors import AuthError, ConfigError, RejectedError
+from ddns_agent.errors import AuthError, ConfigError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, safe_url
 from ddns_agent.providers.base import Provider, RecordSpec, Remote
 
 NO_CHECK = "no read-only call in this protocol; credentials are tested on the first update"
-PLACEHOLDERS = ("ip", "ip4", "ip6", "domain", "name", "fqdn", "type", "ttl", "token", "password",
+PLACEHOLDERS = ("ip", "ip4", "ip6", "ip6prefix", "domain", "name", "fqdn", "type", "ttl", "token", "password",
                 "username")
 METHODS = ("GET", "POST", "PUT", "PATCH")
 FORM = "application/x-www-form-urlencoded"
@@ -55,6 +59,24 @@ class Webhook(Provider):
         self._secrets = {k: _reveal(options.get(k)) for k in ("token", "password")}
         self._username = str(options.get("username") or "")
         self._url = _reveal(options.get("url"))
+        self.preset = None
+        if options.get("preset"):
+            from ddns_agent.providers.urlpresets import PRESETS
+
+            self.preset = PRESETS.get(str(options["preset"]).lower())
+            if self.preset is None:
+                raise ConfigError("expected one of %s, got %r" % (", ".join(PRESETS), options["preset"]),
+                                  option="preset")
+            if self._url:
+                raise ConfigError("preset %s gives the URL; drop option url" % options["preset"],
+                                  option="url")
+            if not self._secrets.get(self.preset.secret):
+                raise ConfigError("missing required option (preset %s needs it)" % options["preset"],
+                                  option=self.preset.secret)
+            self._url = self.preset.url4
+        elif not self._url:
+            raise ConfigError("missing required option (or preset)", option="url")
+        self._url6 = self.preset.url6 if self.preset else ""  # "": the family has no URL
         origin = _split_origin(self._url)[0]
         host = origin.partition("://")[2].rpartition("@")[2]
         if not re.match(r"https?://", origin, re.I) or not host or "{" in host or " " in host:
@@ -65,6 +87,10 @@ class Webhook(Provider):
             userinfo, at, _ = origin.partition("://")[2].rpartition("@")
             scheme, _, where = str(endpoint).rstrip("/").partition("://")
             self._url = "%s://%s%s%s%s" % (scheme, userinfo, at, where, _split_origin(self._url)[1])
+            if self._url6:  # a preset's IPv6 URL (presets carry no user:password@)
+                self._url6 = "%s://%s%s" % (scheme, where, _split_origin(self._url6)[1])
+        if not self.preset:
+            self._url6 = self._url
         self.method = str(options.get("method") or "GET").upper()
         if self.method not in METHODS:
             raise ConfigError("expected one of %s, got %r" % (", ".join(METHODS), options.get("method")),
@@ -100,7 +126,11 @@ class Webhook(Provider):
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """Send the rendered request; success by status (and text), else raise."""
         values = self._values(rec, address)
-        url = render(self._url, values, _url_value)
+        template = self._url6 if rec.type == "AAAA" else self._url
+        if not template:
+            raise RejectedError("%s takes no IPv6 address: remove this AAAA record or use another provider"
+                                % self.preset.title, provider=self.type)
+        url = render(template, values, _url_value)
         headers = {}
         data = None
         if self._body is not None:
@@ -126,6 +156,14 @@ class Webhook(Provider):
             headers[name] = value
         resp = self.http.request(self.method, url, headers, data)
         where = "%s://%s" % (scheme, host)  # the path and query may hold a key
+        verdict = self.preset.answer(resp.status, resp.text, address) if self.preset and \
+            self.preset.answer and resp.status != 429 else ("", "")
+        if verdict is None:
+            return Remote(None, address, rec.ttl)
+        kind, words = verdict
+        if kind and not (kind == "unconfirmed" and resp.status >= 500):  # a proxy's 502 page: retry
+            cls = {"auth": AuthError, "unconfirmed": UnconfirmedError}.get(kind, RejectedError)
+            raise cls(self._mask(words, _split_origin(url)[1])[:200], status=resp.status, provider=self.type)
         if resp.status in self.success_status:
             if self.success_text and self.success_text not in resp.text:
                 raise RejectedError("webhook %s answered HTTP %d without %r: %r"
@@ -147,7 +185,13 @@ class Webhook(Provider):
 
     def _values(self, rec: RecordSpec, address: str) -> dict:
         v6 = ":" in address
+        prefix = ""
+        if v6:
+            import ipaddress
+
+            prefix = str(ipaddress.IPv6Network(address + "/64", strict=False))
         return {"ip": address, "ip4": "" if v6 else address, "ip6": address if v6 else "",
+                "ip6prefix": prefix,
                 "domain": rec.domain, "name": rec.name or "@", "fqdn": rec.fqdn, "type": rec.type,
                 "ttl": str(rec.ttl) if rec.ttl else "", "token": self._secrets["token"],
                 "password": self._secrets["password"], "username": self._username}
