@@ -30,6 +30,12 @@ TOKEN = "cf-bench-token-7Hq2Lx9Wv"
 RANGES = ("198.51.100.", "203.0.113.")
 
 
+# run inside the router: wall ms of N `python3 -c pass`, the interpreter start every run pays
+FLOOR = ("import subprocess, time\nfor _ in range(N):\n    t = time.monotonic()\n"
+         "    subprocess.run([\"python3\", \"-S\", \"-c\", \"pass\"])\n"
+         "    print((time.monotonic() - t) * 1000)")
+
+
 class Timed:
     """The Cloudflare fake, noting when each PATCH arrived."""
 
@@ -123,6 +129,10 @@ def lab_figures(root: Path, ca, changes: int, log) -> dict:
 
         log("lease changes (ifup) x%d" % changes)
         ifup = [one(lambda i=i: lab.lease(RANGES[i % 2])) for i in range(changes)]
+        log("python3 -c pass in the router x%d (the floor under this machine's load)" % changes)
+        floor = lab.sh("python3 -c '%s'" % FLOOR.replace("N", str(changes))).stdout.split()
+        out["python_pass_ms"] = summary([float(x) for x in floor])
+
         # before the in-place changes: udhcpc's real renew restores the lease they replace
         log("10 no-change ifupdates + 10 renews")
         wan = lab.wan_ip()

@@ -147,6 +147,8 @@ def group_openwrt(rows: list, root: Path, ca, changes: int) -> None:
             % (_ms(f["total_ms"]), _ms(f["before_python_ms"]), _ms(f["other_hotplug_scripts_ms"]),
                _ms(f["inside_agent_ms"])),
             "<= 150 ms median", f["total_ms"]["median"] <= 150, f["total_ms"]["median"], f)
+    row(rows, "openwrt.python_pass", "OpenWrt python3 -S -c pass (for scale: this machine's load)",
+        _ms(r["python_pass_ms"]), "-", None, r["python_pass_ms"]["median"], r["python_pass_ms"])
     n = r["nochange"]
     row(rows, "openwrt.nochange", "OpenWrt 10 no-change ifupdates + 10 renews",
         "%d Python starts, %d requests (%d ifupdates with IFUPDATE_ADDRESSES)"
