@@ -310,6 +310,7 @@ class Lab:
         """A tests/fakes FakeServer on the router's 127.0.0.1 (stopped at close()); CA in CA_IN_ROUTER."""
         from fakes.server import FakeServer
         made: list = []
+        kwargs.setdefault("lifetime_s", self.lifetime_s)  # lives as long as the lab, not 120 s
 
         def in_router() -> None:
             libc = ctypes.CDLL(None, use_errno=True)

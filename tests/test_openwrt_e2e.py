@@ -70,6 +70,19 @@ class Router:
         self.lab.settle()
 
 
+def test_without_a_rootfs_the_lab_skips_in_one_line_and_fails_in_ci(monkeypatch):
+    """No OPENWRT_ROOTFS: a one-line skip reason naming the variable; with CI=true a failure."""
+    monkeypatch.delenv("OPENWRT_ROOTFS", raising=False)
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        require_rootfs()
+    assert "OPENWRT_ROOTFS" in str(skipped.value) and "\n" not in str(skipped.value)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_rootfs()
+    assert "OPENWRT_ROOTFS" in str(failed.value)
+
+
 @pytest.fixture(scope="session")
 def ipks(tmp_path_factory) -> list:
     """The packages `make ipk` builds."""
