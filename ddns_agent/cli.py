@@ -220,7 +220,8 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
         rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
                      "address": s.get("address"), "result": result, "time": s.get("time"),
                      "last_error": s.get("read_error") or s.get("error"),
-                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or []})
+                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or [],
+                     "interface": r.interface, "reason": s.get("note"), "source": s.get("source")})
     if as_json:
         print(jsonlib.dumps({"records": rows}, indent=2))
         return EXIT_OK

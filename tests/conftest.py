@@ -59,6 +59,6 @@ def client(transport):
 
 
 def pytest_configure(config):
-    """Secret files of the tests live in their tmp_path: allow them (tests/test_luci_secrets.py tests the rule)."""
+    """Test secret files live in tmp_path: allow them (tests/test_luci_agent.py tests the rule)."""
     import os
     os.environ.setdefault("DDNS_AGENT_SECRET_DIR", "/")
