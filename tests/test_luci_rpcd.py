@@ -113,8 +113,9 @@ def test_status_joins_config_and_state_in_shell_without_starting_python(router):
                              "time": 1700000000, "last_error": None, "next_check": 1700086400,
                              "reason": None, "source": "netifd wan"}
     # a fatal answer stops calls until the config changes: held, since the failure, with its words
-    assert (rows["apex6"]["fqdn"], rows["apex6"]["result"], rows["apex6"]["time"], rows["apex6"]["last_error"]) \
-        == ("example.net", "held", 1700000100, "HTTP 403: token refused")
+    apex = rows["apex6"]
+    assert (apex["fqdn"], apex["result"], apex["time"], apex["last_error"]) == \
+        ("example.net", "held", 1700000100, "HTTP 403: token refused")
     assert (rows["lan"]["result"], rows["lan"]["reason"]) == \
         ("refused", "192.168.1.20 is a private (RFC 1918) address")
     assert rows["off"]["result"] == "disabled"
