@@ -52,7 +52,7 @@ def test_the_app_installs_luci_mk_s_layout_and_clears_luci_s_caches(dist):
     control = files[("cont", "./control")][1].decode()
     assert "Depends: libc, luci-base, ddns-agent\n" in control
     postinst = files[("cont", "./postinst-pkg")][1].decode()
-    for step in ("rm -f /tmp/luci-indexcache.*", "rm -rf /tmp/luci-modulecache/", "killall -HUP rpcd"):
+    for step in ("rm -f /tmp/luci-indexcache.*", "rm -rf /tmp/luci-modulecache/", "/etc/init.d/rpcd restart"):
         assert step in postinst
 
 

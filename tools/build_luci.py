@@ -30,12 +30,14 @@ DOMAIN = "ddns_agent"  # the po file's name, and the .lmo's
 LANG_CODES = {"zh_Hans": "zh-cn", "zh_Hant": "zh-tw", "pt_BR": "pt-br"}  # luci.mk LUCI_LC_ALIAS
 M32 = 0xFFFFFFFF
 
-# luci.mk's postinst: LuCI caches the menu and modules; rpcd reads ACLs and plugins at start
+# luci.mk's postinst: LuCI caches the menu and modules; rpcd reads ACLs and plugins at start.
+# luci.mk sends rpcd SIGHUP; a restart instead, as ddns-agent's postinst does (openwrt/Makefile:
+# a SIGHUP during rpcd's reload leaves plugins unregistered)
 POSTINST = """#!/bin/sh
 [ -n "${IPKG_INSTROOT}" ] || {
 	rm -f /tmp/luci-indexcache.*
 	rm -rf /tmp/luci-modulecache/
-	killall -HUP rpcd 2>/dev/null
+	/etc/init.d/rpcd restart 2>/dev/null
 	exit 0
 }
 """
