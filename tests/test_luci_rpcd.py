@@ -152,8 +152,7 @@ def test_set_secret_writes_a_0600_file_in_the_secret_directory_and_answers_only_
 @pytest.mark.parametrize("args,error", [
     ({"provider": "../../root", "option": "api_token", "value": "x1"}, "invalid provider or option name"),
     ({"provider": "cf", "option": "api_token/../../x", "value": "x1"}, "invalid provider or option name"),
-    ({"provider": "home4", "option": "api_token", "value": "x1"}, "no such provider section"),
-    ({"provider": "nosuch", "option": "api_token", "value": "x1"}, "no such provider section"),
+    ({"provider": "home4", "option": "api_token", "value": "x1"}, "not a provider section"),
     ({"provider": "cf", "option": "api_token", "value": "two\nlines"}, "empty value, or one with control"),
     ({"provider": "cf", "option": "api_token", "value": ""}, "empty value, or one with control"),
 ])
@@ -164,6 +163,12 @@ def test_set_secret_refuses_names_that_are_no_provider_option_and_values_the_age
     assert answer["code"] == 2 and answer["error"].startswith(error)
     assert not list((router / "etc/ddns_agent").glob("secrets/*.tmp.*"))
     assert not (router / "root/api_token").exists()
+
+
+def test_set_secret_accepts_a_provider_that_save_and_apply_has_not_committed_yet(router):
+    answer = call(router, "set_secret", {"provider": "new_cf", "option": "api_token", "value": SECRET_TOKEN})
+
+    assert answer == {"path": "/etc/ddns_agent/secrets/new_cf.api_token", "code": 0}
 
 
 def test_update_of_one_record_runs_the_update_its_interface_event_would_run(router):
