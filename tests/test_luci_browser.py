@@ -62,8 +62,8 @@ def router(tmp_path_factory, ca):
     dist = tmp_path_factory.mktemp("dist")
     # a stock image has no python3-ubus; the agent reads netifd through the ubus CLI
     with Lab(tmp_path_factory.mktemp("openwrt"), python_ubus=False, luci=True) as lab:
-        paths = lab.build_ipks(dist)
-        done = lab.install_ipks([p for p in paths if not p.name.startswith("ddns-agent-")])
+        paths = Lab.build_ipks(dist)
+        done = lab.install_ipks(paths)
         assert "luci-app-ddns-agent" in done.stdout, done.stdout + done.stderr
         # each postinst restarts rpcd; a restart landing while rpcd still loads its plugins is
         # only finished by procd's SIGKILL 5 s later: ready when one rpcd serves all for 6 s

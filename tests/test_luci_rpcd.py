@@ -103,6 +103,7 @@ def test_status_joins_config_and_state_in_shell_without_starting_python(router):
         "apex6": {"result": "failed", "time_failed": 1700000100.0, "error": "HTTP 403: token refused",
                   "stopped": True},
         "lan": {"result": "refused", "note": "192.168.1.20 is a private (RFC 1918) address"},
+        "off": {"result": "unchanged", "error": "HTTP 500", "read_error": "cannot read the remote record"},
     })
 
     rows = {r["record"]: r for r in call(router, "status")["records"]}
@@ -118,8 +119,14 @@ def test_status_joins_config_and_state_in_shell_without_starting_python(router):
         ("example.net", "held", 1700000100, "HTTP 403: token refused")
     assert (rows["lan"]["result"], rows["lan"]["reason"]) == \
         ("refused", "192.168.1.20 is a private (RFC 1918) address")
-    assert rows["off"]["result"] == "disabled"
+    assert (rows["off"]["result"], rows["off"]["last_error"]) == ("unchanged", "cannot read the remote record")
     assert calls(router) == []  # no ddns-agent, so no Python
+
+
+def test_a_disabled_record_without_state_says_disabled(router):
+    rows = {r["record"]: r for r in call(router, "status")["records"]}
+
+    assert rows["off"]["result"] == "disabled"
 
 
 def test_status_says_held_while_the_provider_asked_to_wait(router):
