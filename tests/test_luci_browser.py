@@ -273,3 +273,15 @@ def _crypt(password: str) -> str:
     return subprocess.run([shutil.which("openssl") or "openssl", "passwd", "-1", password],
                           capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
+
+def test_service_status_tells_an_event_driven_service_from_a_stopped_one(router):
+    lab = router.lab
+
+    active = lab.sh("service ddns_agent status", check=False)
+    lab.sh("service ddns_agent stop")
+    stopped = lab.sh("service ddns_agent status", check=False)
+    lab.sh("service ddns_agent start")
+
+    assert (active.returncode, active.stdout.strip()) == (
+        0, "active: acting on interface events; no resident process (ddns-agent status for records)")
+    assert (stopped.returncode, stopped.stdout.strip()) == (3, "inactive: stopped, or agent.enabled 0")

@@ -119,7 +119,8 @@ def test_status_joins_config_and_state_in_shell_without_starting_python(router):
         ("example.net", "held", 1700000100, "HTTP 403: token refused")
     assert (rows["lan"]["result"], rows["lan"]["reason"]) == \
         ("refused", "192.168.1.20 is a private (RFC 1918) address")
-    assert (rows["off"]["result"], rows["off"]["last_error"]) == ("unchanged", "cannot read the remote record")
+    assert (rows["off"]["result"], rows["off"]["last_error"]) == \
+        ("unchanged", "cannot read the remote record")
     assert calls(router) == []  # no ddns-agent, so no Python
 
 
