@@ -1,6 +1,6 @@
 """`make bench`: speed and memory of ddns_agent as ratios measured side by side; table + bench/results.json.
 
-    python bench/run.py [--reps N] [--only update,nochange,hotplug,requests,records,event,openwrt] [--strict]
+    python bench/run.py [--reps N] [--only GROUP,...] [--strict]   (groups: GROUPS below)
 
 Everything runs against loopback fakes, a BIND9 on loopback, or namespaces the bench makes, and
 stops by itself. Exit 0 even when a target is missed, unless --strict. bench/README.md says what
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import measure
 
-GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt")
+GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt", "luci")
 EVENT_CHANGES = 20
 OPENWRT_CHANGES = 10
 
@@ -162,6 +162,23 @@ def group_openwrt(rows: list, root: Path, ca, changes: int) -> None:
         "0 resident", i["resident_processes"] == 0, i["cpu_s_per_idle_hour"], i)
 
 
+def group_luci(rows: list, root: Path) -> None:
+    import luci
+    log("LuCI in the OpenWrt lab (OPENWRT_ROOTFS), read by chromium")
+    r = luci.luci_figures(root, log)
+    if "skipped" in r:
+        row(rows, "luci", "LuCI page", "skipped: " + r["skipped"], "-", None)
+        return
+    row(rows, "luci.page", "LuCI page opened -> status rendered (%d loads)" % r["page_to_status_ms"]["n"],
+        _ms(r["page_to_status_ms"]), "-", None, r["page_to_status_ms"]["median"], r["page_to_status_ms"])
+    row(rows, "luci.rpc", "LuCI rpc status through uhttpd + rpcd (%d calls)" % r["rpc_status_ms"]["n"],
+        "%s; %g Python starts per call" % (_ms(r["rpc_status_ms"]), r["python_starts_per_status_call"]),
+        "0 Python starts", r["python_starts_per_status_call"] == 0, r["rpc_status_ms"]["median"], r)
+    row(rows, "luci.size", "LuCI packages (.ipk)",
+        ", ".join("%s %.1f KB" % (k, v / 1000) for k, v in sorted(r["ipk_bytes"].items())), "-", None,
+        r["ipk_bytes"])
+
+
 def log(text: str) -> None:
     print("bench: " + text, file=sys.stderr, flush=True)
 
@@ -230,6 +247,8 @@ def main(argv: list | None = None) -> int:
                         group_event(rows, root, EVENT_CHANGES)
                     elif group == "openwrt":
                         group_openwrt(rows, root, ca, OPENWRT_CHANGES)
+                    elif group == "luci":
+                        group_luci(rows, root)
                 except measure.BenchError as e:
                     row(rows, group + ".error", group, "error: %s" % e, "-", False)
     finally:

@@ -278,7 +278,7 @@ class Agent:
                              ttl=out.remote.ttl if out.remote else entry.get("ttl"),
                              time=now, checked=now, result="published" if out.result != "unchanged"
                              else "unchanged", error=None, failures=0, hold_until=None,
-                             stopped=False, failed_address=None)
+                             stopped=False, failed_address=None, source=item.origin or None)
                 entry.pop("note", None)
                 self._duplicates(item, out.remote, entry)
             else:

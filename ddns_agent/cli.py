@@ -41,7 +41,8 @@ def _parser():
     ck.add_argument("--online", action="store_true",
                     help="also make one read-only call per provider to prove credentials work")
     sub.add_parser("watch", help="stay resident: update on netlink / netifd address events")
-    sub.add_parser("providers", help="list provider types and the options each takes")
+    pv = sub.add_parser("providers", help="list provider types and the options each takes")
+    pv.add_argument("--json", action="store_true", help="as JSON (the LuCI page builds its forms from it)")
     return p
 
 
@@ -70,7 +71,7 @@ def main(argv: list | None = None) -> int:
     log = Log("debug" if args.verbose else "info")
     try:
         if args.command == "providers":
-            return cmd_providers()
+            return cmd_providers(args.json)
         if args.command == "check":
             return cmd_check(args, log)
         from ddns_agent import config as config_mod
@@ -113,10 +114,12 @@ def _level(name: str) -> int:
     return LEVELS.get(name, 6)
 
 
-def cmd_providers() -> int:
+def cmd_providers(as_json: bool = False) -> int:
     """Print every provider type with the options it takes."""
     from ddns_agent.providers import COMMON_OPTIONS, PACKAGES, REGISTRY
 
+    if as_json:
+        return _providers_json()
     for name in sorted(REGISTRY):
         info = REGISTRY[name]
         missing = ""
@@ -129,6 +132,27 @@ def cmd_providers() -> int:
         print("  optional: " + ", ".join(opt))
         if info.record_options:
             print("  record options: " + ", ".join(info.record_options))
+    return EXIT_OK
+
+
+def _providers_json() -> int:
+    """The registry as JSON: one source of truth for `providers` and the LuCI forms."""
+    from ddns_agent import jsonlib
+    from ddns_agent.providers import COMMON_OPTIONS, PACKAGES, REGISTRY
+
+    types = {}
+    for name in sorted(REGISTRY):
+        info = REGISTRY[name]
+        package = PACKAGES.get(name)
+        types[name] = {"summary": info.summary, "required": list(info.required),
+                       "optional": list(info.optional), "secrets": list(info.secrets),
+                       "record_options": list(info.record_options), "update_only": not info.readable,
+                       "package": package,
+                       "installed": not package or _installed("ddns_agent.providers." + info.module)}
+    # the record rules the page checks inline; config.py's uci.number("an integer 1-86400") and choice
+    record = {"ttl": [1, 86400], "types": ["A", "AAAA"]}
+    print(jsonlib.dumps({"types": types, "common": [o for o in COMMON_OPTIONS if o != "type"],
+                         "record": record}))
     return EXIT_OK
 
 
@@ -196,7 +220,8 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
         rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
                      "address": s.get("address"), "result": result, "time": s.get("time"),
                      "last_error": s.get("read_error") or s.get("error"),
-                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or []})
+                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or [],
+                     "interface": r.interface, "reason": s.get("note"), "source": s.get("source")})
     if as_json:
         print(jsonlib.dumps({"records": rows}, indent=2))
         return EXIT_OK

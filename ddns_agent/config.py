@@ -22,6 +22,10 @@ __all__ = ["DEFAULT_PATH", "AgentConfig", "ProviderConfig", "RecordConfig", "Con
 
 DEFAULT_PATH = "/etc/config/ddns_agent"
 DEFAULT_STATE_DIR = "/var/run/ddns_agent"
+#: the one directory every `<secret>_file` must be in (the LuCI page stores secrets in its
+#: `secrets/`): whoever may edit the config must not get any root-readable file sent to a URL of
+#: their choice (issue 10). DDNS_AGENT_SECRET_DIR moves it; UCI cannot.
+SECRET_DIR = "/etc/ddns_agent"
 
 
 class AgentConfig:
@@ -116,6 +120,13 @@ _SECRET_MAX = 65536
 
 
 def _read_secret(path: str) -> str:
+    base = os.path.realpath(os.environ.get("DDNS_AGENT_SECRET_DIR") or SECRET_DIR)
+    try:
+        inside = os.path.commonpath([base, os.path.realpath(path)]) == base
+    except ValueError:  # a NUL in the path
+        inside = False
+    if not inside:  # realpath: a symlink inside the directory pointing out is out too
+        raise uci.Invalid("%r is outside %s, the directory secret files must be in" % (path, base))
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
             raise uci.Invalid("cannot read %r: not a regular file" % path)

@@ -56,3 +56,9 @@ def client(transport):
     yield make
     for http in made:
         http.close()
+
+
+def pytest_configure(config):
+    """Test secret files live in tmp_path: allow them (tests/test_luci_agent.py tests the rule)."""
+    import os
+    os.environ.setdefault("DDNS_AGENT_SECRET_DIR", "/")

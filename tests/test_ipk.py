@@ -109,8 +109,9 @@ class Ipk:
 
 @pytest.fixture(scope="module")
 def ipks(tmp_path_factory) -> dict:
-    """One build: package name -> Ipk."""
-    return {name: Ipk(path) for name, path in build(tmp_path_factory.mktemp("ipk")).items()}
+    """One build: package name -> Ipk, for openwrt/Makefile's packages (LuCI's: test_luci_package.py)."""
+    return {name: Ipk(path) for name, path in build(tmp_path_factory.mktemp("ipk")).items()
+            if not name.startswith("luci-")}
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +124,11 @@ def test_make_ipk_builds_the_four_packages_named_by_opkg_and_apk_version_rules(i
     paths = build(tmp_path)
     version = re.search(r'__version__ = "([^"]+)"', (REPO / "ddns_agent/__init__.py").read_text())[1]
 
-    assert sorted(paths) == sorted([CORE] + EXTRAS)
+    # and the LuCI page with its Chinese translation (tests/test_luci_package.py)
+    assert sorted(paths) == sorted([CORE] + EXTRAS + ["luci-app-ddns-agent", "luci-i18n-ddns-agent-zh-cn"])
     for name, path in paths.items():
         assert re.fullmatch(r"%s_%s-r\d+_all\.ipk" % (name, re.escape(version)), path.name)
-        assert ipks[name].fields()["Version"] == path.name.split("_")[1]
+        assert Ipk(path).fields()["Version"] == path.name.split("_")[1]
 
 
 def test_outer_layer_is_a_gzipped_tar_as_opkg_lede_reads_it(ipks):

@@ -48,7 +48,10 @@ def test_list_declares_status_and_update_with_their_argument_types(router):
 
     assert result.returncode == 0
     # rpcd: a string value declares a string argument, true a boolean, {} no arguments
-    assert json.loads(result.stdout) == {"status": {}, "update": {"interface": "str", "force": True}}
+    assert json.loads(result.stdout) == {
+        "status": {}, "plan": {}, "providers": {},
+        "update": {"interface": "str", "record": "str", "force": True},
+        "set_secret": {"provider": "str", "option": "str", "value": "str"}}
     assert router.agent_calls() == []  # listing never starts Python (rpcd lists at every start)
 
 
@@ -120,12 +123,13 @@ def test_call_update_refuses_an_interface_that_is_no_uci_name(router):
     assert router.agent_calls() == []
 
 
-def test_acl_lets_readers_see_status_and_writers_run_updates():
+def test_acl_lets_readers_see_status_and_writers_run_updates_and_store_secrets():
     acl = json.loads(ACL.read_text())
 
     (group,) = acl.values()
-    assert group["read"]["ubus"] == {"ddns_agent": ["status"]}
-    assert group["write"]["ubus"] == {"ddns_agent": ["update"]}
+    assert group["read"] == {"ubus": {"ddns_agent": ["status", "plan", "providers"]}}
+    assert group["write"] == {"ubus": {"ddns_agent": ["update", "set_secret"]}}
+    # no uci: the read role must not see inline secrets (issue 10); LuCI's config ACL has it
 
 
 def test_a_config_error_in_an_rpcd_started_run_reaches_syslog(router):

@@ -10,6 +10,8 @@ command -v turnserver >/dev/null 2>&1 || need="$need coturn"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v iptables >/dev/null 2>&1 || need="$need iptables"
+# the LuCI browser tests drive Debian's chromium through playwright (no browser download)
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need="$need python3-venv"
 [ -z "$need" ] && exit 0
 SUDO=""
