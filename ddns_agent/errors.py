@@ -14,6 +14,8 @@
           UnconfirmedError sent, no trustworthy answer              read back before resending
 
 `socket`, `ssl`, `http.client` and urllib3 errors never leave `http.py` and its `transports.py`.
+Every message passes `one_line` (DdnsError's constructor): secrets masked, control characters
+escaped, length bounded, so text a server sends cannot forge log lines, flood state or echo a credential.
 """
 
 from __future__ import annotations
@@ -26,11 +28,30 @@ WAIT = "wait"        # wait for a server-given time (capped) then retry
 RESOLVE = "resolve"  # look the record up again, then retry once
 
 
+#: longest message kept; a provider's answer quoted in an error is cut to fit
+MESSAGE_LIMIT = 400
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` with secrets masked, control characters escaped (\\n, \\x1b) and cut to `limit` characters."""
+    from ddns_agent.secret import scrub
+
+    text = scrub(str(text), partial=True)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        text = "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+    return text
+
+
 class DdnsError(Exception):
-    """Root of every error the agent raises on purpose."""
+    """Root of every error the agent raises on purpose; its message is made one bounded line."""
 
     exit_code = 1
     retry = NEVER
+
+    def __init__(self, message: object = "", *args) -> None:
+        super().__init__(one_line(message) if isinstance(message, str) else message, *args)
 
 
 class ConfigError(DdnsError):
@@ -45,7 +66,7 @@ class ConfigError(DdnsError):
         self.line = line
         self.section = section
         self.option = option
-        super().__init__(str(self))
+        Exception.__init__(self, str(self))
 
     def __str__(self) -> str:
         where = self.file or "<config>"
@@ -86,10 +107,10 @@ class ProviderError(DdnsError):
     retry = NEVER
 
     def __init__(self, message: str, status: object = None, provider: str = "") -> None:
-        self.message = message
+        super().__init__(message)
+        self.message = self.args[0]
         self.status = status
         self.provider = provider
-        super().__init__(message)
 
     def __str__(self) -> str:
         return self.message

@@ -34,6 +34,11 @@ class Log:
         """Emit `message` if `priority` passes the level (lower number = more severe)."""
         if priority > self.level:
             return
+        from ddns_agent.secret import scrub
+
+        message = scrub(message)  # the last guard: a credential never reaches syslog or stderr
+        if not message.isprintable():  # one message, one line: no forged entries
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         if self._syslog is not None:
             self._syslog.syslog(priority, message)
         if self._stream is not None:

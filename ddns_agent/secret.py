@@ -1,6 +1,13 @@
-"""A secret string that never prints itself."""
+"""A secret string that never prints itself, and `scrub` for text that may carry one anyway."""
 
 from __future__ import annotations
+
+#: the value of every Secret made in this process (the config's credentials), for `scrub`
+_VALUES: dict = {}
+_SHORTEST = 4  # shorter values would mask ordinary words; such a secret is no secret anyway
+_PIECE = 8  # the shortest piece of a secret that partial scrubbing masks
+_patterns: list = [None, None]  # (whole forms, with their heads) compiled lazily; reset on a new Secret
+MASK = "***"
 
 
 class Secret:
@@ -10,13 +17,16 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if len(value) >= _SHORTEST and value not in _VALUES:
+            _VALUES[value] = None
+            _patterns[:] = [None, None]
 
     def reveal(self) -> str:
         """The real value, for signing or sending; never for messages."""
         return self._value
 
     def __str__(self) -> str:
-        return "***"
+        return MASK
 
     __repr__ = __str__
 
@@ -28,3 +38,80 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+def _forms(value: str) -> set:
+    """The ways a request or a server's echo commonly writes `value`."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = value.encode("utf-8", "surrogatepass")
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value),
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+             raw.hex()}
+    for sep in ",:":  # "ID,Token" (DNSPod), "user:key": a server may echo one part
+        forms.update(part for part in value.split(sep) if len(part) >= 8)
+    return {f for f in forms if len(f) >= _SHORTEST}
+
+
+def _compiled(partial: bool):
+    key = int(partial)
+    if _patterns[key] is None:
+        import re
+
+        forms = set()
+        for value in _VALUES:
+            forms |= _forms(value)
+        if partial:  # an answer cut short keeps the head of what it echoed
+            forms |= {f[:n] for f in forms for n in range(_PIECE, len(f))}
+        alternatives = sorted(forms, key=len, reverse=True)  # longest first: mask whole, not parts
+        _patterns[key] = re.compile("|".join(re.escape(f) for f in alternatives), re.I) if forms else False
+    return _patterns[key]
+
+
+def _hidden_in_base64(text: str, partial: bool) -> str:
+    """Mask base64 runs that decode to text holding a secret (Basic auth `user:password`)."""
+    import base64
+    import re
+
+    pieces = {v[i:i + _PIECE] for v in _VALUES for i in range(len(v) - _PIECE + 1)} if partial else ()
+
+    def check(m) -> str:
+        run = m.group()
+        for candidate in (run, run[1:], run[2:], run[3:]):  # a run may start mid-quantum
+            body = candidate.rstrip("=")
+            body = body[:len(body) - len(body) % 4] if partial else body  # a cut run: whole quanta
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    plain = decode(body + "=" * (-len(body) % 4)).decode("utf-8", "replace")
+                except ValueError:
+                    continue
+                if any(v in plain for v in _VALUES) or any(p in plain for p in pieces):
+                    return MASK
+        return run
+    return re.sub(r"[A-Za-z0-9+/_-]{8,}={0,2}", check, text)
+
+
+def scrub(text: str, partial: bool = False) -> str:
+    """`text` with every known secret masked: raw, percent-, JSON-, hex- or base64-encoded.
+
+    `partial` also masks the head of a secret (8 characters or more) where an answer was cut short,
+    and base64 that decodes to a piece of one; error messages use it, ordinary log lines need not.
+    """
+    if not _VALUES or not text:
+        return text
+    pattern = _compiled(partial)
+    if pattern:
+        text = pattern.sub(MASK, text)
+    return _hidden_in_base64(text, partial)
+
+
+def has_control(value: str) -> str:
+    """A name for the first control character in `value` ("a line break", "U+001B"), else ""."""
+    for c in value:
+        if c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029":
+            return {"\n": "a line break", "\r": "a carriage return", "\t": "a tab",
+                    "\x00": "a NUL"}.get(c, "control character U+%04X" % ord(c))
+    return ""
