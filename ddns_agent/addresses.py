@@ -38,12 +38,23 @@ _RULES4 = (
      "the router sits behind NAT, the public address lives upstream (modem or ISP); " + _ALLOW),
     ("224.0.0.0/4", "a multicast address", False,
      "it names a group, not a host; check the record's interface or device"),
+    ("255.255.255.255/32", "the limited broadcast address", False,
+     "it means every host on the local link, never one host; check the record's source"),
+    ("240.0.0.0/4", "a reserved (240.0.0.0/4) address", False,
+     "no network routes it on the internet; check the record's source"),
 )
 _RULES6 = (
     ("::/128", "the unspecified address", False,
      "the interface has no usable address yet; wait for it to come up"),
     ("::1/128", "the loopback address", False,
      "it always means the asking machine itself; pick the interface or device that faces the internet"),
+    ("::ffff:0:0/96", "an IPv4-mapped IPv6 address", False,
+     "it stands for an IPv4 address and is never reachable as IPv6; publish that IPv4 address in an "
+     "A record"),
+    ("::/96", "a deprecated IPv4-compatible IPv6 address (::x.x.x.x)", False,
+     "no network routes it since RFC 4291; publish a global IPv6 address or the IPv4 one in an A record"),
+    ("100::/64", "a discard-only (100::/64) address", False,
+     "the network throws away whatever is sent to it (RFC 6666); check the record's source"),
     ("fe80::/10", "a link-local address", False,
      "it only works on one link; publish a global address (from SLAAC, DHCPv6 or the delegated prefix)"),
     ("fc00::/7", "a unique local (ULA) address", True,
@@ -117,14 +128,21 @@ def refusal(address, allow_private: bool = False) -> str | None:
     """None when `address` may be published; otherwise why not and what the user can do.
 
     `allow_private` lifts only the refusals of RFC 1918, CGNAT and ULA addresses (split-horizon
-    setups publish those on purpose); loopback, link-local, unspecified and multicast stay refused.
+    setups publish those on purpose); loopback, link-local, unspecified, multicast, broadcast, reserved,
+    IPv4-mapped, IPv4-compatible, discard-only and zoned addresses stay refused.
     """
     if isinstance(address, str):
         address = ipaddress.ip_address(address)
+    if getattr(address, "scope_id", None):  # fe80::1%eth0: only this host knows which link it means
+        return ("%s has a zone index (%%%s): a zone names a link of this host and cannot be part of a "
+                "DNS record; check the record's source" % (address, address.scope_id))
     for net, kind, liftable, advice in _table(address.version):
         if address in net:
             if liftable and allow_private:
                 return None
+            mapped = address.version == 6 and address.ipv4_mapped
+            if mapped:  # name the IPv4 address it stands for
+                advice = advice.replace("an IPv4 address", str(mapped)).replace("that IPv4 address", "it")
             return "%s is %s: %s" % (address, kind, advice)
     return None
 

@@ -65,9 +65,13 @@ def main(argv: list | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     fast = quick.parse(argv)
+    if fast is not None and _bad_interface(fast.interface):
+        return EXIT_CONFIG
     if fast is not None and quick.unchanged(fast):
         return EXIT_OK  # nothing changed since the last all-right cycle (quick.py)
     args = _Update(fast) if fast is not None else _parser().parse_args(argv)
+    if _bad_interface(getattr(args, "interface", None)):
+        return EXIT_CONFIG
     log = Log("debug" if args.verbose else "info")
     try:
         if args.command == "providers":
@@ -79,6 +83,8 @@ def main(argv: list | None = None) -> int:
         cfg = config_mod.load(args.config or config_mod.DEFAULT_PATH)
         if not args.verbose:
             log.level = _level(cfg.agent.log_level)
+        for warning in cfg.warnings:
+            log.warning(str(warning))
         state_dir = args.state_dir or cfg.agent.state_dir
         if args.command == "status":
             return cmd_status(cfg, state_dir, args.json)
@@ -106,6 +112,33 @@ def main(argv: list | None = None) -> int:
             return EXIT_OK  # SIGTERM from procd, or Ctrl-C: the way a resident agent stops
         log.notice("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as e:  # a bug: one line (no traceback, no secret); -v shows where
+        from ddns_agent.errors import one_line
+
+        if args.verbose:
+            import traceback
+
+            print(one_line(traceback.format_exc(), 20000).replace("\\n", "\n"), file=sys.stderr)
+        print("ddns-agent: internal error: %s" % one_line("%s: %s" % (type(e).__name__, e)),
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _bad_interface(name: str | None) -> bool:
+    """Print why `--interface name` is refused (it names files in the state dir); False when fine."""
+    if name is None or name == "*":
+        return False
+    section = name.isascii() and name.replace("_", "a").isalnum()  # a UCI section name: wan, wan_6
+    # or a kernel device name, as dev_valid_name() allows: eth0.2, br-lan, pppoe-wan
+    device = (0 < len(name.encode("utf-8", "surrogatepass")) < 16 and name not in (".", "..")
+              and name.isprintable() and not any(c in "/:" or c.isspace() for c in name))
+    if section or device:
+        return False
+    from ddns_agent.errors import one_line
+
+    print("ddns-agent: --interface: expected a netifd interface like wan or a device like eth0, got %s"
+          % one_line(repr(name), 80), file=sys.stderr)
+    return True
 
 
 def _level(name: str) -> int:
@@ -168,6 +201,8 @@ def cmd_check(args, log: Log) -> int:
     cfg, problems = config_mod.check(path)
     if cfg is not None:
         problems = _provider_problems(cfg, path)
+    for w in cfg.warnings if cfg is not None else ():
+        print("ddns-agent: %s" % w, file=sys.stderr)
     for e in problems:
         print("ddns-agent: %s" % e, file=sys.stderr)
     if problems:
@@ -188,6 +223,10 @@ def _provider_problems(cfg, path: str) -> list:
     problems = []
     for name, pc in cfg.providers.items():
         try:
+            if pc.options.get("cacert"):  # a file that is no CA bundle would fail every update
+                from ddns_agent.http import ssl_context
+
+                ssl_context(pc.options["cacert"])
             registry.load(pc.type)(pc.options, None)
         except ConfigError as e:
             e.file, e.line, e.section = path, e.line or pc.line, name

@@ -14,7 +14,7 @@ import stat
 from ddns_agent import uci
 from ddns_agent.errors import ConfigError
 from ddns_agent.providers import COMMON_OPTIONS, REGISTRY
-from ddns_agent.secret import Secret
+from ddns_agent.secret import Secret, has_control
 from ddns_agent.uci import Section, parse
 
 __all__ = ["DEFAULT_PATH", "AgentConfig", "ProviderConfig", "RecordConfig", "Config", "Section",
@@ -95,11 +95,12 @@ class RecordConfig:
 class Config:
     """The whole validated configuration."""
 
-    __slots__ = ("path", "agent", "providers", "records", "files")
+    __slots__ = ("path", "agent", "providers", "records", "files", "warnings")
 
     def __init__(self, path: str, agent: AgentConfig, providers: dict, records: list,
-                 files: tuple = ()) -> None:
+                 files: tuple = (), warnings: tuple = ()) -> None:
         self.files = files          # other files the config reads (<secret>_file, cacert)
+        self.warnings = warnings    # ConfigErrors worth a warning on each run (exposure.py)
         self.path = path
         self.agent = agent
         self.providers = providers  # name -> ProviderConfig
@@ -114,9 +115,10 @@ _LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
 _SOURCES = ("auto", "netifd", "netlink", "upnp", "natpmp", "stun", "url")
 _UPSTREAM_SOURCES = frozenset(("upnp", "natpmp", "stun", "url"))  # need no local interface
 _RECORD_OPTIONS = ("provider", "domain", "name", "type", "interface", "device", "ipv6_suffix", "ttl",
-                   "enabled", "allow_private", "source", "stun_server", "ip_url")
+                   "enabled", "allow_private", "source", "stun_server", "ip_url", "allow_insecure_http")
 _SECTION_TYPES = ("agent", "provider", "record")
 _SECRET_MAX = 65536
+_MULTILINE = ("body",)  # may span lines (a JSON template); every other value is one line
 
 
 def _read_secret(path: str) -> str:
@@ -142,6 +144,9 @@ def _read_secret(path: str) -> str:
         raise uci.Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
     if not text:
         raise uci.Invalid("%r is empty" % path)
+    bad = has_control(text)
+    if bad:  # an HTTP library would quote the whole value in its error; never show it
+        raise uci.Invalid("%r holds %s; a secret must be one line of printable text" % (path, bad))
     return text
 
 
@@ -176,6 +181,10 @@ class _Reader:
         try:
             if isinstance(value, list):
                 raise uci.Invalid("expected a single value (use option, not list)")
+            bad = has_control(value.replace("\n", "").replace("\r", "").replace("\t", "")
+                              if name in _MULTILINE else value)
+            if bad:  # headers, URLs and secrets are single lines; the value may be a secret
+                raise uci.Invalid("holds %s; expected one line of printable text" % bad)
             return convert(value)
         except uci.Invalid as e:
             self.fail(str(e), name, line)
@@ -231,7 +240,7 @@ def _provider(r: _Reader) -> ProviderConfig | None:
             else:
                 r.fail("give %s or %s_file, not both" % (name, name), name + "_file",
                        r.line(name + "_file"))
-        elif value is None and name in info.required:
+        elif value is None and name in info.required and name not in sec.options:
             r.fail("missing required option%s" % (" (or %s_file)" % name if name in from_file else ""),
                    name)
         if value is not None:
@@ -334,13 +343,17 @@ def validate(sections: list, path: str = "") -> tuple:
                 records.append(record)
         else:
             r.fail("unknown section type %r%s" % (sec.type, uci.hint(sec.type, _SECTION_TYPES)))
+    from ddns_agent import exposure
+
+    problems, warnings = exposure.check(path, sections, providers, records)
+    errors += problems
     if errors:
         errors.sort(key=lambda e: e.line)
         return None, errors
     files = tuple(v for sec in sections if sec.type == "provider"
                   for n, (v, _) in sec.options.items()
                   if isinstance(v, str) and (n.endswith("_file") or n == "cacert"))
-    return Config(path, agent or AgentConfig(), providers, records, files), []
+    return Config(path, agent or AgentConfig(), providers, records, files, tuple(warnings)), []
 
 
 def _read(path: str) -> str:

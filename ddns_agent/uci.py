@@ -320,10 +320,40 @@ def ipv6_suffix(value: str) -> str:
     return str(ipaddress.IPv6Address(iid))
 
 
+def _folded(label: str) -> str:
+    """Why IDNA 2003 (Python's codec) and IDNA 2008 would read `label` differently, or ""."""
+    import unicodedata
+    from encodings.idna import nameprep
+
+    if label.isascii():
+        return ""
+    lower = label.lower()
+    try:
+        folded = nameprep(label)
+    except UnicodeError:
+        folded = None
+    changed = " (IDNA 2003 would publish %r instead)" % folded if folded and folded != lower else ""
+    for c in lower:  # IDNA 2008 (RFC 5892) keeps letters, marks and digits; symbols are disallowed
+        if c != "-" and unicodedata.category(c) not in ("Ll", "Lo", "Lm", "Mn", "Mc", "Nd"):
+            return "%r (U+%04X) is not allowed in a domain name (IDNA 2008)%s" % (c, ord(c), changed)
+    if folded is None:
+        return "label %r is not a valid internationalised label" % label
+    if changed or folded != unicodedata.normalize("NFC", lower):
+        # IDNA 2003 maps ß to ss and ς to σ: a different name than the one written
+        return ("label %r would be published as %r by IDNA 2003 but means %r under IDNA 2008; write "
+                "xn--%s if that is the name you mean" % (label, folded, lower,
+                                                         lower.encode("punycode").decode("ascii")))
+    return ""
+
+
 def _dns_labels(value: str, what: str, wildcard: bool = False) -> str:
     """Lower-case ASCII form of a domain or relative name; IDNs are converted only when non-ASCII."""
     name = value
     if not name.isascii():
+        for label in name.split("."):
+            problem = _folded(label)
+            if problem:
+                raise Invalid("invalid %s %r: %s" % (what, value, problem))
         try:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:

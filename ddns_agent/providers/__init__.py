@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-#: options every provider section may carry
-COMMON_OPTIONS = ("type", "endpoint", "cacert", "timeout")
+#: options every provider section may carry (allow_insecure_http: accept an http:// endpoint or url)
+COMMON_OPTIONS = ("type", "endpoint", "cacert", "timeout", "allow_insecure_http")
 
 
 class ProviderInfo:
