@@ -134,8 +134,8 @@ def refusal(address, allow_private: bool = False) -> str | None:
     if isinstance(address, str):
         address = ipaddress.ip_address(address)
     if getattr(address, "scope_id", None):  # fe80::1%eth0: only this host knows which link it means
-        return ("%s has a zone index (%%%s): a zone names a link of this host and cannot be part of a "
-                "DNS record; check the record's source" % (address, address.scope_id))
+        return ("%s is an address with a zone index (%%%s): a zone names a link of this host and cannot "
+                "be part of a DNS record; check the record's source" % (address, address.scope_id))
     for net, kind, liftable, advice in _table(address.version):
         if address in net:
             if liftable and allow_private:

@@ -17,9 +17,10 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        if len(value) >= _SHORTEST and value not in _VALUES:
-            _VALUES[value] = None
-            _patterns[:] = [None, None]
+        for part in _parts(value):
+            if len(part) >= _SHORTEST and part not in _VALUES:
+                _VALUES[part] = None
+                _patterns[:] = [None, None]
 
     def reveal(self) -> str:
         """The real value, for signing or sending; never for messages."""
@@ -38,6 +39,27 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+def _parts(value: str) -> list:
+    """What of `value` is secret: all of it, but of a URL (webhook `url`) only its credentials and keys.
+
+    Messages name a URL's scheme://host[:port] on purpose; what may hold a key is the user:password@
+    and the long literals of the path and query (the webhook provider masks the same).
+    """
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme.isalpha() or any(c.isspace() for c in value):
+        return [value]
+    cut = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
+    userinfo = rest[:cut].rpartition("@")[0]
+    words = [userinfo, userinfo.partition(":")[2]] if userinfo else []  # the user name is no secret
+    literal = rest[cut:]
+    for placeholder in set(literal[i:literal.find("}", i) + 1] for i in range(len(literal))
+                           if literal[i] == "{" and "}" in literal[i:]):
+        literal = literal.replace(placeholder, "/")
+    for sep in "?&=#:;,":
+        literal = literal.replace(sep, "/")
+    return [w for w in words + literal.split("/") if len(w) >= 10 or (w and w in words)]
 
 
 def _forms(value: str) -> set:

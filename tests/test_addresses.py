@@ -48,11 +48,32 @@ def test_documentation_and_public_addresses_are_publishable(text):
     ("224.0.0.1", "multicast"),
     ("239.255.255.250", "multicast"),
     ("ff02::1", "multicast"),
+    ("255.255.255.255", "the limited broadcast address"),
+    ("240.0.0.0", "reserved (240.0.0.0/4)"),
+    ("255.255.255.254", "reserved (240.0.0.0/4)"),
+    ("::ffff:198.51.100.1", "IPv4-mapped IPv6 address: it stands for 198.51.100.1"),
+    ("::198.51.100.1", "deprecated IPv4-compatible"),
+    ("::2", "deprecated IPv4-compatible"),
+    ("100::", "discard-only (100::/64)"),
+    ("100::ffff:ffff:ffff:ffff", "discard-only (100::/64)"),
+    ("2001:db8::1%eth0", "an address with a zone index (%eth0)"),
+    ("fe80::1%br-lan", "an address with a zone index (%br-lan)"),
 ])
 def test_unpublishable_ranges_are_refused_with_their_kind(text, words):
     reason = refusal(ipaddress.ip_address(text))
-    assert reason is not None and reason.startswith(text + " is ")
+    assert reason is not None and reason.startswith(str(ipaddress.ip_address(text)) + " is ")
     assert words in reason
+
+
+@pytest.mark.parametrize("text", ["255.255.255.255", "::ffff:203.0.113.7", "::203.0.113.7", "100::1",
+                                  "2001:db8::1%eth0"])
+def test_allow_private_does_not_lift_the_refusal_of_unreachable_forms(text):
+    assert refusal(ipaddress.ip_address(text), allow_private=True) is not None
+
+
+def test_just_outside_the_new_refusals_is_publishable():
+    for text in ("223.255.255.255", "100:0:0:1::1", "::1:0:0:0", "::fffe:203.0.113.7", "2001:db8::1"):
+        assert refusal(ipaddress.ip_address(text)) is None, text
 
 
 def test_cgnat_reason_tells_the_user_what_to_do():

@@ -306,7 +306,7 @@ def test_real_interface_and_device_names_still_work(tmp_path, good):
     ("AAAA", "::203.0.113.7", "is a deprecated IPv4-compatible IPv6 address"),
     ("AAAA", "100::1", "is a discard-only (100::/64) address"),
     ("AAAA", "ff0e::1", "is a multicast address"),
-    ("AAAA", "2001:db8::7%wan", "has a zone index (%wan)"),
+    ("AAAA", "2001:db8::7%wan", "an address with a zone index (%wan)"),
 ])
 def test_unpublishable_addresses_are_refused_with_the_reason(tmp_path, rtype, address, words):
     env = AgentEnv(tmp_path)

@@ -364,3 +364,34 @@ def test_guard_passes_a_clean_session(tmp_path):
     done = inner_session(tmp_path, clean)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "secret guard" not in done.stdout
+
+
+# -- scrub: the forms a server may echo ------------------------------------------------------------
+
+SCRUB_SECRET = "sc,rub/secret+value&x=\u00e9 9Tq"
+
+
+def test_scrub_masks_each_common_encoding_of_a_secret_and_nothing_else():
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    from ddns_agent.errors import one_line
+    from ddns_agent.secret import scrub
+
+    Secret(SCRUB_SECRET)
+    basic = base64.b64encode(("router:" + SCRUB_SECRET).encode()).decode()
+    for form in (SCRUB_SECRET, quote(SCRUB_SECRET, safe=""), quote_plus(SCRUB_SECRET),
+                 json.dumps(SCRUB_SECRET)[1:-1], json.dumps(SCRUB_SECRET, ensure_ascii=False)[1:-1],
+                 basic, SCRUB_SECRET.upper(), SCRUB_SECRET.encode().hex()):
+        assert scrub("said <%s> to home.example.com" % form) == "said <***> to home.example.com"
+    cut = "error: you sent Basic %s" % basic[:24]  # an answer cut in the middle of the credential
+    assert basic[:24] not in one_line(cut) and SCRUB_SECRET[:10] not in one_line("x " + SCRUB_SECRET[:10])
+    assert scrub("home.example.com A: updated 203.0.113.7") == "home.example.com A: updated 203.0.113.7"
+
+
+def test_a_webhook_url_secret_masks_its_key_but_not_its_host():
+    from ddns_agent.errors import one_line
+
+    Secret("https://hook.example.net/u/k3y0123456789abc?ip={ip}")
+    said = one_line("webhook https://hook.example.net answered 404 for /u/k3y0123456789abc?ip=203.0.113.7")
+    assert said == "webhook https://hook.example.net answered 404 for /u/***?ip=203.0.113.7"
