@@ -258,7 +258,7 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
         result = s.get("result") or ("disabled" if not r.enabled else "never")
         rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
                      "address": s.get("address"), "result": result, "time": s.get("time"),
-                     "last_error": s.get("read_error") or s.get("error"),
+                     "last_error": _shown(s.get("read_error") or s.get("error")),
                      "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or [],
                      "interface": r.interface, "reason": s.get("note"), "source": s.get("source")})
     if as_json:
@@ -277,6 +277,13 @@ def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
                 "%s (%s)" % (d.get("id"), d.get("value")) for d in dups)
         print(line)
     return EXIT_OK
+
+
+def _shown(error):
+    """A saved error as one bounded line without secrets (a state file may predate a scrubbing fix)."""
+    from ddns_agent.errors import one_line
+
+    return one_line(error) if isinstance(error, str) else error
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -448,3 +448,25 @@ def test_check_refuses_a_header_with_a_line_break(tmp_path):
         assert done.stderr.splitlines()[0] == (
             "ddns-agent: %s:%d: hook.headers: holds a line break; expected one line of printable text"
             % (env.conf, line_of(env, "headers")))
+
+
+def test_status_masks_a_secret_an_older_version_left_in_the_state_file(tmp_path):
+    # not named like a secret on purpose: this test itself writes it into a state file
+    old_value = "duck-written-by-an-older-agent-7f3e"
+    env = AgentEnv(tmp_path)
+    wan(env)
+    env.config(AGENT + section("provider", "duck", type="duckdns", token=old_value,
+                               endpoint="https://127.0.0.1:9")
+               + record("home", "duck", "duckdns.org", "myhome"))
+    os.chmod(env.conf, 0o600)
+    env.state.mkdir(mode=0o700)
+    saved = {"records": {"home": {"result": "failed", "time": 1, "address": None,
+                                  "error": "HTTP 400 for /update?token=%s\x1b[2J\nforged" % old_value}}}
+    (env.state / "state.json").write_text(json.dumps(saved))
+    (env.state / "state.json").chmod(0o600)
+    for args in (("status",), ("status", "--json")):
+        done = env.run(*args)
+        assert done.returncode == 0, done.stderr
+        assert old_value not in done.stdout and "\x1b" not in done.stdout
+        assert "token=***" in done.stdout
+    assert len(env.run("status").stdout.splitlines()) == 1
