@@ -52,6 +52,9 @@ class Log:
         ddns`); stderr (`ddns-agent: message`) gets it at a terminal or when there is no syslog.
         Not both off a terminal: procd would log the stderr copy a second time.
         """
+        from ddns_agent.secret import scrub
+
+        message = scrub(message)
         if self._syslog is not None:
             self._syslog.syslog(3, message)
         if self._syslog is None or sys.stderr.isatty():

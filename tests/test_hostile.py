@@ -202,9 +202,19 @@ def test_a_huge_error_with_escapes_and_line_breaks_ends_as_one_short_line(cloudf
                    for ln in done.stderr.splitlines())
     error = env.saved()["home"]["error"]
     assert "\x1b" not in error and "\n" not in error and len(error) < 700
-    assert error.endswith("more characters)")
     status = env.run("status")
     assert len(status.stdout.splitlines()) == 1 and "\x1b" not in status.stdout
+
+
+@pytest.mark.parametrize("cls", ["ProviderError", "AuthError", "TransientError", "SourceError", "DdnsError"])
+def test_every_error_is_one_bounded_line_whatever_a_provider_puts_in_it(cls):
+    import ddns_agent.errors as errors
+
+    text = "answer: \x1b[2J\r\nddns_agent: info: forged\u2028" + "y" * (3 << 20)
+    said = str(getattr(errors, cls)(text))
+    assert said.isprintable() and len(said) <= errors.MESSAGE_LIMIT + 40
+    assert said.startswith("answer: \\x1b[2J\\r\\nddns_agent: info: forged")
+    assert said.endswith(" more characters)") and "(3145" in said[-30:]  # what was cut, counted
 
 
 # -- plain http ------------------------------------------------------------------------------------
