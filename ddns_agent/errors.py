@@ -36,11 +36,16 @@ def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """`text` with secrets masked, control characters escaped (\\n, \\x1b) and cut to `limit` characters."""
     from ddns_agent.secret import scrub
 
-    text = scrub(str(text), partial=True)
+    text = str(text)
+    if len(text) > 2 * limit:  # scrub what can be shown, not megabytes; a cut secret's head is masked too
+        text, cut = text[:2 * limit], len(text) - 2 * limit
+    else:
+        cut = 0
+    text = scrub(text, partial=True)
     if not text.isprintable():
         text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    if len(text) > limit:
-        text = "%s... (%d more characters)" % (text[:limit], len(text) - limit)
+    if len(text) > limit or cut:
+        text = "%s... (%d more characters)" % (text[:limit], len(text) - limit + cut)
     return text
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 _VALUES: dict = {}
 _SHORTEST = 4  # shorter values would mask ordinary words; such a secret is no secret anyway
 _PIECE = 8  # the shortest piece of a secret that partial scrubbing masks
-_patterns: list = [None, None]  # (whole forms, with their heads) compiled lazily; reset on a new Secret
+_forms_cache: list = [None]  # every form of every secret, built on first use; reset on a new Secret
+_KEEP = 32  # secrets remembered: a resident agent re-reading its config must not grow without end
 MASK = "***"
 
 
@@ -20,7 +21,9 @@ class Secret:
         for part in _parts(value):
             if len(part) >= _SHORTEST and part not in _VALUES:
                 _VALUES[part] = None
-                _patterns[:] = [None, None]
+                _forms_cache[0] = None
+                if len(_VALUES) > _KEEP:
+                    del _VALUES[next(iter(_VALUES))]
 
     def reveal(self) -> str:
         """The real value, for signing or sending; never for messages."""
@@ -78,19 +81,38 @@ def _forms(value: str) -> set:
     return {f for f in forms if len(f) >= _SHORTEST}
 
 
-def _compiled(partial: bool):
-    key = int(partial)
-    if _patterns[key] is None:
-        import re
-
+def _all_forms() -> tuple:
+    """Every form of every registered secret, longest first (mask whole before parts)."""
+    if _forms_cache[0] is None:
         forms = set()
         for value in _VALUES:
             forms |= _forms(value)
-        if partial:  # an answer cut short keeps the head of what it echoed
-            forms |= {f[:n] for f in forms for n in range(_PIECE, len(f))}
-        alternatives = sorted(forms, key=len, reverse=True)  # longest first: mask whole, not parts
-        _patterns[key] = re.compile("|".join(re.escape(f) for f in alternatives), re.I) if forms else False
-    return _patterns[key]
+        _forms_cache[0] = tuple(sorted(forms, key=len, reverse=True))
+    return _forms_cache[0]
+
+
+def _mask(text: str, forms: tuple, partial: bool) -> str:
+    """Replace each form (case-insensitive); with `partial`, then also the heads left of cut forms."""
+    if partial:
+        text = _mask(text, forms, False)  # whole forms first, so no longer form's head eats one
+    low = text.lower()
+    fold = len(low) == len(text)  # case-insensitive unless lower() moved characters (U+0130)
+    if not fold:
+        low = text
+    for form in forms:
+        form = form.lower() if fold else form
+        key = form[:_PIECE] if partial else form
+        if len(key) < _SHORTEST:
+            continue
+        i = low.find(key)
+        while i != -1:
+            n = len(key)
+            while partial and n < len(form) and i + n < len(low) and low[i + n] == form[n]:
+                n += 1
+            if n == len(form) or (partial and n >= _PIECE):
+                text, low = text[:i] + MASK + text[i + n:], low[:i] + MASK + low[i + n:]
+            i = low.find(key, i + 1)
+    return text
 
 
 def _hidden_in_base64(text: str, partial: bool) -> str:
@@ -124,10 +146,7 @@ def scrub(text: str, partial: bool = False) -> str:
     """
     if not _VALUES or not text:
         return text
-    pattern = _compiled(partial)
-    if pattern:
-        text = pattern.sub(MASK, text)
-    return _hidden_in_base64(text, partial)
+    return _hidden_in_base64(_mask(text, _all_forms(), partial), partial)
 
 
 def has_control(value: str) -> str:
