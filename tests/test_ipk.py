@@ -35,7 +35,8 @@ EXTRA_MODULES = {UPSTREAM: {CODE + m for m in ("ipurl.py", "natpmp.py", "stun.py
                  RFC2136: {CODE + "providers/rfc2136.py"},
                  # every type the registry says `opkg install ddns-agent-providers` for
                  PROVIDERS: {CODE + "providers/%s.py" % REGISTRY[t].module
-                             for t, pkg in PACKAGES.items() if pkg == PROVIDERS}}
+                             for t, pkg in PACKAGES.items() if pkg == PROVIDERS}
+                 | {CODE + "providers/signing.py"}}
 EXTRAS = [UPSTREAM, RFC2136, PROVIDERS]
 
 EXECUTABLES = {"./usr/bin/ddns-agent", "./etc/init.d/ddns_agent", "./usr/libexec/rpcd/ddns_agent",
@@ -144,7 +145,7 @@ def test_core_payload_holds_the_agent_and_the_openwrt_integration(ipk):
     assert DATA_FILES <= files
     code = {f for f in files if f.startswith(CODE)}
     assert CODE + "cli.py" in code
-    assert {CODE + "providers/%s.py" % p for p in ("log", "cloudflare", "dnspod", "tencentcloud", "alidns",
+    assert {CODE + "providers/%s.py" % p for p in ("log", "cloudflare", "dnspod",
                                                      "duckdns", "dyndns2", "webhook")} <= code
     assert all(f.endswith(".py") for f in code)
     assert not [f for f in files if "__pycache__" in f or "/tests/" in f or f.endswith(".pyc")]
