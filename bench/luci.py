@@ -3,7 +3,7 @@
 - page opened -> status rendered: from `page.goto()` of the status page (already logged in) to its
   record row in the DOM, in chromium in the lab's LAN client namespace; includes LuCI's own page,
   its JS and the status rpc.
-- rpc status: one `ubus call ddns_agent status` over LuCI's JSON-RPC (`/ubus/`, uhttpd -> rpcd ->
+- rpc status: one `ubus call luci.ddns_agent status` over LuCI's JSON-RPC (`/ubus/`, uhttpd -> rpcd ->
   the exec plugin), timed in the page with performance.now(); and the Python starts it causes,
   counted by the lab's sitecustomize over all calls.
 - package sizes: the .ipk files `make ipk` builds for LuCI.
@@ -40,7 +40,7 @@ def luci_figures(root: Path, log) -> dict:
                             if p.name.startswith("luci-")}
         lab.install_ipks(paths)
         lab.sh("i=0; until p=$(pidof rpcd) && ubus call luci getFeatures >/dev/null &&"
-               " ubus list ddns_agent >/dev/null && sleep 6 && [ \"$(pidof rpcd)\" = \"$p\" ]; do"
+               " ubus list luci.ddns_agent >/dev/null && sleep 6 && [ \"$(pidof rpcd)\" = \"$p\" ]; do"
                " i=$((i+1)); [ $i -lt 10 ] || exit 1; sleep 1; done", timeout=120)
         lab.sh("""uci -q batch <<'EOF'
 set ddns_agent.dry=provider
@@ -79,7 +79,7 @@ ubus call ddns_agent update""" % (PASSWORD, PASSWORD))
                 for (let i = 0; i < n; i++) {
                     const t0 = performance.now();
                     const r = await fetch('/ubus/', {method: 'POST', body: JSON.stringify({jsonrpc: '2.0',
-                        id: i, method: 'call', params: [L.env.sessionid, 'ddns_agent', 'status', {}]})});
+                        id: i, method: 'call', params: [L.env.sessionid, 'luci.ddns_agent', 'status', {}]})});
                     await r.json();
                     ms.push(performance.now() - t0);
                 }

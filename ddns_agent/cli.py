@@ -173,19 +173,14 @@ def _providers_json() -> int:
     from ddns_agent import jsonlib
     from ddns_agent.providers import COMMON_OPTIONS, PACKAGES, REGISTRY
 
-    types = {}
-    for name in sorted(REGISTRY):
-        info = REGISTRY[name]
-        package = PACKAGES.get(name)
-        types[name] = {"summary": info.summary, "required": list(info.required),
-                       "optional": list(info.optional), "secrets": list(info.secrets),
-                       "record_options": list(info.record_options), "update_only": not info.readable,
-                       "package": package,
-                       "installed": not package or _installed("ddns_agent.providers." + info.module)}
-    # the record rules the page checks inline; config.py's uci.number("an integer 1-86400") and choice
-    record = {"ttl": [1, 86400], "types": ["A", "AAAA"]}
-    print(jsonlib.dumps({"types": types, "common": [o for o in COMMON_OPTIONS if o != "type"],
-                         "record": record}))
+    types = {n: {"summary": i.summary, "required": i.required, "optional": i.optional,
+                 "secrets": i.secrets, "record_options": i.record_options, "update_only": not i.readable,
+                 "package": PACKAGES.get(n),
+                 "installed": n not in PACKAGES or _installed("ddns_agent.providers." + i.module)}
+             for n, i in sorted(REGISTRY.items())}
+    # the record rules the page checks inline: config.py's ttl and type
+    print(jsonlib.dumps({"types": types, "common": COMMON_OPTIONS[1:],
+                         "record": {"ttl": [1, 86400], "types": ["A", "AAAA"]}}))
     return EXIT_OK
 
 

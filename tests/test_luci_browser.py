@@ -68,7 +68,7 @@ def router(tmp_path_factory, ca):
         # each postinst restarts rpcd; a restart landing while rpcd still loads its plugins is
         # only finished by procd's SIGKILL 5 s later: ready when one rpcd serves all for 6 s
         lab.sh("i=0; until p=$(pidof rpcd) && ubus call luci getFeatures >/dev/null &&"
-               " ubus list ddns_agent >/dev/null && sleep 6 && [ \"$(pidof rpcd)\" = \"$p\" ]; do"
+               " ubus list luci.ddns_agent >/dev/null && sleep 6 && [ \"$(pidof rpcd)\" = \"$p\" ]; do"
                " i=$((i+1)); [ $i -lt 10 ] || exit 1; sleep 1; done", timeout=120)
         fake = DuckDNSFake(DUCK_TOKEN)
         server = lab.serve(fake, ca)
@@ -197,7 +197,7 @@ def test_a_provider_added_with_a_secret_leaves_a_0600_file_and_the_secret_nowher
     uci = lab.sh("uci show ddns_agent").stdout
     assert "ddns_agent.cf2.api_token_file='/etc/ddns_agent/secrets/cf2.api_token'" in uci
     assert CF_SECRET_TOKEN not in uci
-    assert CF_SECRET_TOKEN not in lab.sh("ubus call ddns_agent status").stdout
+    assert CF_SECRET_TOKEN not in lab.sh("ubus call luci.ddns_agent status").stdout
     page.goto(CONFIG)
     page.wait_for_selector("#cbi-ddns_agent-cf2")
     assert CF_SECRET_TOKEN not in page.content()
@@ -253,7 +253,7 @@ EOF""" % _crypt(VIEWER_PASSWORD))  # rpcd reads its logins at each login
     assert page.query_selector(".ddns-update-all") is None
     answer = page.evaluate("""async () => {
         const call = (m) => fetch('/ubus/', {method: 'POST', body: JSON.stringify({jsonrpc: '2.0', id: 1,
-            method: 'call', params: [L.env.sessionid, 'ddns_agent', m, {}]})}).then(r => r.json());
+            method: 'call', params: [L.env.sessionid, 'luci.ddns_agent', m, {}]})}).then(r => r.json());
         return {update: await call('update'), status: await call('status'), uci: await fetch('/ubus/', {
             method: 'POST', body: JSON.stringify({jsonrpc: '2.0', id: 2, method: 'call',
             params: [L.env.sessionid, 'uci', 'get', {config: 'ddns_agent'}]})}).then(r => r.json())};
@@ -283,5 +283,5 @@ def test_service_status_tells_an_event_driven_service_from_a_stopped_one(router)
     lab.sh("service ddns_agent start")
 
     assert (active.returncode, active.stdout.strip()) == (
-        0, "active: acting on interface events; no resident process (ddns-agent status for records)")
+        0, "active: acting on interface events; no resident process")
     assert (stopped.returncode, stopped.stdout.strip()) == (3, "inactive: stopped, or agent.enabled 0")

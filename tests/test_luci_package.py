@@ -45,10 +45,13 @@ def test_the_app_installs_luci_mk_s_layout_and_clears_luci_s_caches(dist):
     files = payload(ipk)
 
     assert sorted(name for kind, name in files if kind == "data") == [
+        "./usr/libexec/rpcd/luci.ddns_agent",
         "./usr/share/luci/menu.d/luci-app-ddns-agent.json",
         "./usr/share/rpcd/acl.d/luci-app-ddns-agent.json",
         "./www/luci-static/resources/view/ddns_agent/config.js",
         "./www/luci-static/resources/view/ddns_agent/status.js"]
+    assert files[("data", "./usr/libexec/rpcd/luci.ddns_agent")][0] == 0o755
+    assert files[("data", "./www/luci-static/resources/view/ddns_agent/status.js")][0] == 0o644
     control = files[("cont", "./control")][1].decode()
     assert "Depends: libc, luci-base, ddns-agent\n" in control
     postinst = files[("cont", "./postinst-pkg")][1].decode()
@@ -59,11 +62,11 @@ def test_the_app_installs_luci_mk_s_layout_and_clears_luci_s_caches(dist):
 def test_the_read_role_gets_status_and_plan_only_and_no_uci(dist):
     acl = json.loads((APP / "root/usr/share/rpcd/acl.d/luci-app-ddns-agent.json").read_text())
 
-    assert acl["luci-app-ddns-agent"]["read"] == {"ubus": {"ddns_agent": ["status", "plan"]}}
-    assert acl["luci-app-ddns-agent"]["write"] == {"ubus": {"ddns_agent": ["update"]}}
+    assert acl["luci-app-ddns-agent"]["read"] == {"ubus": {"luci.ddns_agent": ["status", "plan"]}}
+    assert acl["luci-app-ddns-agent"]["write"] == {"ubus": {"luci.ddns_agent": ["update"]}}
     config = acl["luci-app-ddns-agent-config"]
-    assert config["read"] == {"ubus": {"ddns_agent": ["providers"]}, "uci": ["ddns_agent"]}
-    assert config["write"] == {"ubus": {"ddns_agent": ["set_secret"]}, "uci": ["ddns_agent"]}
+    assert config["read"] == {"ubus": {"luci.ddns_agent": ["providers"]}, "uci": ["ddns_agent"]}
+    assert config["write"] == {"ubus": {"luci.ddns_agent": ["set_secret"]}, "uci": ["ddns_agent"]}
     menu = json.loads((APP / "root/usr/share/luci/menu.d/luci-app-ddns-agent.json").read_text())
     assert menu["admin/services/ddns_agent/status"]["depends"]["acl"] == ["luci-app-ddns-agent"]
     assert menu["admin/services/ddns_agent/config"]["depends"]["acl"] == ["luci-app-ddns-agent-config"]

@@ -1,4 +1,4 @@
-"""The rpcd plugin's LuCI methods run by the real OpenWrt 22.03 shell, uci and jshn (chroot).
+"""luci-app-ddns-agent's rpcd plugin (luci.ddns_agent) run by the real OpenWrt 22.03 shell, uci and jshn.
 
 status is answered from the UCI config and the state file without starting Python; set_secret
 writes a 0600 file in /etc/ddns_agent/secrets and answers only its path. The booted router, real
@@ -8,6 +8,8 @@ rpcd ACLs and the browser are in tests/test_luci_browser.py.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import sys
 import luci_root
 import pytest
 
-PLUGIN = "/usr/libexec/rpcd/ddns_agent"
+PLUGIN = "/usr/libexec/rpcd/luci.ddns_agent"
 SECRET_TOKEN = "luci-rpcd-Tk-77Qx"
 STATE_DIR = "/tmp/ddns_state"
 CONFIG = """config agent
@@ -63,6 +65,7 @@ def root(tmp_path_factory):
     subprocess.run([sys.executable, str(luci_root.REPO / "tools/build_ipk.py"), "--out", str(dist)],
                    check=True, capture_output=True, timeout=120)
     luci_root.install(base, next(dist.glob("ddns-agent_*.ipk")))
+    luci_root.install(base, next(dist.glob("luci-app-ddns-agent_*.ipk")))
     return base
 
 
@@ -94,6 +97,14 @@ def calls(root) -> list:
 
 def save_state(root, records: dict) -> None:
     (root / STATE_DIR.lstrip("/") / "state.json").write_text(json.dumps({"records": records}))
+
+
+def test_shellcheck_finds_nothing_in_the_plugin():
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed") if os.environ.get("CI") else pytest.skip("no shellcheck")
+    source = str(luci_root.REPO / "openwrt/luci-app-ddns-agent/root") + PLUGIN
+    done = subprocess.run(["shellcheck", "-s", "sh", source], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_status_joins_config_and_state_in_shell_without_starting_python(router):

@@ -48,10 +48,7 @@ def test_list_declares_status_and_update_with_their_argument_types(router):
 
     assert result.returncode == 0
     # rpcd: a string value declares a string argument, true a boolean, {} no arguments
-    assert json.loads(result.stdout) == {
-        "status": {}, "plan": {}, "providers": {},
-        "update": {"interface": "str", "record": "str", "force": True},
-        "set_secret": {"provider": "str", "option": "str", "value": "str"}}
+    assert json.loads(result.stdout) == {"status": {}, "update": {"interface": "str", "force": True}}
     assert router.agent_calls() == []  # listing never starts Python (rpcd lists at every start)
 
 
@@ -123,12 +120,12 @@ def test_call_update_refuses_an_interface_that_is_no_uci_name(router):
     assert router.agent_calls() == []
 
 
-def test_acl_lets_readers_see_status_and_writers_run_updates_and_store_secrets():
+def test_acl_lets_readers_see_status_and_writers_run_updates():
     acl = json.loads(ACL.read_text())
 
     (group,) = acl.values()
-    assert group["read"] == {"ubus": {"ddns_agent": ["status", "plan", "providers"]}}
-    assert group["write"] == {"ubus": {"ddns_agent": ["update", "set_secret"]}}
+    assert group["read"] == {"ubus": {"ddns_agent": ["status"]}}
+    assert group["write"] == {"ubus": {"ddns_agent": ["update"]}}
     # no uci: the read role must not see inline secrets (issue 10); LuCI's config ACL has it
 
 

@@ -181,7 +181,9 @@ def _tree(base: Path, prefix: str) -> dict:
     files = {}
     for p in sorted(base.rglob("*")):
         if p.is_file():
-            files[prefix + p.relative_to(base).as_posix()] = (p.read_bytes(), 0o644)
+            # luci.mk copies root/ as it is: the rpcd plugin keeps its exec bit
+            mode = 0o755 if p.stat().st_mode & 0o100 else 0o644
+            files[prefix + p.relative_to(base).as_posix()] = (p.read_bytes(), mode)
     return files
 
 

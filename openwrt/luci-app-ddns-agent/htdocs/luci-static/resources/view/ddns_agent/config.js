@@ -9,8 +9,8 @@
 // cannot disagree. A secret is write-only: it goes to a 0600 file through rpcd's set_secret,
 // the form stores only `<option>_file`, and never reads a secret back.
 
-var callProviders = rpc.declare({ object: 'ddns_agent', method: 'providers' });
-var callSetSecret = rpc.declare({ object: 'ddns_agent', method: 'set_secret',
+var callProviders = rpc.declare({ object: 'luci.ddns_agent', method: 'providers' });
+var callSetSecret = rpc.declare({ object: 'luci.ddns_agent', method: 'set_secret',
 	params: [ 'provider', 'option', 'value' ] });
 
 // the agent's rules (ddns_agent/uci.py): labels of letters, digits, - and _, at most 63 each

@@ -8,9 +8,9 @@
 // Status of every record, served by the rpcd plugin from the state file in shell (no Python per
 // refresh); "Why not published?" asks the agent's plan, "Update now" runs one update.
 
-var callStatus = rpc.declare({ object: 'ddns_agent', method: 'status' });
-var callPlan = rpc.declare({ object: 'ddns_agent', method: 'plan' });
-var callUpdate = rpc.declare({ object: 'ddns_agent', method: 'update', params: [ 'record' ] });
+var callStatus = rpc.declare({ object: 'luci.ddns_agent', method: 'status' });
+var callPlan = rpc.declare({ object: 'luci.ddns_agent', method: 'plan' });
+var callUpdate = rpc.declare({ object: 'luci.ddns_agent', method: 'update', params: [ 'record' ] });
 
 var RESULTS = {
 	published: _('published'),
