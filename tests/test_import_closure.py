@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -131,7 +132,9 @@ def agent(tmp: Path, *args: str, packages: set | None = None, repo: Path = REPO,
     """
     report = tmp / "imports.json"
     full_env = {"PATH": "%s:/usr/bin:/bin" % STANDINS, "UBUS_STANDIN_DIR": str(tmp / "ubus"),
-                "CLOSURE_REPO": str(repo), "CLOSURE_REPORT": str(report), "DDNS_AGENT_LOG": "stderr"}
+                "CLOSURE_REPO": str(repo), "CLOSURE_REPORT": str(report), "DDNS_AGENT_LOG": "stderr",
+                # the secret files these tests write live under tmp (conftest.py lifts the rule too)
+                "DDNS_AGENT_SECRET_DIR": os.environ.get("DDNS_AGENT_SECRET_DIR", "/")}
     if packages is not None:
         full_env["CLOSURE_ALLOWED"] = json.dumps(allowed_modules(packages))
     full_env.update(env)
