@@ -363,6 +363,25 @@ def test_stripping_keeps_code_strings_and_lines():
     assert ns["f"].__code__.co_firstlineno == original["f"].__code__.co_firstlineno
 
 
+def test_shipped_shell_scripts_lose_only_their_comment_lines(tmp_path):
+    build_ipk = _build_ipk_module()
+    script = "#!/bin/sh\n# why\n\t# indented why\necho '# kept' # trailing\nx=1\n"
+    stripped = build_ipk.strip_file(script.encode(), "s.sh").decode()
+
+    assert stripped == "#!/bin/sh\necho '# kept' # trailing\nx=1\n"
+    with pytest.raises(build_ipk.BuildError, match="here-document"):
+        build_ipk.strip_file(b"#!/bin/sh\ncat <<EOF\n# data\nEOF\n", "h.sh")
+    # what the feed's Build/Compile writes: every shipped script still parses, none keeps a comment line
+    for src in ("openwrt/files", "init.d"):
+        assert build_ipk.main(["--strip-tree", str(REPO / src), str(tmp_path / src)]) == 0
+    scripts = sorted((tmp_path / "openwrt/files").iterdir()) + [tmp_path / "init.d/ddns_agent"]
+    assert len(scripts) >= 4
+    for path in scripts:
+        lines = path.read_text().splitlines()
+        assert not [ln for ln in lines[1:] if ln.lstrip().startswith("#")], path
+        assert subprocess.run(["sh", "-n", str(path)]).returncode == 0, path
+
+
 def test_an_install_line_the_builder_does_not_understand_stops_the_build(tmp_path):
     build_ipk = _build_ipk_module()
     text = MAKEFILE.read_text().replace(

@@ -174,7 +174,7 @@ def _payload(r: Recipe, root: Path) -> dict:
         if not (root / source).is_file():
             raise BuildError("%s: %s is not a file" % (MAKEFILE, src))
         data = (root / source).read_bytes()
-        files[dest] = (strip_python(data, source) if out_dir else data, mode)
+        files[dest] = (strip_file(data, source) if out_dir else data, mode)
     for src, dest in r.trees:
         if src in r.stripped:
             tree = {rel: strip_python(data, "%s/%s" % (r.stripped[src], rel))
@@ -254,15 +254,43 @@ def strip_python(data: bytes, name: str) -> bytes:
     return text.encode("utf-8")
 
 
+def strip_shell(data: bytes, name: str) -> bytes:
+    """Drop a shell script's comment-only lines, keeping its #! line (they ship on flash as text)."""
+    if b"<<" in data:  # a here-document's lines are data, whatever they start with
+        raise BuildError("%s: a here-document: comment lines cannot be told from its data" % name)
+    lines = data.split(b"\n")
+    kept = lines[:1] + [ln for ln in lines[1:] if not ln.lstrip().startswith(b"#")]
+    return b"\n".join(kept)
+
+
+def strip_file(data: bytes, name: str) -> bytes:
+    """A shipped file without what only its reader needs: .py comments and docstrings, sh comment lines."""
+    if name.endswith(".py"):
+        return strip_python(data, name)
+    if data.startswith(b"#!/bin/sh"):
+        return strip_shell(data, name)
+    return data
+
+
+def source_tree(base: Path) -> dict:
+    """Relative path -> bytes of what `--strip-tree` takes: a Python package, or a folder's shell scripts."""
+    tree = python_tree(base)
+    if not tree:
+        tree = {p.name: p.read_bytes() for p in sorted(base.iterdir())
+                if p.is_file() and p.read_bytes().startswith(b"#!/bin/sh")}
+    return tree
+
+
 def strip_tree(src: Path, dest: Path) -> None:
-    """Write the stripped .py files of `src` to `dest` (the feed Makefile's Build/Compile)."""
-    tree = python_tree(src)
+    """Write the stripped files of `src` to `dest` (the feed Makefile's Build/Compile)."""
+    tree = source_tree(src)
     if dest.exists():
         shutil.rmtree(dest)
     for rel, data in tree.items():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(strip_python(data, str(src / rel)))
+        target.write_bytes(strip_file(data, str(src / rel)))
+        shutil.copymode(src / rel, target)
 
 
 def _walk(files: dict) -> list:
@@ -397,7 +425,7 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--out", default="dist", help="output directory (default: dist)")
     ap.add_argument("--root", default=str(ROOT), help="source tree (default: this repository)")
     ap.add_argument("--strip-tree", nargs=2, metavar=("SRC", "DEST"),
-                    help="only write SRC's .py files without comments and docstrings to DEST")
+                    help="only write SRC's .py files (or shell scripts) without comments to DEST")
     args = ap.parse_args(argv)
     try:
         if args.strip_tree:
