@@ -212,7 +212,9 @@ def secret_options(ptype: str, url: str) -> tuple:
             continue
         if name not in info.secrets:
             pytest.fail("add provider type %s to PLAIN_OPTIONS: option %s is no secret" % (ptype, name))
-        value = "%s-%s-%s" % (ptype, name, uuid.uuid4().hex[:16])
+        # random head: the agent masks the head of every Secret it made anywhere in a message
+        # (secret.scrub partial), so a value starting "spaceship-" would mask "Spaceship" in later tests
+        value = "%s-%s-%s" % (uuid.uuid4().hex[:16], ptype, name)
         register_secret(value, "%s %s (test_secrets)" % (ptype, name))
         secrets.append(value)
         shape = SECRET_SHAPES.get((ptype, name), "%s")
