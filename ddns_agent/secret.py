@@ -5,7 +5,8 @@ from __future__ import annotations
 #: the value of every Secret made in this process (the config's credentials), for `scrub`
 _VALUES: dict = {}
 _SHORTEST = 4  # shorter values would mask ordinary words; such a secret is no secret anyway
-_PIECE = 8  # the shortest piece of a secret that partial scrubbing masks
+_PIECE = 8  # the shortest piece of a secret found inside decoded base64 that partial scrubbing masks
+_HEAD = 12  # the shortest head of a cut secret it masks (case-sensitive: ordinary words must survive)
 _forms_cache: list = [None]  # every form of every secret, built on first use; reset on a new Secret
 _KEEP = 32  # secrets remembered: a resident agent re-reading its config must not grow without end
 MASK = "***"
@@ -96,12 +97,12 @@ def _mask(text: str, forms: tuple, partial: bool) -> str:
     if partial:
         text = _mask(text, forms, False)  # whole forms first, so no longer form's head eats one
     low = text.lower()
-    fold = len(low) == len(text)  # case-insensitive unless lower() moved characters (U+0130)
+    fold = len(low) == len(text) and not partial  # no lower() that moved characters (U+0130)
     if not fold:
         low = text
     for form in forms:
         form = form.lower() if fold else form
-        key = form[:_PIECE] if partial else form
+        key = form[:_HEAD] if partial else form
         if len(key) < _SHORTEST:
             continue
         i = low.find(key)
@@ -109,7 +110,7 @@ def _mask(text: str, forms: tuple, partial: bool) -> str:
             n = len(key)
             while partial and n < len(form) and i + n < len(low) and low[i + n] == form[n]:
                 n += 1
-            if n == len(form) or (partial and n >= _PIECE):
+            if n == len(form) or (partial and n >= _HEAD):
                 text, low = text[:i] + MASK + text[i + n:], low[:i] + MASK + low[i + n:]
             i = low.find(key, i + 1)
     return text
@@ -141,7 +142,7 @@ def _hidden_in_base64(text: str, partial: bool) -> str:
 def scrub(text: str, partial: bool = False) -> str:
     """`text` with every known secret masked: raw, percent-, JSON-, hex- or base64-encoded.
 
-    `partial` also masks the head of a secret (8 characters or more) where an answer was cut short,
+    `partial` also masks the head of a secret (12 characters or more) where an answer was cut short,
     and base64 that decodes to a piece of one; error messages use it, ordinary log lines need not.
     """
     if not _VALUES or not text:
