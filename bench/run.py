@@ -147,6 +147,11 @@ def group_openwrt(rows: list, root: Path, ca, changes: int) -> None:
             % (_ms(f["total_ms"]), _ms(f["before_python_ms"]), _ms(f["other_hotplug_scripts_ms"]),
                _ms(f["inside_agent_ms"])),
             "<= 150 ms median", f["total_ms"]["median"] <= 150, f["total_ms"]["median"], f)
+    p = r["patches"]
+    odd = "".join("; %d PATCHes: %s" % (x["patches"], ", ".join(x["bodies"])) for x in p["other_than_one"])
+    row(rows, "openwrt.patches", "OpenWrt PATCHes per change (lease and in-place)",
+        "%d of %d changes took other than 1 PATCH%s" % (len(p["other_than_one"]), p["changes"], odd),
+        "1 each", not p["other_than_one"], len(p["other_than_one"]), p)
     row(rows, "openwrt.python_pass", "OpenWrt python3 -S -c pass (for scale: this machine's load)",
         _ms(r["python_pass_ms"]), "-", None, r["python_pass_ms"]["median"], r["python_pass_ms"])
     n = r["nochange"]
