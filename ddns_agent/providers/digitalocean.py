@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, json_exchange
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com/v2"
 PER_PAGE = 200  # the documented maximum
@@ -95,22 +94,10 @@ class DigitalOcean(Provider):
         """
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url, headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        resp, answer = json_exchange(self.http, method, url, headers, body, self.type, self._malformed)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # error answers: {"id": "unauthorized", "message": "Unable to authenticate you"}
-        answer = answer if isinstance(answer, dict) else {}
         what = brief(answer.get("id") or "HTTP %d" % resp.status, answer.get("message"), (self._token,))
         if resp.status == 401:
             raise AuthError("DigitalOcean refused the API token: %s" % what, status=401, provider=self.type)

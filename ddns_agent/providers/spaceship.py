@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, json_exchange
 
 DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
 PAGE = 500  # `take` at most 500
@@ -100,25 +99,12 @@ class Spaceship(Provider):
 
     def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None) -> dict:
         """One API call; the parsed JSON object of a 2xx answer ({} for 204), else the matching error."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
-        raise_for_status(resp, self.type)
-        if resp.status == 204:
-            return {}
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        url = url_join(self.endpoint, path)
+        resp, answer = json_exchange(self.http, method, url, dict(self._headers), body, self.type,
+                                     self._malformed, empty=True)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # {"detail": "...", "data": [{"field": "items[0].ttl", "details": "..."}]}
-        answer = answer if isinstance(answer, dict) else {}
         message = ""
         data_items = answer.get("data")
         if isinstance(data_items, list):
