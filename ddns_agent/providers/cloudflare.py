@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import (
     AuthError,
     ConfigError,
@@ -19,8 +18,17 @@ from ddns_agent.errors import (
     RejectedError,
     UnconfirmedError,
 )
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, ours_holding
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    exchange,
+    first_of,
+    ours_holding,
+)
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
@@ -161,17 +169,7 @@ class Cloudflare(Provider):
               accept: frozenset = frozenset()) -> dict:
         """One API call; returns the envelope of a success (or of an error whose code is in `accept`)."""
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url, headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            env = resp.json()
-        except UnconfirmedError:
-            env = None
+        resp, env = exchange(self.http, method, url, dict(self._headers), body, self.type)
         if not isinstance(env, dict) or not isinstance(env.get("success"), bool):
             if resp.status in (401, 403):
                 raise AuthError("Cloudflare refused the API token (HTTP %d)" % resp.status,

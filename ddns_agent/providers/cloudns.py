@@ -10,8 +10,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, exchange, first_of
 
 DEFAULT_ENDPOINT = "https://api.cloudns.net"
 #: the only TTLs ClouDNS accepts
@@ -93,14 +93,9 @@ class ClouDNS(Provider):
         """One POST; the parsed answer unless it says `"status": "Failed"`."""
         form = dict(self._auth)
         form.update(params)
-        resp = self.http.request("POST", url_join(self.endpoint, "dns/%s.json" % call),
-                                 {"Content-Type": "application/x-www-form-urlencoded",
-                                  "Accept": "application/json"}, urlencode(form).encode("utf-8"))
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        resp, answer = exchange(self.http, "POST", url_join(self.endpoint, "dns/%s.json" % call),
+                                {"Content-Type": "application/x-www-form-urlencoded",
+                                 "Accept": "application/json"}, urlencode(form).encode("utf-8"), self.type)
         failed = isinstance(answer, dict) and answer.get("status") == "Failed"
         if not failed:
             if not 200 <= resp.status < 300:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, exchange, first_of
 
 DEFAULT_ENDPOINT = "https://api.porkbun.com/api/json/v3"
 DEFAULT_TTL = 600  # Porkbun's minimum and default
@@ -83,14 +82,9 @@ class Porkbun(Provider):
         """One POST; the answer of a SUCCESS, else the matching error."""
         payload = dict(self._keys)
         payload.update(body)
-        resp = self.http.request("POST", url_join(self.endpoint, path),
-                                 {"Content-Type": "application/json", "Accept": "application/json"},
-                                 jsonlib.dumps(payload).encode("utf-8"))
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        resp, answer = exchange(self.http, "POST", url_join(self.endpoint, path),
+                                {"Content-Type": "application/json", "Accept": "application/json"}, payload,
+                                self.type)
         if not isinstance(answer, dict) or answer.get("status") not in ("SUCCESS", "ERROR"):
             if 200 <= resp.status < 300:
                 raise self._malformed(resp.status)
