@@ -140,6 +140,19 @@ def json_exchange(http, method: str, url: str, headers: dict, body: dict | None,
     return resp, answer if isinstance(answer, dict) else {}
 
 
+def secret_option(options: dict, name: str) -> str:
+    """The text of secret option `name` ('' when unset)."""
+    value = options.get(name)
+    return value.reveal() if hasattr(value, "reveal") else str(value or "")
+
+
+def signed_host(endpoint: str) -> str:
+    """The Host header of `endpoint` as a signature covers it: host[:port], lower case, no userinfo."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(endpoint).netloc.rpartition("@")[2].lower()
+
+
 class Provider:
     """Base class. Full APIs implement find/create/update; update-only ones just `update`."""
 

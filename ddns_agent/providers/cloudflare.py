@@ -28,6 +28,7 @@ from ddns_agent.providers.base import (
     exchange,
     first_of,
     ours_holding,
+    secret_option,
 )
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
@@ -53,8 +54,7 @@ class Cloudflare(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        token = secret_option(options, "api_token")
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
         self._token = token
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT

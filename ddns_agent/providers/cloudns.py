@@ -11,7 +11,16 @@ from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, exchange, first_of
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    exchange,
+    first_of,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://api.cloudns.net"
 #: the only TTLs ClouDNS accepts
@@ -27,8 +36,7 @@ class ClouDNS(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        password = options.get("auth_password")
-        self._password = password.reveal() if hasattr(password, "reveal") else str(password or "")
+        self._password = secret_option(options, "auth_password")
         sub = str(options.get("sub_auth") or "").strip().lower() in _TRUE
         self._auth = {"sub-auth-id" if sub else "auth-id": str(options.get("auth_id") or ""),
                       "auth-password": self._password}

@@ -11,7 +11,16 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, json_exchange
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    first_of,
+    json_exchange,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com/v2"
 PER_PAGE = 200  # the documented maximum
@@ -25,8 +34,7 @@ class DigitalOcean(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = secret_option(options, "api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:

@@ -11,7 +11,15 @@ from urllib.parse import quote
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, json_exchange
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    json_exchange,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://api.gandi.net/v5/livedns"
 DEFAULT_TTL = 10800  # what Gandi sets when a PUT leaves rrset_ttl out
@@ -24,8 +32,7 @@ class Gandi(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = secret_option(options, "api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:

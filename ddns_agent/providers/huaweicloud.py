@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, secret_option, signed_host
 
 DEFAULT_ENDPOINT = "https://dns.myhuaweicloud.com"
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -74,11 +74,10 @@ class HuaweiCloud(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._ak = str(options.get("access_key_id") or "")
-        key = options.get("secret_access_key")
-        self._sk = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._sk = secret_option(options, "secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
         # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._host = signed_host(self.endpoint)
         self._base = urlsplit(self.endpoint).path.rstrip("/")
         self._zone_ids: dict = {}
         #: seconds since the epoch for X-Sdk-Date; tests move it to show clock skew

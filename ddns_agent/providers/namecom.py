@@ -11,7 +11,16 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, json_exchange
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    first_of,
+    json_exchange,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://api.name.com/v4"
 PER_PAGE = 1000  # the documented maximum
@@ -26,8 +35,7 @@ class NameCom(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = secret_option(options, "api_token")
         pair = "%s:%s" % (options.get("username") or "", self._token)
         self._auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT

@@ -12,7 +12,16 @@ from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, TransientError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, exchange, first_of
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    exchange,
+    first_of,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://www.namesilo.com/api"
 SUCCESS = 300
@@ -31,8 +40,7 @@ class NameSilo(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        key = options.get("api_key")
-        self._key = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._key = secret_option(options, "api_key")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:

@@ -10,7 +10,16 @@ from urllib.parse import quote
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, exchange, first_of
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    exchange,
+    first_of,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://api.porkbun.com/api/json/v3"
 DEFAULT_TTL = 600  # Porkbun's minimum and default
@@ -25,8 +34,7 @@ class Porkbun(Provider):
         super().__init__(options, http)
         self._keys = {}
         for option, field in (("api_key", "apikey"), ("secret_api_key", "secretapikey")):
-            value = options.get(option)
-            self._keys[field] = value.reveal() if hasattr(value, "reveal") else str(value or "")
+            self._keys[field] = secret_option(options, option)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:

@@ -12,7 +12,15 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, json_exchange
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    brief,
+    json_exchange,
+    secret_option,
+)
 
 DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
 PAGE = 500  # `take` at most 500
@@ -29,8 +37,7 @@ class Spaceship(Provider):
         self._secrets = []
         self._headers = {"Accept": "application/json"}
         for option, header in (("api_key", "X-API-Key"), ("api_secret", "X-API-Secret")):
-            value = options.get(option)
-            value = value.reveal() if hasattr(value, "reveal") else str(value or "")
+            value = secret_option(options, option)
             self._headers[header] = value
             self._secrets.append(value)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
