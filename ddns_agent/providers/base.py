@@ -124,7 +124,7 @@ def exchange(http, method: str, url: str, headers: dict, body: dict | bytes | No
         return resp, None
 
 
-def json_exchange(http, method: str, url: str, headers: dict, body: dict | None, provider: str,
+def json_exchange(http, method: str, url: str, headers: dict, body: dict | bytes | None, provider: str,
                   malformed, want: type = dict, empty: bool = False) -> tuple:
     """`exchange` with the REST rule: (response, the answer of a 2xx, else the error object or {}).
 

@@ -15,8 +15,16 @@ from urllib.parse import quote, urlsplit
 
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, secret_option, signed_host
+from ddns_agent.http import url_join
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    json_exchange,
+    secret_option,
+    signed_host,
+)
 
 DEFAULT_ENDPOINT = "https://dns.myhuaweicloud.com"
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -173,17 +181,11 @@ class HuaweiCloud(Provider):
         sig = sdk_sign(self._ak, self._sk, method, path, qs, signed, payload)
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
         url = url_join(self.endpoint, path[len(self._base):].lstrip("/")) + ("?" + qs if qs else "")
-        resp = self.http.request(method, url, headers, payload if body is not None else None)
-        raise_for_status(resp, self.type)
-        try:
-            data = resp.json()
-        except UnconfirmedError:
-            data = None
+        # the signed bytes go as they are
+        resp, data = json_exchange(self.http, method, url, headers, payload if body is not None else None,
+                                   self.type, lambda status: self._malformed(path))
         if 200 <= resp.status < 300:
-            if not isinstance(data, dict):
-                raise self._malformed(path)
             return data
-        data = data if isinstance(data, dict) else {}
         code = str(data.get("code") or data.get("error_code") or "HTTP %d" % resp.status)
         words = str(data.get("message") or data.get("error_msg") or "")
         if self._sk:

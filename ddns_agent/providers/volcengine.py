@@ -21,7 +21,15 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, secret_option, signed_host
+from ddns_agent.providers.base import (
+    Provider,
+    RecordSpec,
+    Remote,
+    ascii_name,
+    exchange,
+    secret_option,
+    signed_host,
+)
 from ddns_agent.providers.signing import v4_query, v4_sign
 
 DEFAULT_ENDPOINT = "https://open.volcengineapi.com"
@@ -149,14 +157,8 @@ class Volcengine(Provider):
         sig = v4_sign("HMAC-SHA256", "", "request", self._ak, self._sk, REGION, SERVICE, method, "/", qs,
                       signed, digest)
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
-        resp = self.http.request(method, self.endpoint + "/?" + qs, headers,
-                                 payload if body is not None else None)
-        if resp.status == 429 or resp.status >= 500:
-            raise_for_status(resp, self.type)
-        try:
-            data = resp.json()
-        except UnconfirmedError:
-            data = None
+        resp, data = exchange(self.http, method, self.endpoint + "/?" + qs, headers,
+                              payload if body is not None else None, self.type)
         meta = data.get("ResponseMetadata") if isinstance(data, dict) else None
         error = meta.get("Error") if isinstance(meta, dict) else None
         if error is None:
