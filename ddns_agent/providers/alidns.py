@@ -20,15 +20,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    brief,
-    first_of,
-    ours_holding,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
 
 DEFAULT_ENDPOINT = "https://alidns.aliyuncs.com"
@@ -56,7 +48,7 @@ class AliDns(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._key_id = str(options.get("access_key_id") or "")
-        self._secret = secret_option(options, "access_key_secret")
+        self._secret = self.secret("access_key_secret")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         #: seconds since the epoch for Timestamp; tests move it to show clock skew
         self.clock = time.time

@@ -19,17 +19,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    exchange,
-    first_of,
-    ours_holding,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, ours_holding
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: token refused or missing: 10000 Authentication error, 9109 invalid token, 9106 missing headers,
@@ -54,7 +44,7 @@ class Cloudflare(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = secret_option(options, "api_token")
+        token = self.secret("api_token")
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
         self._token = token
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -169,7 +159,7 @@ class Cloudflare(Provider):
               accept: frozenset = frozenset()) -> dict:
         """One API call; returns the envelope of a success (or of an error whose code is in `accept`)."""
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
-        resp, env = exchange(self.http, method, url, dict(self._headers), body, self.type)
+        resp, env = self.exchange(method, url, dict(self._headers), body)
         if not isinstance(env, dict) or not isinstance(env.get("success"), bool):
             if resp.status in (401, 403):
                 raise AuthError("Cloudflare refused the API token (HTTP %d)" % resp.status,

@@ -11,16 +11,7 @@ from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    exchange,
-    first_of,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.cloudns.net"
 #: the only TTLs ClouDNS accepts
@@ -36,7 +27,7 @@ class ClouDNS(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._password = secret_option(options, "auth_password")
+        self._password = self.secret("auth_password")
         sub = str(options.get("sub_auth") or "").strip().lower() in _TRUE
         self._auth = {"sub-auth-id" if sub else "auth-id": str(options.get("auth_id") or ""),
                       "auth-password": self._password}
@@ -101,9 +92,9 @@ class ClouDNS(Provider):
         """One POST; the parsed answer unless it says `"status": "Failed"`."""
         form = dict(self._auth)
         form.update(params)
-        resp, answer = exchange(self.http, "POST", url_join(self.endpoint, "dns/%s.json" % call),
-                                {"Content-Type": "application/x-www-form-urlencoded",
-                                 "Accept": "application/json"}, urlencode(form).encode("utf-8"), self.type)
+        resp, answer = self.exchange("POST", url_join(self.endpoint, "dns/%s.json" % call),
+                                     {"Content-Type": "application/x-www-form-urlencoded",
+                                      "Accept": "application/json"}, urlencode(form).encode("utf-8"))
         failed = isinstance(answer, dict) and answer.get("status") == "Failed"
         if not failed:
             if not 200 <= resp.status < 300:

@@ -11,16 +11,7 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    first_of,
-    json_exchange,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com/v2"
 PER_PAGE = 200  # the documented maximum
@@ -34,7 +25,7 @@ class DigitalOcean(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._token = secret_option(options, "api_token")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -102,7 +93,7 @@ class DigitalOcean(Provider):
         """
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
-        resp, answer = json_exchange(self.http, method, url, headers, body, self.type, self._malformed)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
             return answer
         # error answers: {"id": "unauthorized", "message": "Unable to authenticate you"}

@@ -20,15 +20,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    brief,
-    first_of,
-    ours_holding,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 
 DEFAULT_ENDPOINT = "https://dnsapi.cn"
 DEFAULT_LINE = "默认"
@@ -57,7 +49,7 @@ class DNSPod(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._token = secret_option(options, "login_token")
+        self._token = self.secret("login_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         host = urlsplit(self.endpoint).hostname or ""
         default_line = INTL_LINE if host.endswith("dnspod.com") else DEFAULT_LINE

@@ -11,15 +11,7 @@ from urllib.parse import quote
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    json_exchange,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.gandi.net/v5/livedns"
 DEFAULT_TTL = 10800  # what Gandi sets when a PUT leaves rrset_ttl out
@@ -32,7 +24,7 @@ class Gandi(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._token = secret_option(options, "api_token")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -94,8 +86,7 @@ class Gandi(Provider):
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
         # a 2xx may be any JSON: GET domains answers a list
         url = url_join(self.endpoint, path)
-        resp, answer = json_exchange(self.http, method, url, headers, body, self.type, self._malformed,
-                                     want=object)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed, want=object)
         if 200 <= resp.status < 300:
             return answer
         # {"code": 401, "message": "...", "object": "HTTPUnauthorized", "cause": "Unauthorized"}

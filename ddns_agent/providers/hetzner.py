@@ -12,15 +12,7 @@ from urllib.parse import quote
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    json_exchange,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 
@@ -32,7 +24,7 @@ class Hetzner(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._token = secret_option(options, "api_token")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -85,7 +77,7 @@ class Hetzner(Provider):
         """One API call; the parsed JSON object of a 2xx answer, else the matching error."""
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
         url = url_join(self.endpoint, path)
-        resp, answer = json_exchange(self.http, method, url, headers, body, self.type, self._malformed)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
             return answer
         # {"error": {"code": "unauthorized", "message": "unable to authenticate", "details": {}}}

@@ -16,15 +16,7 @@ from urllib.parse import quote, urlsplit
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    json_exchange,
-    secret_option,
-    signed_host,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 
 DEFAULT_ENDPOINT = "https://dns.myhuaweicloud.com"
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -82,10 +74,10 @@ class HuaweiCloud(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._ak = str(options.get("access_key_id") or "")
-        self._sk = secret_option(options, "secret_access_key")
+        self._sk = self.secret("secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
         # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = signed_host(self.endpoint)
+        self._host = self.signed_host(self.endpoint)
         self._base = urlsplit(self.endpoint).path.rstrip("/")
         self._zone_ids: dict = {}
         #: seconds since the epoch for X-Sdk-Date; tests move it to show clock skew
@@ -182,8 +174,8 @@ class HuaweiCloud(Provider):
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
         url = url_join(self.endpoint, path[len(self._base):].lstrip("/")) + ("?" + qs if qs else "")
         # the signed bytes go as they are
-        resp, data = json_exchange(self.http, method, url, headers, payload if body is not None else None,
-                                   self.type, lambda status: self._malformed(path))
+        resp, data = self.json_exchange(method, url, headers, payload if body is not None else None,
+                                        lambda status: self._malformed(path))
         if 200 <= resp.status < 300:
             return data
         code = str(data.get("code") or data.get("error_code") or "HTTP %d" % resp.status)

@@ -11,16 +11,7 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    first_of,
-    json_exchange,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.name.com/v4"
 PER_PAGE = 1000  # the documented maximum
@@ -35,7 +26,7 @@ class NameCom(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._token = secret_option(options, "api_token")
+        self._token = self.secret("api_token")
         pair = "%s:%s" % (options.get("username") or "", self._token)
         self._auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -99,7 +90,7 @@ class NameCom(Provider):
         """
         headers = {"Authorization": self._auth, "Accept": "application/json"}
         url = url_join(self.endpoint, path)
-        resp, answer = json_exchange(self.http, method, url, headers, body, self.type, self._malformed)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
             return answer
         # {"message": "Unauthenticated"} or {"message": "Invalid Argument", "details": "..."}

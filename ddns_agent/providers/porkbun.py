@@ -10,16 +10,7 @@ from urllib.parse import quote
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    exchange,
-    first_of,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.porkbun.com/api/json/v3"
 DEFAULT_TTL = 600  # Porkbun's minimum and default
@@ -34,7 +25,7 @@ class Porkbun(Provider):
         super().__init__(options, http)
         self._keys = {}
         for option, field in (("api_key", "apikey"), ("secret_api_key", "secretapikey")):
-            self._keys[field] = secret_option(options, option)
+            self._keys[field] = self.secret(option)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -90,9 +81,8 @@ class Porkbun(Provider):
         """One POST; the answer of a SUCCESS, else the matching error."""
         payload = dict(self._keys)
         payload.update(body)
-        resp, answer = exchange(self.http, "POST", url_join(self.endpoint, path),
-                                {"Content-Type": "application/json", "Accept": "application/json"}, payload,
-                                self.type)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        resp, answer = self.exchange("POST", url_join(self.endpoint, path), headers, payload)
         if not isinstance(answer, dict) or answer.get("status") not in ("SUCCESS", "ERROR"):
             if 200 <= resp.status < 300:
                 raise self._malformed(resp.status)

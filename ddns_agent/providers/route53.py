@@ -22,7 +22,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, secret_option, signed_host
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 from ddns_agent.providers.signing import v4_query, v4_sign
 
 DEFAULT_ENDPOINT = "https://route53.amazonaws.com"
@@ -45,10 +45,10 @@ class Route53(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._ak = str(options.get("access_key_id") or "")
-        self._sk = secret_option(options, "secret_access_key")
+        self._sk = self.secret("secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
         # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = signed_host(self.endpoint)
+        self._host = self.signed_host(self.endpoint)
         zone = str(options.get("hosted_zone_id") or "")
         self._fixed_zone = zone.rpartition("/")[2] or None
         self._zone_ids: dict = {}

@@ -12,15 +12,7 @@ from urllib.parse import quote, urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
 from ddns_agent.http import url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    brief,
-    json_exchange,
-    secret_option,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
 PAGE = 500  # `take` at most 500
@@ -37,7 +29,7 @@ class Spaceship(Provider):
         self._secrets = []
         self._headers = {"Accept": "application/json"}
         for option, header in (("api_key", "X-API-Key"), ("api_secret", "X-API-Secret")):
-            value = secret_option(options, option)
+            value = self.secret(option)
             self._headers[header] = value
             self._secrets.append(value)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -107,8 +99,7 @@ class Spaceship(Provider):
     def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None) -> dict:
         """One API call; the parsed JSON object of a 2xx answer ({} for 204), else the matching error."""
         url = url_join(self.endpoint, path)
-        resp, answer = json_exchange(self.http, method, url, dict(self._headers), body, self.type,
-                                     self._malformed, empty=True)
+        resp, answer = self.json_exchange(method, url, dict(self._headers), body, self._malformed, empty=True)
         if 200 <= resp.status < 300:
             return answer
         # {"detail": "...", "data": [{"field": "items[0].ttl", "details": "..."}]}

@@ -21,16 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    brief,
-    first_of,
-    ours_holding,
-    secret_option,
-    signed_host,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
 from ddns_agent.providers.signing import tc3_sign
 
 DEFAULT_ENDPOINT = "https://dnspod.tencentcloudapi.com"
@@ -59,10 +50,10 @@ class TencentCloud(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._secret_id = str(options.get("secret_id") or "")
-        self._secret_key = secret_option(options, "secret_key")
+        self._secret_key = self.secret("secret_key")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = signed_host(self.endpoint)
+        self._host = self.signed_host(self.endpoint)
         self._line = options.get("record_line") or DEFAULT_LINE
         #: seconds since the epoch for X-TC-Timestamp; tests move it to show clock skew
         self.clock = time.time

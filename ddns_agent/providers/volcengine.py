@@ -21,15 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status
-from ddns_agent.providers.base import (
-    Provider,
-    RecordSpec,
-    Remote,
-    ascii_name,
-    exchange,
-    secret_option,
-    signed_host,
-)
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 from ddns_agent.providers.signing import v4_query, v4_sign
 
 DEFAULT_ENDPOINT = "https://open.volcengineapi.com"
@@ -55,10 +47,10 @@ class Volcengine(Provider):
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
         self._ak = str(options.get("access_key_id") or "")
-        self._sk = secret_option(options, "secret_access_key")
+        self._sk = self.secret("secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
         # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = signed_host(self.endpoint)
+        self._host = self.signed_host(self.endpoint)
         self._zone_ids: dict = {}
         #: seconds since the epoch for X-Date; tests move it to show clock skew
         self.clock = time.time
@@ -157,8 +149,8 @@ class Volcengine(Provider):
         sig = v4_sign("HMAC-SHA256", "", "request", self._ak, self._sk, REGION, SERVICE, method, "/", qs,
                       signed, digest)
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
-        resp, data = exchange(self.http, method, self.endpoint + "/?" + qs, headers,
-                              payload if body is not None else None, self.type)
+        resp, data = self.exchange(method, self.endpoint + "/?" + qs, headers,
+                                   payload if body is not None else None)
         meta = data.get("ResponseMetadata") if isinstance(data, dict) else None
         error = meta.get("Error") if isinstance(meta, dict) else None
         if error is None:
