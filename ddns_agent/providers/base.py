@@ -120,9 +120,16 @@ class Provider:
         value = self.options.get(name)
         return value.reveal() if hasattr(value, "reveal") else str(value or "")
 
+    def key_pair(self, id_option: str, secret_option: str) -> tuple:
+        """A signed API's key: (the key id as written, its secret revealed; '' when unset)."""
+        return str(self.options.get(id_option) or ""), self.secret(secret_option)
+
     @staticmethod
     def signed_host(endpoint: str) -> str:
-        """The Host header of `endpoint` as a signature covers it: host[:port], lower case, no userinfo."""
+        """The Host header of `endpoint` as a signature covers it: host[:port], lower case, no userinfo.
+
+        Host is signed, so it is sent exactly as signed rather than left to the transport.
+        """
         from urllib.parse import urlsplit
 
         return urlsplit(endpoint).netloc.rpartition("@")[2].lower()

@@ -73,10 +73,8 @@ class HuaweiCloud(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._ak = str(options.get("access_key_id") or "")
-        self._sk = self.secret("secret_access_key")
+        self._ak, self._sk = self.key_pair("access_key_id", "secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
         self._host = self.signed_host(self.endpoint)
         self._base = urlsplit(self.endpoint).path.rstrip("/")
         self._zone_ids: dict = {}

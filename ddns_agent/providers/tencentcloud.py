@@ -49,10 +49,8 @@ class TencentCloud(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._secret_id = str(options.get("secret_id") or "")
-        self._secret_key = self.secret("secret_key")
+        self._secret_id, self._secret_key = self.key_pair("secret_id", "secret_key")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
         self._host = self.signed_host(self.endpoint)
         self._line = options.get("record_line") or DEFAULT_LINE
         #: seconds since the epoch for X-TC-Timestamp; tests move it to show clock skew
