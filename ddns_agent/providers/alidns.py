@@ -47,9 +47,7 @@ class AliDns(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._key_id = str(options.get("access_key_id") or "")
-        secret = options.get("access_key_secret")
-        self._secret = secret.reveal() if hasattr(secret, "reveal") else str(secret or "")
+        self._key_id, self._secret = self.key_pair("access_key_id", "access_key_secret")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         #: seconds since the epoch for Timestamp; tests move it to show clock skew
         self.clock = time.time

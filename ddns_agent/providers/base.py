@@ -115,6 +115,61 @@ class Provider:
         self.options = options
         self.http = http
 
+    def secret(self, name: str) -> str:
+        """The text of secret option `name` ('' when unset)."""
+        value = self.options.get(name)
+        return value.reveal() if hasattr(value, "reveal") else str(value or "")
+
+    def key_pair(self, id_option: str, secret_option: str) -> tuple:
+        """A signed API's key: (the key id as written, its secret revealed; '' when unset)."""
+        return str(self.options.get(id_option) or ""), self.secret(secret_option)
+
+    @staticmethod
+    def signed_host(endpoint: str) -> str:
+        """The Host header of `endpoint` as a signature covers it: host[:port], lower case, no userinfo.
+
+        Host is signed, so it is sent exactly as signed rather than left to the transport.
+        """
+        from urllib.parse import urlsplit
+
+        return urlsplit(endpoint).netloc.rpartition("@")[2].lower()
+
+    def exchange(self, method: str, url: str, headers: dict, body: dict | bytes | None) -> tuple:
+        """Send one request; (response, its parsed JSON or None), 429 and 5xx raised.
+
+        A dict body goes as JSON with Content-Type set; bytes go as they are.
+        """
+        from ddns_agent import jsonlib
+        from ddns_agent.errors import UnconfirmedError
+        from ddns_agent.http import raise_for_status
+
+        data = body
+        if isinstance(body, dict):
+            data = jsonlib.dumps(body).encode("utf-8")
+            headers = dict(headers, **{"Content-Type": "application/json"})
+        resp = self.http.request(method, url, headers, data)
+        raise_for_status(resp, self.type)
+        try:
+            return resp, resp.json()
+        except UnconfirmedError:
+            # an error status may come with an HTML page; the caller words the error from the status
+            return resp, None
+
+    def json_exchange(self, method: str, url: str, headers: dict, body: dict | bytes | None, malformed,
+                      want: type = dict, empty: bool = False) -> tuple:
+        """`exchange` with the REST rule: (response, the answer of a 2xx, else the error object or {}).
+
+        A 2xx answer that is not a `want` raises `malformed(status)`; `empty`: a 204 answers {}.
+        """
+        resp, answer = self.exchange(method, url, headers, body)
+        if 200 <= resp.status < 300:
+            if empty and resp.status == 204:
+                return resp, {}
+            if answer is None or not isinstance(answer, want):
+                raise malformed(resp.status)
+            return resp, answer
+        return resp, answer if isinstance(answer, dict) else {}
+
     def find(self, rec: RecordSpec) -> Remote | None:
         """Return the remote record for `rec`, or None when it does not exist."""
         return None

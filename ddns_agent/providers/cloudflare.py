@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import (
     AuthError,
     ConfigError,
@@ -19,7 +18,7 @@ from ddns_agent.errors import (
     RejectedError,
     UnconfirmedError,
 )
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of, ours_holding
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
@@ -45,8 +44,7 @@ class Cloudflare(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        token = self.secret("api_token")
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
         self._token = token
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -161,17 +159,7 @@ class Cloudflare(Provider):
               accept: frozenset = frozenset()) -> dict:
         """One API call; returns the envelope of a success (or of an error whose code is in `accept`)."""
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url, headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            env = resp.json()
-        except UnconfirmedError:
-            env = None
+        resp, env = self.exchange(method, url, dict(self._headers), body)
         if not isinstance(env, dict) or not isinstance(env.get("success"), bool):
             if resp.status in (401, 403):
                 raise AuthError("Cloudflare refused the API token (HTTP %d)" % resp.status,

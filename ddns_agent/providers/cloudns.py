@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, ConfigError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.cloudns.net"
@@ -27,8 +27,7 @@ class ClouDNS(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        password = options.get("auth_password")
-        self._password = password.reveal() if hasattr(password, "reveal") else str(password or "")
+        self._password = self.secret("auth_password")
         sub = str(options.get("sub_auth") or "").strip().lower() in _TRUE
         self._auth = {"sub-auth-id" if sub else "auth-id": str(options.get("auth_id") or ""),
                       "auth-password": self._password}
@@ -93,14 +92,9 @@ class ClouDNS(Provider):
         """One POST; the parsed answer unless it says `"status": "Failed"`."""
         form = dict(self._auth)
         form.update(params)
-        resp = self.http.request("POST", url_join(self.endpoint, "dns/%s.json" % call),
-                                 {"Content-Type": "application/x-www-form-urlencoded",
-                                  "Accept": "application/json"}, urlencode(form).encode("utf-8"))
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        resp, answer = self.exchange("POST", url_join(self.endpoint, "dns/%s.json" % call),
+                                     {"Content-Type": "application/x-www-form-urlencoded",
+                                      "Accept": "application/json"}, urlencode(form).encode("utf-8"))
         failed = isinstance(answer, dict) and answer.get("status") == "Failed"
         if not failed:
             if not 200 <= resp.status < 300:

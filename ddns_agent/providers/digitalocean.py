@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com/v2"
@@ -26,8 +25,7 @@ class DigitalOcean(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -95,22 +93,10 @@ class DigitalOcean(Provider):
         """
         url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url, headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # error answers: {"id": "unauthorized", "message": "Unable to authenticate you"}
-        answer = answer if isinstance(answer, dict) else {}
         what = brief(answer.get("id") or "HTTP %d" % resp.status, answer.get("message"), (self._token,))
         if resp.status == 401:
             raise AuthError("DigitalOcean refused the API token: %s" % what, status=401, provider=self.type)

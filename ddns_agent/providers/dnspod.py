@@ -49,8 +49,7 @@ class DNSPod(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("login_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = self.secret("login_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
         host = urlsplit(self.endpoint).hostname or ""
         default_line = INTL_LINE if host.endswith("dnspod.com") else DEFAULT_LINE

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.gandi.net/v5/livedns"
@@ -25,8 +24,7 @@ class Gandi(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -86,22 +84,12 @@ class Gandi(Provider):
     def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None):
         """One API call; the parsed JSON of a 2xx answer, else the matching error."""
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        # a 2xx may be any JSON: GET domains answers a list
+        url = url_join(self.endpoint, path)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed, want=object)
         if 200 <= resp.status < 300:
-            if answer is None:
-                raise self._malformed(resp.status)
             return answer
         # {"code": 401, "message": "...", "object": "HTTPUnauthorized", "cause": "Unauthorized"}
-        answer = answer if isinstance(answer, dict) else {}
         message = str(answer.get("message") or "")
         errors = answer.get("errors")
         if isinstance(errors, list):

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
@@ -25,8 +24,7 @@ class Hetzner(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = self.secret("api_token")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -78,22 +76,12 @@ class Hetzner(Provider):
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         """One API call; the parsed JSON object of a 2xx answer, else the matching error."""
         headers = {"Authorization": "Bearer " + self._token, "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        url = url_join(self.endpoint, path)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # {"error": {"code": "unauthorized", "message": "unable to authenticate", "details": {}}}
-        error = answer.get("error") if isinstance(answer, dict) else None
+        error = answer.get("error")
         error = error if isinstance(error, dict) else {}
         code = str(error.get("code") or "HTTP %d" % resp.status)
         what = brief(code, error.get("message"), (self._token,))

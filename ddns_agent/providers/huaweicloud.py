@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name
 
 DEFAULT_ENDPOINT = "https://dns.myhuaweicloud.com"
@@ -73,12 +73,9 @@ class HuaweiCloud(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._ak = str(options.get("access_key_id") or "")
-        key = options.get("secret_access_key")
-        self._sk = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._ak, self._sk = self.key_pair("access_key_id", "secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._host = self.signed_host(self.endpoint)
         self._base = urlsplit(self.endpoint).path.rstrip("/")
         self._zone_ids: dict = {}
         #: seconds since the epoch for X-Sdk-Date; tests move it to show clock skew
@@ -174,17 +171,11 @@ class HuaweiCloud(Provider):
         sig = sdk_sign(self._ak, self._sk, method, path, qs, signed, payload)
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
         url = url_join(self.endpoint, path[len(self._base):].lstrip("/")) + ("?" + qs if qs else "")
-        resp = self.http.request(method, url, headers, payload if body is not None else None)
-        raise_for_status(resp, self.type)
-        try:
-            data = resp.json()
-        except UnconfirmedError:
-            data = None
+        # the signed bytes go as they are
+        resp, data = self.json_exchange(method, url, headers, payload if body is not None else None,
+                                        lambda status: self._malformed(path))
         if 200 <= resp.status < 300:
-            if not isinstance(data, dict):
-                raise self._malformed(path)
             return data
-        data = data if isinstance(data, dict) else {}
         code = str(data.get("code") or data.get("error_code") or "HTTP %d" % resp.status)
         words = str(data.get("message") or data.get("error_msg") or "")
         if self._sk:

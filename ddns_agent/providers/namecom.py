@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.name.com/v4"
@@ -27,8 +26,7 @@ class NameCom(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        token = options.get("api_token")
-        self._token = token.reveal() if hasattr(token, "reveal") else str(token or "")
+        self._token = self.secret("api_token")
         pair = "%s:%s" % (options.get("username") or "", self._token)
         self._auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -91,22 +89,11 @@ class NameCom(Provider):
         `zone` set: a 404 means the domain is not in the account (a list or a create).
         """
         headers = {"Authorization": self._auth, "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        url = url_join(self.endpoint, path)
+        resp, answer = self.json_exchange(method, url, headers, body, self._malformed)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # {"message": "Unauthenticated"} or {"message": "Invalid Argument", "details": "..."}
-        answer = answer if isinstance(answer, dict) else {}
         what = brief(answer.get("message") or "HTTP %d" % resp.status, answer.get("details"), (self._token,))
         if resp.status == 401:
             raise AuthError("name.com refused username/api_token: %s" % what, status=401, provider=self.type)

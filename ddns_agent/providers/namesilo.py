@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, TransientError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://www.namesilo.com/api"
@@ -31,8 +31,7 @@ class NameSilo(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        key = options.get("api_key")
-        self._key = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._key = self.secret("api_key")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -99,13 +98,8 @@ class NameSilo(Provider):
         """One GET; the `reply` object of a code-300 answer, else the matching error."""
         query = {"version": "1", "type": "json", "key": self._key}
         query.update(params)
-        resp = self.http.request("GET", url_join(self.endpoint, operation) + "?" + urlencode(query),
-                                 {"Accept": "application/json"}, None)
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        url = url_join(self.endpoint, operation) + "?" + urlencode(query)
+        resp, answer = self.exchange("GET", url, {"Accept": "application/json"}, None)
         reply = answer.get("reply") if isinstance(answer, dict) else None
         if not isinstance(reply, dict) or not str(reply.get("code", "")).isdigit():
             if 200 <= resp.status < 300:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief, first_of
 
 DEFAULT_ENDPOINT = "https://api.porkbun.com/api/json/v3"
@@ -26,8 +25,7 @@ class Porkbun(Provider):
         super().__init__(options, http)
         self._keys = {}
         for option, field in (("api_key", "apikey"), ("secret_api_key", "secretapikey")):
-            value = options.get(option)
-            self._keys[field] = value.reveal() if hasattr(value, "reveal") else str(value or "")
+            self._keys[field] = self.secret(option)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
 
     def find(self, rec: RecordSpec) -> Remote | None:
@@ -83,14 +81,8 @@ class Porkbun(Provider):
         """One POST; the answer of a SUCCESS, else the matching error."""
         payload = dict(self._keys)
         payload.update(body)
-        resp = self.http.request("POST", url_join(self.endpoint, path),
-                                 {"Content-Type": "application/json", "Accept": "application/json"},
-                                 jsonlib.dumps(payload).encode("utf-8"))
-        raise_for_status(resp, self.type)
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        resp, answer = self.exchange("POST", url_join(self.endpoint, path), headers, payload)
         if not isinstance(answer, dict) or answer.get("status") not in ("SUCCESS", "ERROR"):
             if 200 <= resp.status < 300:
                 raise self._malformed(resp.status)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ddns_agent.errors import (
     AuthError,
@@ -44,12 +44,9 @@ class Route53(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._ak = str(options.get("access_key_id") or "")
-        key = options.get("secret_access_key")
-        self._sk = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._ak, self._sk = self.key_pair("access_key_id", "secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._host = self.signed_host(self.endpoint)
         zone = str(options.get("hosted_zone_id") or "")
         self._fixed_zone = zone.rpartition("/")[2] or None
         self._zone_ids: dict = {}

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from ddns_agent import jsonlib
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError, UnconfirmedError
-from ddns_agent.http import raise_for_status, url_join
+from ddns_agent.http import url_join
 from ddns_agent.providers.base import Provider, RecordSpec, Remote, ascii_name, brief
 
 DEFAULT_ENDPOINT = "https://spaceship.dev/api/v1"
@@ -30,8 +29,7 @@ class Spaceship(Provider):
         self._secrets = []
         self._headers = {"Accept": "application/json"}
         for option, header in (("api_key", "X-API-Key"), ("api_secret", "X-API-Secret")):
-            value = options.get(option)
-            value = value.reveal() if hasattr(value, "reveal") else str(value or "")
+            value = self.secret(option)
             self._headers[header] = value
             self._secrets.append(value)
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
@@ -100,25 +98,11 @@ class Spaceship(Provider):
 
     def _call(self, method: str, path: str, rec: RecordSpec | None = None, body: dict | None = None) -> dict:
         """One API call; the parsed JSON object of a 2xx answer ({} for 204), else the matching error."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = jsonlib.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        resp = self.http.request(method, url_join(self.endpoint, path), headers, data)
-        raise_for_status(resp, self.type)
-        if resp.status == 204:
-            return {}
-        try:
-            answer = resp.json()
-        except UnconfirmedError:
-            answer = None
+        url = url_join(self.endpoint, path)
+        resp, answer = self.json_exchange(method, url, dict(self._headers), body, self._malformed, empty=True)
         if 200 <= resp.status < 300:
-            if not isinstance(answer, dict):
-                raise self._malformed(resp.status)
             return answer
         # {"detail": "...", "data": [{"field": "items[0].ttl", "details": "..."}]}
-        answer = answer if isinstance(answer, dict) else {}
         message = ""
         data_items = answer.get("data")
         if isinstance(data_items, list):

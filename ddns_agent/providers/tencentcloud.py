@@ -10,7 +10,6 @@ Only the SecretKey is secret; it never leaves this process (it keys the HMAC and
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from ddns_agent import jsonlib
 from ddns_agent.errors import (
@@ -50,12 +49,9 @@ class TencentCloud(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._secret_id = str(options.get("secret_id") or "")
-        key = options.get("secret_key")
-        self._secret_key = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._secret_id, self._secret_key = self.key_pair("secret_id", "secret_key")
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._host = self.signed_host(self.endpoint)
         self._line = options.get("record_line") or DEFAULT_LINE
         #: seconds since the epoch for X-TC-Timestamp; tests move it to show clock skew
         self.clock = time.time

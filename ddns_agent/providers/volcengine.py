@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from urllib.parse import urlsplit
 
 from ddns_agent import jsonlib
 from ddns_agent.errors import (
@@ -47,12 +46,9 @@ class Volcengine(Provider):
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
-        self._ak = str(options.get("access_key_id") or "")
-        key = options.get("secret_access_key")
-        self._sk = key.reveal() if hasattr(key, "reveal") else str(key or "")
+        self._ak, self._sk = self.key_pair("access_key_id", "secret_access_key")
         self.endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
-        # Host is signed, so it is sent exactly as signed rather than left to the transport.
-        self._host = urlsplit(self.endpoint).netloc.rpartition("@")[2].lower()
+        self._host = self.signed_host(self.endpoint)
         self._zone_ids: dict = {}
         #: seconds since the epoch for X-Date; tests move it to show clock skew
         self.clock = time.time
@@ -151,14 +147,8 @@ class Volcengine(Provider):
         sig = v4_sign("HMAC-SHA256", "", "request", self._ak, self._sk, REGION, SERVICE, method, "/", qs,
                       signed, digest)
         headers = dict(signed, Authorization=sig.authorization, Accept="application/json")
-        resp = self.http.request(method, self.endpoint + "/?" + qs, headers,
-                                 payload if body is not None else None)
-        if resp.status == 429 or resp.status >= 500:
-            raise_for_status(resp, self.type)
-        try:
-            data = resp.json()
-        except UnconfirmedError:
-            data = None
+        resp, data = self.exchange(method, self.endpoint + "/?" + qs, headers,
+                                   payload if body is not None else None)
         meta = data.get("ResponseMetadata") if isinstance(data, dict) else None
         error = meta.get("Error") if isinstance(meta, dict) else None
         if error is None:
