@@ -133,3 +133,18 @@ def status_with(path: Path, **changes) -> dict:
     data = json.loads(Path(path).read_text())
     data.update(changes)
     return data
+
+
+def set_wan(env: AgentEnv, v4: str, v6: str) -> None:
+    """netifd's real `wan` status (dhcp-public) carrying these two addresses."""
+    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
+                                     **{"ipv4-address": [{"address": v4, "mask": 24}],
+                                        "ipv6-address": [{"address": v6, "mask": 64}]}))
+
+
+def assert_no_secret(env: AgentEnv, runs: tuple, *secrets: str) -> None:
+    """None of `secrets` in the state file or in any of the runs' output."""
+    state = (env.state / "state.json").read_text() if (env.state / "state.json").exists() else ""
+    for text in [state] + [r.stdout + r.stderr for r in runs]:
+        for secret in secrets:
+            assert secret not in text

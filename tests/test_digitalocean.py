@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import agent_env
 import pytest
-from agent_env import REAL, AgentEnv, status_with
+from agent_env import AgentEnv, set_wan
 from fakes import Fault
 from fakes.digitalocean import PREFIX, DigitalOceanFake
 from fakes.server import FakeHttp
@@ -256,12 +257,6 @@ config record 'home6'
 """
 
 
-def wan(env: AgentEnv, v4: str, v6: str) -> None:
-    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
-                                     **{"ipv4-address": [{"address": v4, "mask": 24}],
-                                        "ipv6-address": [{"address": v6, "mask": 64}]}))
-
-
 @pytest.fixture
 def agent(tmp_path, serve, transport):
     fake = DigitalOceanFake(TOKEN)
@@ -275,21 +270,19 @@ def agent(tmp_path, serve, transport):
 
 
 def assert_no_secret(env: AgentEnv, *runs) -> None:
-    state = (env.state / "state.json").read_text() if (env.state / "state.json").exists() else ""
-    for text in [state] + [r.stdout + r.stderr for r in runs]:
-        assert TOKEN not in text and WRONG not in text
+    agent_env.assert_no_secret(env, runs, TOKEN, WRONG)
 
 
 def test_cli_creates_then_updates_with_one_request_per_record_then_sends_nothing(agent):
     env, fake = agent
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     first = env.run("update")
     assert first.returncode == 0, first.stderr
     assert "home.example.com A: published 203.0.113.7" in first.stderr
     assert [(r["data"], r["ttl"]) for r in fake.named("home", "A")] == [("203.0.113.7", 1800)]
     assert [(r["data"], r["ttl"]) for r in fake.named("home", "AAAA")] == [("2001:db8::7", 3600)]
 
-    wan(env, "203.0.113.8", "2001:db8::8")
+    set_wan(env, "203.0.113.8", "2001:db8::8")
     before = len(fake.requests)
     second = env.run("update")
     assert second.returncode == 0, second.stderr
@@ -307,7 +300,7 @@ def test_cli_creates_then_updates_with_one_request_per_record_then_sends_nothing
 
 def test_cli_wrong_token_fails_the_record_and_check_online_says_so(agent, tmp_path):
     env, fake = agent
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     (tmp_path / "do.token").write_text(WRONG)
     done = env.run("update")
     assert done.returncode == 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+import agent_env
 import pytest
-from agent_env import REAL, AgentEnv, status_with
+from agent_env import AgentEnv, set_wan
 from fakes import Fault
 from fakes.gandi import PREFIX, GandiFake
 from fakes.server import FakeHttp
@@ -222,12 +223,6 @@ config record 'home6'
 """
 
 
-def wan(env: AgentEnv, v4: str, v6: str) -> None:
-    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
-                                     **{"ipv4-address": [{"address": v4, "mask": 24}],
-                                        "ipv6-address": [{"address": v6, "mask": 64}]}))
-
-
 @pytest.fixture
 def agent(tmp_path, serve, transport):
     fake = GandiFake(TOKEN)
@@ -241,21 +236,19 @@ def agent(tmp_path, serve, transport):
 
 
 def assert_no_secret(env: AgentEnv, *runs) -> None:
-    state = (env.state / "state.json").read_text() if (env.state / "state.json").exists() else ""
-    for text in [state] + [r.stdout + r.stderr for r in runs]:
-        assert TOKEN not in text and WRONG not in text
+    agent_env.assert_no_secret(env, runs, TOKEN, WRONG)
 
 
 def test_cli_creates_then_updates_with_one_request_per_record_then_sends_nothing(agent):
     env, fake = agent
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     first = env.run("update")
     assert first.returncode == 0, first.stderr
     assert "home.example.com A: published 203.0.113.7" in first.stderr
     assert fake.get("home", "A") == {"rrset_ttl": 10800, "rrset_values": ["203.0.113.7"]}
     assert fake.get("home", "AAAA") == {"rrset_ttl": 3600, "rrset_values": ["2001:db8::7"]}
 
-    wan(env, "203.0.113.8", "2001:db8::8")
+    set_wan(env, "203.0.113.8", "2001:db8::8")
     before = len(fake.requests)
     second = env.run("update")
     assert second.returncode == 0, second.stderr
@@ -273,7 +266,7 @@ def test_cli_creates_then_updates_with_one_request_per_record_then_sends_nothing
 
 def test_cli_wrong_token_fails_the_record_and_check_online_says_so(agent, tmp_path):
     env, fake = agent
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     (tmp_path / "gandi.token").write_text(WRONG)
     done = env.run("update")
     assert done.returncode == 1

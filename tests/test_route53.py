@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import time
 
+import agent_env
 import pytest
-from agent_env import REAL, AgentEnv, status_with
+from agent_env import AgentEnv, set_wan
 from fakes import Fault
 from fakes.route53 import Route53Fake
 from fakes.server import FakeHttp
@@ -242,12 +243,6 @@ config record 'home6'
 """
 
 
-def wan(env: AgentEnv, v4: str, v6: str) -> None:
-    env.interface("wan", status_with(REAL / "dhcp-public" / "status_wan_up.json",
-                                     **{"ipv4-address": [{"address": v4, "mask": 24}],
-                                        "ipv6-address": [{"address": v6, "mask": 64}]}))
-
-
 @pytest.fixture
 def agent(tmp_path, serve, transport):
     fake = Route53Fake(AK, SK)
@@ -261,22 +256,20 @@ def agent(tmp_path, serve, transport):
 
 
 def assert_no_secret(env: AgentEnv, *runs) -> None:
-    state = (env.state / "state.json").read_text() if (env.state / "state.json").exists() else ""
-    for text in [state] + [r.stdout + r.stderr for r in runs]:
-        assert SK not in text and WRONG_SK not in text
+    agent_env.assert_no_secret(env, runs, SK, WRONG_SK)
 
 
 def test_cli_creates_then_upserts_once_per_changed_record_then_sends_nothing(agent):
     env, fake = agent
     fake.add("home.example.com", "A", "198.51.100.1", ttl=120)  # an existing set keeps its TTL
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     first = env.run("update")
     assert first.returncode == 0, first.stderr
     assert "home.example.com A: published 203.0.113.7" in first.stderr
     assert fake.held("home.example.com", "A") == {"ttl": 120, "values": ["203.0.113.7"]}
     assert fake.held("home.example.com", "AAAA") == {"ttl": 3600, "values": ["2001:db8::7"]}
 
-    wan(env, "203.0.113.8", "2001:db8::8")
+    set_wan(env, "203.0.113.8", "2001:db8::8")
     before = len(fake.requests)
     second = env.run("update")
     assert second.returncode == 0, second.stderr
@@ -294,7 +287,7 @@ def test_cli_creates_then_upserts_once_per_changed_record_then_sends_nothing(age
 
 def test_cli_wrong_key_fails_the_record_and_check_online_says_so(agent, tmp_path):
     env, fake = agent
-    wan(env, "203.0.113.7", "2001:db8::7")
+    set_wan(env, "203.0.113.7", "2001:db8::7")
     (tmp_path / "sk").write_text(WRONG_SK)
     done = env.run("update")
     assert done.returncode == 1
