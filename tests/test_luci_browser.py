@@ -189,6 +189,9 @@ def test_a_provider_added_with_a_secret_leaves_a_0600_file_and_the_secret_nowher
     while "cf2" not in lab.sh("uci -q show ddns_agent.cf2", check=False).stdout:
         assert time.monotonic() < deadline, "Save & Apply never committed cf2"
         time.sleep(0.2)
+    # LuCI applies with rollback: until the page confirms, rpcd holds the apply for this session
+    # and a later page would find the config locked; a user waits for this line too
+    page.wait_for_selector("text=Configuration changes applied.", timeout=90000)
     page.wait_for_load_state("networkidle")
 
     info = (lab.root / "etc/ddns_agent/secrets/cf2.api_token").stat()
