@@ -38,7 +38,6 @@ config record 'nas6'
 
 DHCP = REAL / "dhcp-public"
 PD = REAL / "dhcpv6-pd"
-SLOW_AGENT = {"DDNS_AGENT_STANDIN_SLEEP": "1"}
 
 
 def event(scenario: str, action: str, interface: str, **flags: str) -> dict:
@@ -72,10 +71,9 @@ def test_wan_ifup_starts_one_background_update_and_returns_at_once(router):
     ev = event("dhcp-public", "ifup", "wan")
     assert ev["DEVICE"] == "eth1"
 
-    run = run_hotplug(router, ev, **SLOW_AGENT)
+    run = run_hotplug(router, ev, hold=True)  # fails unless it returns while the agent runs
 
     assert run.returncode == 0, run.stderr
-    assert run.seconds < 0.1, "hotplug held netifd's queue for %.3f s" % run.seconds
     assert router.agent_calls() == ["update --interface wan"]
 
 
@@ -108,9 +106,8 @@ def test_reconnect_with_a_new_address_starts_an_update(router):
     router.serve("wan", DHCP / "status_wan_changed.json")
     ifup_after_ifdown = [e for e in hotplug_events("dhcp-public") if e["ACTION"] == "ifup"][-1]
 
-    run = run_hotplug(router, ifup_after_ifdown, **SLOW_AGENT)
+    run_hotplug(router, ifup_after_ifdown, hold=True)
 
-    assert run.seconds < 0.1
     assert router.agent_calls() == ["update --interface wan"]
 
 
@@ -138,9 +135,8 @@ def test_renewal_that_moves_only_lifetimes_starts_no_python(router, before, afte
     router.fingerprint("wan6", before)
     router.serve("wan6", after)
 
-    run = run_hotplug(router, event("dhcpv6-pd", "ifupdate", "wan6", IFUPDATE_PREFIXES="1"))
+    run_hotplug(router, event("dhcpv6-pd", "ifupdate", "wan6", IFUPDATE_PREFIXES="1"))
 
-    assert run.seconds < 0.1
     assert router.ubus_calls() == ["-t 2 call network.interface.wan6 status"]
     assert router.agent_calls() == []
 
@@ -155,10 +151,9 @@ def test_new_delegated_prefix_starts_an_update_for_wan6(router):
     router.fingerprint("wan6", PD / "status_wan6_up.json")
     router.serve("wan6", PD / "status_wan6_changed.json")
 
-    run = run_hotplug(router, event("dhcpv6-pd", "ifupdate", "wan6", IFUPDATE_PREFIXES="1",
-                                    IFUPDATE_ROUTES="1"), **SLOW_AGENT)
+    run_hotplug(router, event("dhcpv6-pd", "ifupdate", "wan6", IFUPDATE_PREFIXES="1",
+                                    IFUPDATE_ROUTES="1"), hold=True)
 
-    assert run.seconds < 0.1
     assert router.agent_calls() == ["update --interface wan6"]
 
 

@@ -168,21 +168,30 @@ class Router:
 
 
 class HotplugRun:
-    """How one hotplug call went: seconds until hotplug-call got control back, and its output."""
+    """How one hotplug call went: its exit code and output."""
 
-    __slots__ = ("seconds", "returncode", "stdout", "stderr")
+    __slots__ = ("returncode", "stdout", "stderr")
 
-    def __init__(self, seconds: float, returncode: int, stdout: str, stderr: str) -> None:
-        self.seconds = seconds
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
 
 
-def run_hotplug(router: Router, event: dict, direct: bool = False, **extra: str) -> HotplugRun:
+def run_hotplug(router: Router, event: dict, direct: bool = False, hold: bool = False,
+                **extra: str) -> HotplugRun:
     """Run the hotplug script for one event as /sbin/hotplug-call does (`( . script )` with
     /lib/functions.sh loaded), or with `direct` as `sh script`; then wait until every process it
-    started has exited, so the caller can read what they recorded."""
+    started has exited, so the caller can read what they recorded.
+
+    `hold`: every `ddns-agent` it starts blocks until the script has returned, so a script that
+    waits for the agent (and so holds netifd's event queue) fails here instead of passing slowly.
+    """
+    release = router.root / "release-agent"
+    if release.exists():
+        release.unlink()
+    if hold:
+        extra = dict(extra, DDNS_AGENT_STANDIN_HOLD=str(release))
     env = router.env(**extra)
     env.update(event)
     if direct:
@@ -193,13 +202,18 @@ def run_hotplug(router: Router, event: dict, direct: bool = False, **extra: str)
     # every process started from the script inherits `w`: EOF on `r` = all of them are gone
     r, w = os.pipe()
     try:
-        t0 = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, pass_fds=(w,), cwd="/")
         os.close(w)
         w = -1
-        out, err = proc.communicate(timeout=30)
-        seconds = time.monotonic() - t0
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            release.touch()
+            proc.kill()
+            raise AssertionError("the hotplug script did not return while ddns-agent was running: "
+                                 "it holds netifd's event queue") from None
+        release.touch()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready, _, _ = select.select([r], [], [], 0.5)
@@ -211,4 +225,4 @@ def run_hotplug(router: Router, event: dict, direct: bool = False, **extra: str)
         os.close(r)
         if w >= 0:
             os.close(w)
-    return HotplugRun(seconds, proc.returncode, out, err)
+    return HotplugRun(proc.returncode, out, err)
