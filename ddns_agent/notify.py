@@ -207,6 +207,8 @@ def _detach(cfg, state_dir: str, jobs: list, log) -> None:
                     pass
         import signal
 
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):  # not the agent's handlers
+            signal.signal(sig, signal.SIG_DFL)
         signal.alarm(int(min(300, 5 + sum(_timeout(cfg, j) for j in jobs))))
         from ddns_agent.log import Log
 

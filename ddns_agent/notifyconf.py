@@ -4,7 +4,7 @@ without the ddns-agent-notify package that sends notifications (docs/notify.md).
 from __future__ import annotations
 
 from ddns_agent import uci
-from ddns_agent.secret import Secret
+from ddns_agent.secret import Secret, has_control
 
 EVENTS = ("change", "failure", "recovery")
 PRESETS = ("ntfy", "telegram", "bark", "serverchan", "wecom", "discord", "slack")
@@ -51,7 +51,10 @@ def _words(r, name: str) -> tuple:
     if entry is None:
         return ()
     values, line = entry
-    return tuple((v, line) for v in (values if isinstance(values, list) else [values]))
+    values = values if isinstance(values, list) else [values]
+    for bad in filter(None, map(has_control, values)):
+        r.fail("holds %s; expected one line of printable text" % bad, name, line)
+    return tuple((v, line) for v in values if not has_control(v))
 
 
 def section(r, record_keys, read_secret) -> NotifyConfig | None:
@@ -85,8 +88,9 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
             r.fail("expected 'Name: value', got %r" % name.strip()[:40], "header", line)
         headers.append(value)
     opts["header"] = tuple(headers)
-    records = tuple(v for v, _ in _words(r, "record"))
-    for value, line in _words(r, "record"):
+    listed = _words(r, "record")
+    records = tuple(v for v, _ in listed)
+    for value, line in listed:
         if value not in record_keys:
             r.fail("no record section named %r%s" % (value, uci.hint(value, record_keys)), "record", line)
     on = tuple(w for v, _ in _words(r, "on") for w in v.split())

@@ -237,3 +237,21 @@ def test_a_provider_secret_in_an_error_never_reaches_the_notification(tmp_path, 
     notifysend.http(n, job)
     assert PROVIDER_TOKEN not in server.requests[0].body.decode()
     assert "token=***" in fake.messages[0][1]
+
+
+def test_heartbeat_to_an_unknown_check_is_an_error(tmp_path, serve):
+    server = serve(HealthchecksFake(HC_SECRET))
+    cfg, n = section(tmp_path, server, "\toption ping_url 'https://hc-ping.com/00000000-aaaa-bbbb-cccc-000000000000'\n")
+    with pytest.raises(notifysend.NotifyError, match=r"refused the notification \(HTTP 404\): not found"):
+        notifysend.ping(n, {"event": "ping", "facts": {"DDNS_MESSAGE": "all records are right"}})
+
+
+def test_a_service_whose_certificate_is_not_trusted_gets_nothing(tmp_path, serve):
+    fake = SlackFake(SLACK_SECRET)
+    server = serve(fake)
+    url = "https://hooks.slack.com/services/T0EXAMPLE/B0EXAMPLE/" + SLACK_SECRET
+    cfg, n = section(tmp_path, server, "\toption preset 'slack'\n\toption url '%s'\n" % url)
+    n.options.pop("cacert")  # the system's CAs do not know the test CA
+    with pytest.raises(notifysend.NotifyError, match="slack: .*127.0.0.1.*certificate"):
+        send(cfg, n)
+    assert fake.messages == []
