@@ -77,8 +77,6 @@ def decide(cfg, found: list, failed_run: bool, memory: dict, now: float, log) ->
             event = None
             if kind == "failed" and flag not in failing and facts["failures"] >= n.failures:
                 event = "failure"
-                if event in n.on:
-                    failing[flag] = now  # a recovery is told only after a failure was
             elif kind == "ok" and flag in failing:
                 del failing[flag]
                 event = "recovery"
@@ -92,6 +90,8 @@ def decide(cfg, found: list, failed_run: bool, memory: dict, now: float, log) ->
                            "max_per_hour %d)" % (rec.fqdn, rec.type, event, n.name, n.min_interval,
                                                  n.max_per_hour))
                 continue
+            if event == "failure":
+                failing[flag] = now  # a recovery is told only after a failure was
             jobs.append({"via": n.name, "key": key, "event": event, "at": now,
                          "facts": _facts(rec, cfg, event, facts, now)})
         ping = "fail_url" if failed_run else "ping_url"

@@ -404,3 +404,26 @@ config record 'home6'
 	option interface 'wan'
 """)
     assert run(change("203.0.113.1"), 1000) == [("script", "change")]
+
+
+def test_the_sender_runs_with_only_the_packages_a_router_has(tmp_path):
+    from standins.router import A_ON_WAN, REAL
+    from test_import_closure import agent, declared_packages
+
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "notify.sh"
+    script.write_text(SCRIPT.format(out=out))
+    script.chmod(0o755)
+    (tmp_path / "config").write_text(A_ON_WAN.replace("{state}", str(tmp_path / "state"))
+                                     + COMMAND.format(script=script))
+    (tmp_path / "ubus").mkdir()
+    (tmp_path / "ubus" / "wan.json").write_text((REAL / "dhcp-public" / "status_wan_up.json").read_text())
+
+    run = agent(tmp_path, "update", "--interface", "wan", packages=declared_packages())
+
+    assert run.returncode == 0, run.stderr
+    assert "published 203.0.113.54" in run.stderr
+    # the forked sender inherits the same import guard: the command runs only if its imports pass
+    [told] = wait_for(lambda: [p for p in out.iterdir() if not p.name.startswith(".")], "the command")
+    assert "DDNS_ADDRESS=203.0.113.54\n" in told.read_text()
