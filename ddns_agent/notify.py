@@ -196,6 +196,9 @@ def _detach(cfg, state_dir: str, jobs: list, log) -> None:
         os.setsid()
         if os.fork():
             os._exit(0)
+        import syslog
+
+        syslog.closelog()  # its socket goes with the descriptors below; the sender's Log reconnects
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
