@@ -184,6 +184,9 @@ class Agent:
         self._quick(bad, earliest)
         if interrupted is not None:
             raise interrupted
+        if getattr(self.cfg, "notify", ()):  # state is written; sent detached; never changes the exit code
+            from ddns_agent.notifyconf import after_run
+            after_run(self, before, saved, bad)
         return FAILED if bad else OK
 
     def _intend(self, todo: list, data: dict, hashes: dict) -> None:

@@ -95,10 +95,11 @@ class RecordConfig:
 class Config:
     """The whole validated configuration."""
 
-    __slots__ = ("path", "agent", "providers", "records", "files", "warnings")
+    __slots__ = ("path", "agent", "providers", "records", "files", "warnings", "notify")
 
     def __init__(self, path: str, agent: AgentConfig, providers: dict, records: list,
-                 files: tuple = (), warnings: tuple = ()) -> None:
+                 files: tuple = (), warnings: tuple = (), notify: tuple = ()) -> None:
+        self.notify = notify        # [NotifyConfig] (notifyconf.py), file order
         self.files = files          # other files the config reads (<secret>_file, cacert)
         self.warnings = warnings    # ConfigErrors worth a warning on each run (exposure.py)
         self.path = path
@@ -116,7 +117,7 @@ _SOURCES = ("auto", "netifd", "netlink", "upnp", "natpmp", "stun", "url")
 _UPSTREAM_SOURCES = frozenset(("upnp", "natpmp", "stun", "url"))  # need no local interface
 _RECORD_OPTIONS = ("provider", "domain", "name", "type", "interface", "device", "ipv6_suffix", "ttl",
                    "enabled", "allow_private", "source", "stun_server", "ip_url", "allow_insecure_http")
-_SECTION_TYPES = ("agent", "provider", "record")
+_SECTION_TYPES = ("agent", "provider", "record", "notify")
 _SECRET_MAX = 65536
 _MULTILINE = ("body",)  # may span lines (a JSON template); every other value is one line
 
@@ -314,6 +315,7 @@ def validate(sections: list, path: str = "") -> tuple:
     agent = None
     providers = {}
     records = []
+    notify = []
     seen = {}  # (fqdn, type, provider) -> first record
     provider_types = {}  # every provider section, valid or not, so records do not repeat its errors
     for sec in sections:
@@ -341,6 +343,11 @@ def validate(sections: list, path: str = "") -> tuple:
                        % (record.fqdn, record.type, record.provider, first.key, first.line))
             else:
                 records.append(record)
+        elif sec.type == "notify":
+            from ddns_agent import notifyconf
+
+            n = notifyconf.section(r, [s.name for s in sections if s.type == "record"], _read_secret)
+            notify += [n] if n is not None else []
         else:
             r.fail("unknown section type %r%s" % (sec.type, uci.hint(sec.type, _SECTION_TYPES)))
     from ddns_agent import exposure
@@ -353,7 +360,7 @@ def validate(sections: list, path: str = "") -> tuple:
     files = tuple(v for sec in sections if sec.type == "provider"
                   for n, (v, _) in sec.options.items()
                   if isinstance(v, str) and (n.endswith("_file") or n == "cacert"))
-    return Config(path, agent or AgentConfig(), providers, records, files, tuple(warnings)), []
+    return Config(path, agent or AgentConfig(), providers, records, files, tuple(warnings), tuple(notify)), []
 
 
 def _read(path: str) -> str:

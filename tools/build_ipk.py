@@ -5,7 +5,7 @@ Layout as opkg-lede reads it (openwrt scripts/ipkg-build, include/package-pack.m
 owned by 0:0 with no names (--numeric-owner), sorted by name, stamped with SOURCE_DATE_EPOCH
 (default: the last commit's time), and gzip stores no name or time: one commit, the same bytes.
 One .ipk per `BuildPackage` in the recipe (ddns-agent, ddns-agent-upstream, ddns-agent-rfc2136,
-ddns-agent-providers), then luci-app-ddns-agent and its translations (tools/build_luci.py).
+ddns-agent-providers, ddns-agent-notify), then luci-app-ddns-agent and its translations (tools/build_luci.py).
 
     python3 tools/build_ipk.py --out dist/
 """
