@@ -45,11 +45,16 @@ need() { installed "$1" || unpack "$1"; }
 
 reason() { cat "$PREFIX/debs/$1.err" 2>/dev/null | head -1; }
 
-# -- ddclient (Perl; IO::Socket::SSL for https, the rest is core Perl 5.36) --
+# -- ddclient (Perl; IO::Socket::SSL for https, JSON::PP for Cloudflare: Debian's `perl`, not perl-base) --
 if [ -x "$PREFIX/root/usr/bin/ddclient" ] || unpack ddclient "$DDCLIENT_VERSION"; then
     ok=1
+    # perl's own modules are tied to the interpreter's version: install the package (no service in it)
+    if ! installed perl && [ "$(id -u)" = 0 ]; then
+        apt-get install -y -qq --no-install-recommends perl >/dev/null 2>&1
+    fi
+    installed perl || { ok=0; status ddclient "skipped: Debian's perl package is not installed (needs root)"; }
     for lib in libnet-ssleay-perl libio-socket-ssl-perl; do
-        need "$lib" || { ok=0; status ddclient "skipped: $lib: $(reason "$lib")"; }
+        [ $ok = 1 ] && ! need "$lib" && { ok=0; status ddclient "skipped: $lib: $(reason "$lib")"; }
     done
     if [ $ok = 1 ]; then
         export PERL5LIB="$PREFIX/root/usr/share/perl5:$(echo "$PREFIX"/root/usr/lib/x86_64-linux-gnu/perl5/* | tr ' ' :)"
