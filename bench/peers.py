@@ -342,6 +342,7 @@ def _timed(mode: str, clients: list, cs: dict, served, published, runs: int, out
         d[mode + "_ms"] = summary(walls(samples[c]))
         d[mode + "_rss_mb"] = summary(rss_mb(samples[c]))
         d[mode + "_requests"] = sorted(set(counts[c]))
+        d[mode + "_requests_per_run"] = counts[c]
 
 
 TITLES = {"cloudflare": "Cloudflare HTTPS", "dyndns2": "dyndns2 (No-IP) HTTPS", "dnspod": "DNSPod HTTPS"}
