@@ -8,6 +8,7 @@ sent to the fakes. Replayed here, every run must publish its address; what the r
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,29 @@ def test_cloudflare_put_overwrites_and_refuses_what_cloudflare_refuses():
     now = fake.records[rec["id"]]
     # an overwrite: what the body leaves out is back to its default, unlike PATCH
     assert (now["content"], now["ttl"], now["proxied"], now["comment"]) == ("203.0.113.7", 1, False, None)
+
+
+def test_the_target_row_compares_with_the_fastest_python_or_perl_peer():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import peers
+
+    def side(ms: float, mb: float, first: int) -> dict:
+        s = {"median": ms, "p25": ms, "p75": ms}
+        return {"change_ms": s, "change_rss_mb": {"median": mb}, "change_requests": [1],
+                "noop_ms": s, "noop_rss_mb": {"median": mb}, "noop_requests": [0],
+                "first_run_requests": first}
+
+    def peer(ms: float, mb: float, first: int, agent_ms: float) -> dict:
+        r = {"median": agent_ms / ms, "p25": agent_ms / ms, "p75": agent_ms / ms}
+        return dict(side(ms, mb, first), ratio={"change": r, "noop": r})
+
+    status = {p: "ok 1" for p in peers.PEERS}
+    result = {"provider": "cloudflare", "skipped": {},
+              "clients": {"agent": side(60, 20, 3), "ddclient": peer(120, 25, 3, 60),
+                          "inadyn": peer(20, 8, 3, 60), "ddns": peer(100, 22, 3, 60)}}
+    target = peers.provider_rows(result, status)[-1]
+    # inadyn (C) is faster but not the reference; ddns is: 0.60x, 20 <= 22 MB, 3 <= 3 requests
+    assert "(ddns)" in target[1] and target[4] is True and "MISSED" not in target[2]
+    result["clients"]["agent"]["first_run_requests"] = 4
+    target = peers.provider_rows(result, status)[-1]
+    assert target[4] is False and "first-run requests 4 vs 3 MISSED" in target[2]
