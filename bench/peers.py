@@ -11,7 +11,6 @@ nothing can reach the internet. Each client updates its own record (<client>.exa
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shutil
 import subprocess
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import boxes
 from measure import BenchError, Variant, interleave, ratios, rss_mb, summary, walls
+from peer_clients import AGENTS, CLIENTS, NOIP_PASS, NOIP_USER, PEERS, peer_status
 
-PREFIX = boxes.REPO / "build" / "bench-peers"
 PASSES = 3
 RUNS = 20
 OLD = "192.0.2.1"  # what every record holds before a client's first run
@@ -31,9 +30,6 @@ CLONE_NEWNET = 0x40000000
 HOSTS = {"cloudflare": ("127.0.1.1", ("api.cloudflare.com",)),
          "dyndns2": ("127.0.1.2", ("dynupdate.no-ip.com",)),
          "dnspod": ("127.0.1.3", ("dnsapi.cn",))}
-NOIP_USER, NOIP_PASS = "bench", "noip-bench-pass"
-DNSPOD_ID, DNSPOD_KEY = boxes.DNSPOD_TOKEN.split(",")
-PEERS = ("ddclient", "inadyn", "ddns")
 LANGUAGE = {"ddclient": "Perl", "inadyn": "C", "ddns": "Python"}
 #: provider -> peers without it, and why
 UNSUPPORTED = {"dnspod": {"ddclient": "ddclient 3.10 has no DNSPod protocol"}}
@@ -43,15 +39,6 @@ REFUSED = {("dnspod", "inadyn"): "refused: DNSPod blocks inadyn 2.10's User-Agen
 #: (provider, peer) -> why it has no no-op figure
 NO_NOOP = {("dyndns2", "inadyn"): "inadyn --once updates on every run (a no-op run sends nochg); the third "
                                   "nochg in a row gets a host blocked for abuse, as Dyn and No-IP do"}
-
-
-def peer_status(prefix: Path = PREFIX) -> dict:
-    """{peer: "ok <version>" | "skipped: <reason>"} from the install script's status files."""
-    out = {}
-    for peer in PEERS:
-        f = prefix / "status" / peer
-        out[peer] = f.read_text().strip() if f.exists() else "skipped: not installed (tools/bench-peers.sh)"
-    return out
 
 
 class Netns:
@@ -91,15 +78,13 @@ class Netns:
         out: dict = {}
 
         def run() -> None:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
             try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    out["error"] = OSError(ctypes.get_errno(), "setns " + self.name)
-                    return
-            finally:
-                os.close(fd)
-            try:
+                fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
+                try:
+                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns " + self.name)
+                finally:
+                    os.close(fd)
                 out["value"] = fn()
             except BaseException as e:  # handed to the caller
                 out["error"] = e
@@ -143,100 +128,6 @@ def make_fake(provider: str, clients: list):
     return fake, lambda c: fake.value(ids[c])
 
 
-# -- the clients, each configured as its docs configure it, its address from a fixed source --------
-
-def agent_client(root: Path, provider: str, cafile: str):
-    """(argv, env, set_address(ip), reset()) of the agent at this tree, started as the OpenWrt launcher."""
-    box = boxes.Box(root, "peers-agent-" + provider)
-    options = {"cloudflare": {"type": "cloudflare", "api_token": boxes.CF_TOKEN},
-               "dyndns2": {"type": "dyndns2", "preset": "noip", "username": NOIP_USER, "password": NOIP_PASS},
-               "dnspod": {"type": "dnspod", "login_token": boxes.DNSPOD_TOKEN}}[provider]
-    options["cacert"] = cafile
-    box.config("p", options, [("agent", "example.com", "agent", "A")])
-    return box.argv("update"), dict(box.env), box.wan, box.reset_state
-
-
-def _address_file(d: Path) -> tuple:
-    """An executable that prints the address: each peer's fixed-source detection runs it."""
-    addr = d / "address"
-
-    def set_address(ip: str) -> None:
-        addr.write_text("#!/bin/sh\necho %s\n" % ip)
-        addr.chmod(0o755)
-    return addr, set_address
-
-
-def ddclient_client(root: Path, provider: str, cafile: str):
-    """ddclient 3.10, one-shot (daemon=0), default transport (IO::Socket::SSL), use=cmd."""
-    d = root / ("peers-ddclient-" + provider)
-    d.mkdir()
-    addr, set_address = _address_file(d)
-    conf, cache = d / "ddclient.conf", d / "ddclient.cache"
-    proto = {"cloudflare": "protocol=cloudflare, zone=example.com, login=token, password=%s" % boxes.CF_TOKEN,
-             "dyndns2": "protocol=dyndns2, server=dynupdate.no-ip.com, login=%s, password=%s"
-                        % (NOIP_USER, NOIP_PASS)}[provider]
-    # the bench changes the address every run: min-interval=0 (a host updated less than 30 s ago is
-    # skipped), min-error-interval=0 (3.10 records its Cloudflare successes as failed attempts, ddclient#514,
-    # and then waits 5 minutes)
-
-    def write(mode: str) -> None:  # no-op runs keep the default min-error-interval, as a user's would
-        conf.write_text("daemon=0\nsyslog=no\nssl=yes\nssl_ca_file=%s\nuse=cmd, cmd=%s\nmin-interval=0\n%s"
-                        "%s\nddclient.example.com\n" % (cafile, addr, "" if mode == "noop" else
-                                                         "min-error-interval=0\n", proto))
-        conf.chmod(0o600)
-    write("change")
-    lib = PREFIX / "root" / "usr"
-    perl5 = [str(lib / "share" / "perl5")] + sorted(str(p) for p in lib.glob("lib/x86_64-linux-gnu/perl5/*"))
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "PERL5LIB": ":".join(perl5)}
-    argv = [shutil.which("perl") or "/usr/bin/perl", str(lib / "bin" / "ddclient"), "-file", str(conf),
-            "-cache", str(cache), "-daemon=0", "-foreground"]
-    return argv, env, set_address, lambda: cache.unlink(missing_ok=True), write
-
-
-def inadyn_client(root: Path, provider: str, cafile: str):
-    """inadyn 2.10 --once, its built-in provider plugin, checkip-command."""
-    d = root / ("peers-inadyn-" + provider)
-    d.mkdir()
-    addr, set_address = _address_file(d)
-    conf, cache = d / "inadyn.conf", d / "cache"
-    plugin, user, password = {"cloudflare": ("default@cloudflare.com", "example.com", boxes.CF_TOKEN),
-                              "dyndns2": ("default@no-ip.com", NOIP_USER, NOIP_PASS),
-                              "dnspod": ("default@dnspod.cn", DNSPOD_ID, DNSPOD_KEY)}[provider]
-    # ttl = 1 as inadyn's README Cloudflare example has it: unset, inadyn sends "ttl": 0, which
-    # Cloudflare documents as invalid (1 or 60-86400) and the fake refuses
-    extra = "  ttl = 1\n  proxied = false\n" if provider == "cloudflare" else ""
-    conf.write_text('ca-trust-file = %s\nprovider %s {\n  username = %s\n  password = %s\n'
-                    '  hostname = %s\n  checkip-command = "%s"\n%s}\n'
-                    % (cafile, plugin, user, password, "inadyn.example.com", addr, extra))
-    conf.chmod(0o600)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
-           "LD_LIBRARY_PATH": str(PREFIX / "root" / "usr" / "lib" / "x86_64-linux-gnu")}
-    argv = [str(PREFIX / "root" / "usr" / "sbin" / "inadyn"), "--once", "--foreground", "--no-pidfile",
-            "-f", str(conf), "--cache-dir", str(cache), "-l", "notice"]
-    return argv, env, set_address, lambda: shutil.rmtree(cache, ignore_errors=True)
-
-
-def ddns_client(root: Path, provider: str, cafile: str):
-    """NewFuture ddns 4.2.0 through its `ddns` command, default transport (urllib), index4 cmd:."""
-    d = root / ("peers-ddns-" + provider)
-    d.mkdir()
-    addr, set_address = _address_file(d)
-    conf, cache = d / "config.json", d / "ddns.cache"
-    creds = {"cloudflare": ("cloudflare", "", boxes.CF_TOKEN), "dyndns2": ("noip", NOIP_USER, NOIP_PASS),
-             "dnspod": ("dnspod", DNSPOD_ID, DNSPOD_KEY)}[provider]
-    conf.write_text(json.dumps({"dns": creds[0], "id": creds[1], "token": creds[2],
-                                "ipv4": ["ddns.example.com"], "index4": ["cmd:%s" % addr],
-                                "ipv6": [], "index6": False, "ssl": cafile, "cache": str(cache),
-                                "log": {"level": "WARNING"}}, indent=1))
-    conf.chmod(0o600)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
-    argv = [str(PREFIX / "ddns-venv" / "bin" / "ddns"), "-c", str(conf)]
-    return argv, env, set_address, lambda: cache.unlink(missing_ok=True)
-
-
-CLIENTS = {"agent": agent_client, "ddclient": ddclient_client, "inadyn": inadyn_client, "ddns": ddns_client}
-
-
 def _client(name: str, root: Path, provider: str, cafile: str, ns: Netns) -> dict:
     argv, env, set_address, reset, *mode = CLIENTS[name](root, provider, cafile)
     return {"argv": ns.argv(argv), "env": env, "set": set_address, "reset": reset, "ns": ns,
@@ -246,7 +137,7 @@ def _client(name: str, root: Path, provider: str, cafile: str, ns: Netns) -> dic
 def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict:
     """One provider: first run, PASSES x `runs` changed-record runs and no-op runs of every client."""
     out: dict = {"provider": provider, "clients": {}, "skipped": {}}
-    clients = ["agent"]
+    clients = list(AGENTS)
     for peer in PEERS:
         if peer in UNSUPPORTED.get(provider, {}):
             out["skipped"][peer] = "not supported by %s (%s)" % (peer, UNSUPPORTED[provider][peer])
@@ -263,12 +154,13 @@ def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict
                 try:
                     out["clients"][c] = _first_run(c, cs[c], served, published)
                 except BenchError as e:
-                    if c == "agent":
+                    if c in AGENTS:
                         raise
                     clients.remove(c)  # the peer's own request was refused: say so and go on
                     out["skipped"][c] = REFUSED.get((provider, c), "first run failed") + " [%s]" % e
             for mode in ("change", "noop"):
-                which = [c for c in clients if mode == "change" or (provider, c) not in NO_NOOP]
+                which = [c for c in clients
+                         if mode == "change" or (c != "stdlib" and (provider, c) not in NO_NOOP)]
                 log("peers: %s, %s, %d x %d runs of %s" % (provider, mode, PASSES, runs, ", ".join(which)))
                 _timed(mode, which, cs, served, published, runs, out)
         finally:
@@ -276,10 +168,10 @@ def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict
     errors = getattr(fake, "errors", [])
     if errors:
         raise BenchError("the %s fake saw errors: %r" % (provider, errors[:3]))
-    for peer in clients[1:]:
+    for peer in clients[len(AGENTS):]:
         a, p = out["clients"]["agent"], out["clients"][peer]
-        out["clients"][peer]["ratio"] = {m: ratios(a["_" + m], p["_" + m]) for m in ("change", "noop")
-                                         if "_" + m in p}
+        p["ratio"] = {m: ratios(a["_" + m], p["_" + m]) for m in ("change", "noop") if "_" + m in p}
+        p["ratio"]["stdlib_change"] = ratios(out["clients"]["stdlib"]["_change"], p["_change"])
         if (provider, peer) in NO_NOOP:
             p["noop_none"] = NO_NOOP[provider, peer]
     for c in clients:
@@ -324,7 +216,7 @@ def _timed(mode: str, clients: list, cs: dict, served, published, runs: int, out
             if published(c) != current[c]:
                 raise BenchError("%s (%s) did not publish %s: %s"
                                  % (c, mode, current[c], sample.stderr[-600:]))
-            if c == "agent" and n != (1 if mode == "change" else 0):
+            if c in AGENTS and n != (1 if mode == "change" else 0):
                 raise BenchError("the agent sent %s on a %s run" % (methods, mode))
         return check
 
@@ -346,7 +238,7 @@ def _timed(mode: str, clients: list, cs: dict, served, published, runs: int, out
 
 
 TITLES = {"cloudflare": "Cloudflare HTTPS", "dyndns2": "dyndns2 (No-IP) HTTPS", "dnspod": "DNSPod HTTPS"}
-TARGET = "<= 0.7x fastest Python/Perl peer; RSS, first-run requests <= its"
+TARGET = "time <= 0.7x; RSS, first-run requests <="
 
 
 def figures(root: Path, ca, runs: int, log) -> list:
@@ -357,7 +249,7 @@ def figures(root: Path, ca, runs: int, log) -> list:
         try:
             r = compare(root, ca, provider, status, runs, log)
         except (BenchError, OSError, subprocess.CalledProcessError) as e:
-            rows.append(("peers.%s" % provider, "peers, %s" % TITLES[provider], "error: %s" % e, TARGET,
+            rows.append(("peers.%s" % provider, "peers %s" % TITLES[provider], "error: %s" % e, TARGET,
                          False, None, None))
             continue
         rows += provider_rows(r, status)
@@ -370,30 +262,34 @@ def _side(d: dict, mode: str) -> str:
 
 
 def provider_rows(r: dict, status: dict) -> list:
-    """The table rows of one provider's comparison."""
+    """The table rows of one provider's comparison: changed record and no-op, agent then each peer."""
     p, title, cl = r["provider"], TITLES[r["provider"]], r["clients"]
     a = cl["agent"]
-    rows = [("peers.%s.agent" % p, "peers, %s: agent (1 changed record | no-op)" % title,
-             "%s (first run %d req) | %s" % (_side(a, "change"), a["first_run_requests"], _side(a, "noop")),
-             "-", None, a["change_ms"]["median"], a)]
+    rows = [("peers.%s.agent.change" % p, "peers %s, 1 changed record: agent" % title,
+             "%s (first run %d req)" % (_side(a, "change"), a["first_run_requests"]), "-", None,
+             a["change_ms"]["median"], a),
+            ("peers.%s.agent.noop" % p, "peers %s, no-op: agent" % title, _side(a, "noop"), "-", None,
+             a["noop_ms"]["median"], None)]
     for peer in PEERS:
         version = status[peer][3:] if status[peer].startswith("ok") else ""
         name = "%s %s (%s)" % (peer, version, LANGUAGE[peer])
         fid = "peers.%s.%s" % (p, peer)
         if peer in r["skipped"]:
-            rows.append((fid, "peers, %s: vs %s" % (title, name), r["skipped"][peer].split(" [")[0], "-",
+            rows.append((fid, "peers %s: %s" % (title, name), r["skipped"][peer].split(" [")[0], "-",
                          None, None, r["skipped"][peer]))
             continue
         d = cl[peer]
-        noop = ("%s (agent %s of it)" % (_side(d, "noop"), _ratio(d["ratio"]["noop"])) if "noop" in d["ratio"]
-                else "none: " + d.get("noop_none", ""))
-        rows.append((fid, "peers, %s: vs %s" % (title, name),
-                     "change %s of it (%s, first run %d req) | no-op %s"
-                     % (_ratio(d["ratio"]["change"]), _side(d, "change"), d["first_run_requests"], noop),
+        rows.append((fid + ".change", "peers %s, 1 changed record: agent / %s" % (title, name),
+                     "%s (%s, first run %d req)" % (_ratio(d["ratio"]["change"]), _side(d, "change"),
+                                                    d["first_run_requests"]),
                      "-", None, d["ratio"]["change"]["median"], d))
-    ref = [c for c in cl if c != "agent" and LANGUAGE[c] != "C"]
+        noop = ("%s (%s)" % (_ratio(d["ratio"]["noop"]), _side(d, "noop")) if "noop" in d["ratio"]
+                else "none: " + d.get("noop_none", ""))
+        rows.append((fid + ".noop", "peers %s, no-op: agent / %s" % (title, name), noop, "-", None,
+                     d["ratio"]["noop"]["median"] if "noop" in d["ratio"] else None, None))
+    ref = [c for c in cl if c not in AGENTS and LANGUAGE[c] != "C"]
     if not ref:
-        rows.append(("peers.%s.target" % p, "peers, %s: vs fastest Python/Perl peer" % title,
+        rows.append(("peers.%s.target" % p, "peers %s: target vs fastest Python/Perl peer" % title,
                      "no Python or Perl peer measured", TARGET, None, None, None))
         return rows
     fast = min(ref, key=lambda c: cl[c]["change_ms"]["median"])
@@ -402,12 +298,17 @@ def provider_rows(r: dict, status: dict) -> list:
     m_ok = a["change_rss_mb"]["median"] <= d["change_rss_mb"]["median"]
     q_ok = a["first_run_requests"] <= d["first_run_requests"]
     verdict = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
-    rows.append(("peers.%s.target" % p, "peers, %s: vs fastest Python/Perl peer (%s)" % (title, fast),
+    rows.append(("peers.%s.target" % p, "peers %s: target vs fastest Python/Perl peer (%s)" % (title, fast),
                  "time %s %s; RSS %.1f vs %.1f MB %s; first-run requests %d vs %d %s"
                  % (_ratio(d["ratio"]["change"]), verdict(t_ok), a["change_rss_mb"]["median"],
                     d["change_rss_mb"]["median"], verdict(m_ok), a["first_run_requests"],
                     d["first_run_requests"], verdict(q_ok)),
                  TARGET, t_ok and m_ok and q_ok, d["ratio"]["change"]["median"], {"peer": fast}))
+    if "stdlib_change" in d["ratio"]:  # what the urllib3 import costs, for scale
+        x = d["ratio"]["stdlib_change"]
+        rows.append(("peers.%s.stdlib" % p, "peers %s, 1 changed record: agent (stdlib transport) / %s"
+                     % (title, fast), "%s (%s)" % (_ratio(x), _side(cl["stdlib"], "change")), "-", None,
+                     x["median"], None))
     return rows
 
 
