@@ -5,9 +5,9 @@ PATCH and PUT /zones/{id}/dns_records/{rid}. Auth: `Authorization: Bearer <token
 a wrong one -> 403 code 10000. Unknown zone id -> 400 codes 7003 + 7000.
 Records: type A/AAAA (else 1004), content an address of that family (9005), ttl 1 or 60-86400
 (9021), proxied a boolean (9003), name inside the zone (1004), a JSON body (9207); an identical
-record answers 81057 on create, 81058 on PATCH/PUT; an unknown record id 81044 (404). PATCH keeps what the
-body leaves out; PUT ("Overwrite DNS Record", used by inadyn) replaces the record: type, name and content
-are required as on create, ttl and proxied fall back to their defaults.
+record answers 81057 on create, 81058 on PATCH/PUT; an unknown record id 81044 (404). PATCH keeps
+what the body leaves out; PUT ("Overwrite DNS Record", used by inadyn and ddns) replaces the record:
+type, name and content are required as on create, ttl and proxied fall back to their defaults.
 """
 
 from __future__ import annotations
