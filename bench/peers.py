@@ -172,6 +172,12 @@ def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict
         a, p = out["clients"]["agent"], out["clients"][peer]
         p["ratio"] = {m: ratios(a["_" + m], p["_" + m]) for m in ("change", "noop") if "_" + m in p}
         p["ratio"]["stdlib_change"] = ratios(out["clients"]["stdlib"]["_change"], p["_change"])
+        for m in p["ratio"]:  # each pass's median: does the figure hold from pass to pass?
+            x, y = (out["clients"]["stdlib" if m.startswith("stdlib") else "agent"], p)
+            k = "_change" if m != "noop" else "_noop"
+            n = len(y[k]) // PASSES
+            p["ratio"][m]["passes"] = [ratios(x[k][i * n:(i + 1) * n], y[k][i * n:(i + 1) * n])["median"]
+                                       for i in range(PASSES)]
         if (provider, peer) in NO_NOOP:
             p["noop_none"] = NO_NOOP[provider, peer]
     for c in clients:
@@ -315,4 +321,5 @@ def provider_rows(r: dict, status: dict) -> list:
 
 
 def _ratio(x: dict) -> str:
-    return "%.2fx [%.2f-%.2f]" % (x["median"], x["p25"], x["p75"])
+    passes = " (passes %s)" % "/".join("%.2f" % v for v in x["passes"]) if x.get("passes") else ""
+    return "%.2fx [%.2f-%.2f]%s" % (x["median"], x["p25"], x["p75"], passes)
