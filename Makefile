@@ -40,6 +40,7 @@ lint: $(VENV)/.installed
 ## bench: speed and memory ratios measured side by side (not part of `make test`); the `openwrt`
 ## group needs OPENWRT_ROOTFS like the lab tests, and says `skipped` without it
 bench: deps $(VENV)/.installed
+	PYTHON=$(PY) sh tools/bench-peers.sh build/bench-peers
 	$(PY) bench/run.py
 
 ipk:

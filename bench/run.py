@@ -19,7 +19,7 @@ from pathlib import Path
 
 import measure
 
-GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt", "luci")
+GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt", "luci", "peers")
 EVENT_CHANGES = 20
 OPENWRT_CHANGES = 10
 
@@ -184,6 +184,13 @@ def group_luci(rows: list, root: Path) -> None:
         r["ipk_bytes"])
 
 
+def group_peers(rows: list, root: Path, ca, reps: int) -> None:
+    import peers
+    log("peers side by side (ddclient, inadyn, ddns; installed by tools/bench-peers.sh)")
+    for r in peers.figures(root, ca, min(peers.RUNS, reps), log):
+        row(rows, *r)
+
+
 def log(text: str) -> None:
     print("bench: " + text, file=sys.stderr, flush=True)
 
@@ -254,6 +261,8 @@ def main(argv: list | None = None) -> int:
                         group_openwrt(rows, root, ca, OPENWRT_CHANGES)
                     elif group == "luci":
                         group_luci(rows, root)
+                    elif group == "peers":
+                        group_peers(rows, root, ca, args.reps)
                 except measure.BenchError as e:
                     row(rows, group + ".error", group, "error: %s" % e, "-", False)
     finally:

@@ -1,12 +1,13 @@
 """Fake Cloudflare API v4 (specs/providers.md §4, §10): checks what the real one checks, same envelope.
 
 Routes under /client/v4: GET /zones[?name=], GET /zones/{id}, GET/POST /zones/{id}/dns_records,
-PATCH /zones/{id}/dns_records/{rid}. Auth: `Authorization: Bearer <token>`; none -> 400 code 9106,
+PATCH and PUT /zones/{id}/dns_records/{rid}. Auth: `Authorization: Bearer <token>`; none -> 400 code 9106,
 a wrong one -> 403 code 10000. Unknown zone id -> 400 codes 7003 + 7000.
 Records: type A/AAAA (else 1004), content an address of that family (9005), ttl 1 or 60-86400
 (9021), proxied a boolean (9003), name inside the zone (1004), a JSON body (9207); an identical
-record answers 81057 on create, 81058 on PATCH; an unknown record id 81044 (404). PATCH keeps what the
-body leaves out.
+record answers 81057 on create, 81058 on PATCH/PUT; an unknown record id 81044 (404). PATCH keeps
+what the body leaves out; PUT ("Overwrite DNS Record", used by inadyn and ddns) replaces the record:
+type, name and content are required as on create, ttl and proxied fall back to their defaults.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class CloudflareFake:
                 return self._list(req, zone_id)
             if req.method == "POST":
                 return self._create(req, zone_id)
-        if len(parts) == 4 and parts[2] == "dns_records" and req.method == "PATCH":
+        if len(parts) == 4 and parts[2] == "dns_records" and req.method in ("PATCH", "PUT"):
             return self._patch(req, zone_id, parts[3])
         return _no_route()
 
@@ -186,8 +187,14 @@ class CloudflareFake:
         body, error = self._body(req)
         if error:
             return error
-        rec = dict(old)
-        rec.update(body)  # PATCH keeps what the body leaves out (specs §10)
+        if req.method == "PUT":  # overwrite: what the body leaves out takes its default
+            rec = {k: v for k, v in old.items() if k not in ("name", "type", "content")}
+            rec.update(ttl=1, proxied=False, comment=None, tags=[])
+            rec.update(body)
+            rec["name"] = str(rec.get("name", "")).lower()
+        else:
+            rec = dict(old)
+            rec.update(body)  # PATCH keeps what the body leaves out (specs §10)
         error = self._check(rec)
         if error:
             return error

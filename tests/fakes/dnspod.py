@@ -7,7 +7,8 @@ Checks, in order:
   API answers (our choice; the docs only say "ban"). A URL in the parentheses is refused.
 - POST only (code "2"), form-urlencoded body; `format=json` (else an XML answer, the API default).
 - login_token equal to the expected `ID,Token` (code "-1"); after 30 failures every call gets "-8".
-- domain or domain_id known (code "6"). Actions Record.List/Create/Modify/Ddns; others HTTP 404.
+- domain or domain_id known (code "6"). Actions Domain.Info, Record.List/Create/Modify/Ddns; others
+  HTTP 404. Domain.Info answers the domain with its id as a string (used by NewFuture ddns).
 Record.List answers ids and ttl as strings, Modify/Ddns the id as an int (documented shapes); an
 empty list is code "10" unless error_on_empty=no. Record.Ddns without sub_domain moves the record
 to '@' and without value takes the caller's address, as documented.
@@ -79,7 +80,7 @@ class DNSPodFake:
         if req.method != "POST":
             return answer("2", "Only POST method is allowed")
         action = req.route.strip("/")
-        handler = {"Record.List": self._list, "Record.Create": self._create,
+        handler = {"Domain.Info": self._domain, "Record.List": self._list, "Record.Create": self._create,
                    "Record.Modify": self._modify, "Record.Ddns": self._ddns}.get(action)
         if handler is None:
             return text_response("<html>404 Not Found</html>", 404, "text/html")
@@ -104,6 +105,10 @@ class DNSPodFake:
     def _info(self, domain: str) -> dict:
         return {"id": self.domains[domain], "name": domain, "punycode": domain, "grade": "DP_Free",
                 "owner": "user@example.com"}
+
+    def _domain(self, form: dict, domain: str, req: FakeRequest) -> FakeResponse:
+        info = dict(self._info(domain), id=str(self.domains[domain]), status="enable", ttl="600")
+        return answer("1", "Action completed successful", domain=info)
 
     def _list(self, form: dict, domain: str, req: FakeRequest) -> FakeResponse:
         found = [(rid, r) for rid, r in sorted(self.records.items()) if r["domain"] == domain

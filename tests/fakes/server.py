@@ -27,14 +27,14 @@ _LEAVES: dict = {}  # (id(ca), hostnames) -> (ca, leaf cert); the ca is kept so 
 
 
 class FakeServer:
-    """A ThreadingHTTPServer on 127.0.0.1:0 (HTTPS with a trustme CA unless tls=False).
+    """A ThreadingHTTPServer on 127.0.0.1:0 or `address` (HTTPS with a trustme CA unless tls=False).
 
     `requests` lists every FakeRequest received, faulted or not; `connections` counts accepted
     TCP connections (keep-alive tests). Handler calls are serialised, so fakes need no locks.
     """
 
     def __init__(self, handler, ca=None, hostnames: tuple = ("127.0.0.1", "localhost"),
-                 tls: bool = True, lifetime_s: float = 120.0) -> None:
+                 tls: bool = True, lifetime_s: float = 120.0, address: tuple = ("127.0.0.1", 0)) -> None:
         self.handler = handler
         self.faults = Faults()
         self.requests: list = []
@@ -57,9 +57,9 @@ class FakeServer:
             fd, self.cafile = tempfile.mkstemp(prefix="fake-ca-", suffix=".pem")
             os.close(fd)
             ca.cert_pem.write_to_path(self.cafile)
-        self._server = _Server(self)
+        self._server = _Server(self, address)
         self.port = self._server.server_address[1]
-        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+        self.url = "%s://%s:%d" % ("https" if tls else "http", address[0], self.port)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name="fake-server-%d" % self.port, daemon=True)
         self._timer = threading.Timer(lifetime_s, self.stop)
@@ -128,9 +128,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, fake: FakeServer) -> None:
+    def __init__(self, fake: FakeServer, address: tuple) -> None:
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(address, _Handler)
 
     def get_request(self):
         sock, addr = super().get_request()
