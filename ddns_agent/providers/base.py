@@ -110,6 +110,8 @@ class Provider:
     can_find = True
     #: False for providers that speak no HTTP (log, rfc2136): no Http object is built for them
     uses_http = True
+    #: True when the provider can hold several records of one name/type (record sets)
+    multi = False
 
     def __init__(self, options: dict, http) -> None:
         self.options = options
@@ -173,6 +175,14 @@ class Provider:
     def find(self, rec: RecordSpec) -> Remote | None:
         """Return the remote record for `rec`, or None when it does not exist."""
         return None
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record of `rec`'s name and type (and line) at the provider, as Remotes with ids."""
+        raise NotImplementedError
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """Delete the record `remote` (by id); NotFoundError when it is already gone counts as done."""
+        raise NotImplementedError
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Create the record with `address`; return it with its id."""
