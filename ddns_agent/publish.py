@@ -17,7 +17,7 @@ from ddns_agent.providers.base import RecordSpec, Remote
 class Outcome:
     """What happened to one planned record."""
 
-    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s")
+    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s", "members")
 
     def __init__(self, item, ok: bool, result: str, remote: Remote | None = None,
                  error: DdnsError | None = None, requests: int = 0, stop: bool = False,
@@ -30,6 +30,7 @@ class Outcome:
         self.requests = requests  # provider calls made (find/create/update)
         self.stop = stop          # fatal: no more calls until the config changes
         self.hold_s = hold_s      # the provider asked for a rest this long
+        self.members = None       # a record set: the members we own now, each done or not
 
 
 class _Counting:
@@ -109,6 +110,110 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand,
             sleep(delay)
 
 
+def _retrying(call, policy, sleep, rand, time_left):
+    """`call(read_back)` until it succeeds or the policy gives up (then its DdnsError is raised)."""
+    attempt = 0
+    read_back = False
+    while True:
+        try:
+            return call(read_back)
+        except DdnsError as e:
+            attempt += 1
+            delay = policy.delay(e, attempt, rand())
+            if delay is None or delay >= time_left():
+                raise
+            read_back = read_back or policy.must_read_back(e)
+            sleep(delay)
+
+
+def _reconcile(members: list, found: list, ours: set) -> tuple:
+    """Members re-planned against what the provider lists; (members, the records not ours)."""
+    by_id = {r.id: r for r in found}
+    out = []
+    for m in members:
+        m = dict(m)
+        held = by_id.get(m.get("id"))
+        if m["action"] != "create" and m.get("id") and held is None:  # gone: make it again
+            m.update(action="delete" if m["action"] == "delete" else "create", id=None)
+            if m["action"] == "delete":
+                continue
+        elif held is not None and m["action"] == "keep" and held.value != m["address"]:
+            m.update(action="update", previous=held.value)
+        elif held is not None and m["action"] == "update" and held.value == m["address"]:
+            m["action"] = "keep"
+        if m["action"] == "create":  # held by a record that is not ours: never a duplicate
+            other = next((r for r in found if r.value == m["address"] and r.id not in ours), None)
+            if other is not None:
+                m.update(action="keep", id=None)
+        out.append(m)
+    return out, tuple(r for r in found if r.id not in ours)
+
+
+def _member(p: _Counting, spec: RecordSpec, m: dict, read_back: bool) -> dict | None:
+    """One member's request; the member as owned afterwards (None: deleted)."""
+    action, address = m["action"], m["address"]
+    done = {"address": address, "source": m.get("source"), "id": m.get("id")}
+    try:
+        if action == "update":
+            done["id"] = p.call("update", spec, Remote(m["id"], m.get("previous")), address).id
+        elif action == "delete":
+            p.call("delete", spec, Remote(m["id"], address))
+            return None
+    except ProviderError as e:
+        if e.retry != RESOLVE:
+            raise
+        if action == "delete":
+            return None  # already gone
+        action = "create"
+    if action == "create":
+        if read_back:  # an earlier attempt may have landed
+            held = next((r for r in p.call("find_all", spec) if r.value == address), None)
+            if held is not None:
+                done["id"] = held.id
+                return done
+        done["id"] = p.call("create", spec, address).id
+    return done
+
+
+def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
+                time_left=lambda: float("inf")) -> Outcome:
+    """Publish a set record member by member; one failed member never stops the others."""
+    from ddns_agent.recordset import owned
+
+    spec = record_spec(item.record)
+    p = _Counting(provider)
+    members, others = item.members, None
+    ours = {m["id"] for m in owned(saved) if m.get("id")}
+    try:
+        if item.verify:
+            found = _retrying(lambda _: p.call("find_all", spec), policy, sleep, rand, time_left)
+            members, others = _reconcile(members, found, ours)
+    except DdnsError as e:
+        out = Outcome(item, False, "failed", error=e, requests=p.calls, stop=e.retry == STOP,
+                      hold_s=policy.hold(e))
+        out.members = owned(saved)
+        return out
+    now_owned, error, changed = [], None, False
+    for m in members:
+        try:
+            done = _retrying(lambda rb, m=m: _member(p, spec, m, rb), policy, sleep, rand, time_left)
+            changed = changed or m["action"] != "keep"
+        except DdnsError as e:
+            error = error or e
+            m["error"] = str(e)
+            done = None if m["action"] == "create" else {
+                "address": m.get("previous") or m["address"], "source": m.get("source"), "id": m["id"]}
+        if done is not None and (done["id"] or m["action"] == "keep"):
+            now_owned.append(done)
+    out = Outcome(item, error is None, "updated" if changed else "unchanged",
+                  Remote(None, item.address, None, others), error, p.calls)
+    if error is not None:
+        out.result, out.stop, out.hold_s = "failed", error.retry == STOP, policy.hold(error)
+    out.members = now_owned
+    item.members = members
+    return out
+
+
 class Publisher:
     """Holds one provider object (and so one HTTP connection pool) per provider section."""
 
@@ -162,8 +267,9 @@ class Publisher:
             self.current = item
             try:
                 prov = self.provider(item.record.provider)
-                out = publish_item(item, prov, saved.get(item.record.key), self.policy,
-                                   self.sleep, self.rand, self.time_left)
+                run = publish_item if item.members is None else publish_set
+                out = run(item, prov, saved.get(item.record.key), self.policy, self.sleep, self.rand,
+                          self.time_left)
             except DdnsError as e:
                 out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
             except Exception as e:  # a bug: one line naming the record, the others go on

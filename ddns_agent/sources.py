@@ -187,10 +187,39 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
     return first
 
 
+class _Member:
+    """One source of a record set, seen as a plain record reading that interface or device."""
+
+    def __init__(self, record, kind: str, name: str) -> None:
+        self._record = record
+        self.interface = name if kind == "interface" else None
+        self.device = name if kind == "device" else None
+
+    def __getattr__(self, attr: str):
+        return getattr(self._record, attr)
+
+
+def observe_members(record, cache: Cache | None = None) -> list:
+    """[(interface or device name, Selection)] for each source of a record set, in config order."""
+    cache = cache or Cache()
+    family = _family(record)
+    return [(name, _one("netifd" if kind == "interface" else "netlink", _Member(record, kind, name),
+                        family, cache)) for kind, name in record.members]
+
+
+def interfaces_of(record) -> tuple:
+    """The netifd interfaces `record` reads (several for a record set)."""
+    members = getattr(record, "members", ())
+    if members:
+        return tuple(n for kind, n in members if kind == "interface")
+    return (record.interface,) if record.interface else ()
+
+
 def observe_all(records: list) -> dict:
     """record.key -> Selection for every record; each interface or device is read once."""
     cache = Cache()
-    return {record.key: observe(record, None, cache) for record in records}
+    return {record.key: observe_members(record, cache) if getattr(record, "members", ()) else
+            observe(record, None, cache) for record in records}
 
 
 def _owns_prefixes(interface: str) -> bool:
@@ -209,7 +238,8 @@ def related_records(records: list, interface: str) -> list:
     """
     if interface == "*":
         return list(records)
-    found = [r for r in records if r.interface == interface or (not r.interface and r.device == interface)]
+    found = [r for r in records if r.interface == interface or (not r.interface and r.device == interface)
+             or any(n == interface for _, n in getattr(r, "members", ()))]
     if _owns_prefixes(interface):
         for r in records:
             if (r.interface and r.interface != interface and _family(r) == 6

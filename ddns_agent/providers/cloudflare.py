@@ -41,6 +41,7 @@ class Cloudflare(Provider):
     """A, AAAA records through api.cloudflare.com (token scopes Zone:Read + DNS:Edit)."""
 
     type = "cloudflare"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -58,6 +59,17 @@ class Cloudflare(Provider):
         Every other such record comes back in `others`: the agent manages the first only.
         """
         return first_of(self._matches(rec))
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record named rec.fqdn of rec.type (a record set's members and any others)."""
+        return self._matches(rec)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """DELETE one record by id; NotFoundError when it is already gone."""
+        zone, _, record_id = (remote.id or "").rpartition("/")
+        if not record_id:
+            raise NotFoundError("no Cloudflare record id for %s" % rec, provider=self.type)
+        self._call("DELETE", "zones/%s/dns_records/%s" % (_q(zone or self._zone(rec.domain)), _q(record_id)))
 
     def _matches(self, rec: RecordSpec) -> list:
         """Every record named rec.fqdn of rec.type, in listed order."""
