@@ -196,6 +196,8 @@ def diff(wanted: list, mine: list, gone: dict) -> tuple:
 
 
 _DONE = {"create": "joined the set", "update": "replaced %s in the set", "delete": "left the set"}
+_FAILED = {"create": "could not join the set", "update": "could not replace %s in the set",
+           "delete": "could not leave the set"}
 
 
 def outcome(entry: dict, out, log, what: str) -> None:
@@ -204,12 +206,12 @@ def outcome(entry: dict, out, log, what: str) -> None:
     for m in out.item.members or ():
         if m["action"] == "keep":
             continue
-        done = _DONE[m["action"]] % m.get("previous") if m["action"] == "update" else _DONE[m["action"]]
+        words = (_FAILED if m.get("error") else _DONE)[m["action"]]
+        words = words % m.get("previous") if "%s" in words else words
         if m.get("error"):
-            log.error("%s: %s (%s) not %s: %s" % (what, m["address"], m.get("source"),
-                                                  done.replace("ed ", " ", 1), m["error"]))
+            log.error("%s: %s (%s) %s: %s" % (what, m["address"], m.get("source"), words, m["error"]))
         else:
-            log.info("%s: %s (%s) %s" % (what, m["address"], m.get("source"), done))
+            log.info("%s: %s (%s) %s" % (what, m["address"], m.get("source"), words))
     others = out.remote.others if out.remote is not None else None
     if others is None:
         return
