@@ -50,7 +50,7 @@ class _Counting:
 def record_spec(record) -> RecordSpec:
     """The provider's view of a config record."""
     return RecordSpec(record.key, record.domain, record.name, record.type, record.ttl,
-                      record.options)
+                      record.options, bool(getattr(record, "members", ())))
 
 
 def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,

@@ -342,3 +342,54 @@ def test_a_failed_delete_keeps_the_member_ours_and_the_next_run_retries(dual):
     assert [m["address"] for m in dual.saved()["home"]["members"]] == ["203.0.113.5", "198.51.100.7"]
     assert dual.run("update").returncode == 0
     assert held(fake) == ["203.0.113.5"]
+
+
+# -- RFC 2136 against a real BIND9: each member is one RR, and only ours are ever deleted -------------
+
+def test_rfc2136_set_on_a_real_bind_adds_and_deletes_only_its_own_rrs(tmp_path):
+    from bind import Bind, require_bind
+
+    require_bind()
+    with Bind(tmp_path / "bind", records=("home A 192.0.2.50",)) as ns:
+        env = AgentEnv(tmp_path)
+        env.config("""
+config provider 'ns'
+\toption type 'rfc2136'
+\toption server '%s'
+\toption port '%d'
+\toption key_name '%s'
+\toption key_secret '%s'
+config record 'home'
+\toption provider 'ns'
+\toption domain 'example.test'
+\toption name 'home'
+\toption ttl '60'
+\tlist interface 'wan'
+\tlist interface 'wanb'
+""" % (ns.address, ns.port, ns.key_name, ns.key_secret))
+        env.interface("wan", wan_status("203.0.113.5"))
+        env.interface("wanb", wan_status("198.51.100.7"))
+        runs = [env.run("update")]
+        assert runs[-1].returncode == 0, runs[-1].stderr
+        assert sorted(a for _, a in ns.dig("home.example.test", "A")) == [
+            "192.0.2.50", "198.51.100.7", "203.0.113.5"]
+        assert "did not create, left as they are: 192.0.2.50 (192.0.2.50)" in runs[-1].stderr
+
+        assert ns.updates() == 0  # the RRset is never replaced: RRs are added to it
+        serial, queries = ns.serial(), ns.signed_queries("home.example.test")
+        runs.append(env.run("update"))
+        assert (ns.serial(), ns.signed_queries("home.example.test")) == (serial, queries)
+
+        env.interface("wanb", wan_status("198.51.100.9"))  # one member changes: one UPDATE, no read
+        runs.append(env.run("update"))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+        assert (ns.serial(), ns.signed_queries("home.example.test")) == (serial + 1, queries)
+        assert sorted(a for _, a in ns.dig("home.example.test", "A")) == [
+            "192.0.2.50", "198.51.100.9", "203.0.113.5"]
+
+        env.interface("wanb", wan_status(None))
+        runs.append(env.run("update"))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+        assert sorted(a for _, a in ns.dig("home.example.test", "A")) == ["192.0.2.50", "203.0.113.5"]
+        assert [m["id"] for m in env.saved()["home"]["members"]] == ["203.0.113.5"]
+        assert_no_secret(env, tuple(runs), ns.key_secret)

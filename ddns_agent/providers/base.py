@@ -12,16 +12,17 @@ from __future__ import annotations
 class RecordSpec:
     """What a provider needs to know about one record."""
 
-    __slots__ = ("key", "domain", "name", "type", "ttl", "options")
+    __slots__ = ("key", "domain", "name", "type", "ttl", "options", "in_set")
 
     def __init__(self, key: str, domain: str, name: str, type: str, ttl: int | None = None,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, in_set: bool = False) -> None:
         self.key = key          # the UCI section name of the record
         self.domain = domain    # the zone, e.g. example.com
         self.name = name        # '@' for the apex, else the label(s) below the zone
         self.type = type        # 'A' or 'AAAA'
         self.ttl = ttl          # None: the provider's default
         self.options = options or {}  # record-level provider options (e.g. proxied)
+        self.in_set = in_set    # one member of a record set: never replace the others
 
     @property
     def fqdn(self) -> str:

@@ -20,7 +20,7 @@ from ddns_agent.providers.base import Provider, RecordSpec, Remote
 ALGORITHMS = {"hmac-sha1": "sha1", "hmac-sha224": "sha224", "hmac-sha256": "sha256",
               "hmac-sha384": "sha384", "hmac-sha512": "sha512"}
 TYPES = {"A": 1, "AAAA": 28}
-SOA, TSIG, IN, ANY = 6, 250, 1, 255
+SOA, TSIG, IN, NONE, ANY = 6, 250, 1, 254, 255
 QUERY, UPDATE = 0, 5
 FUDGE = 300
 DEFAULT_TTL = 300
@@ -63,14 +63,23 @@ def put_name(buf: bytearray, seen: dict, parts: tuple) -> None:
     buf += b"\0"
 
 
-def update_message(msg_id: int, zone: str, fqdn: str, rtype: str, ttl: int, address: str) -> bytes:
-    """An unsigned UPDATE replacing the `fqdn rtype` RRset by one RR (specs/providers.md §8.1)."""
+def update_message(msg_id: int, zone: str, fqdn: str, rtype: str, ttl: int, address: str | None,
+                   old: str | None = None) -> bytes:
+    """An unsigned UPDATE replacing the `fqdn rtype` RRset by one RR (specs/providers.md §8.1).
+
+    With `old` (a record set's member) only the RR `old` is deleted, not the RRset; with
+    `address` None nothing is added; `old` "" adds `address` to the RRset.
+    """
     family = socket.AF_INET6 if rtype == "AAAA" else socket.AF_INET
-    buf, seen, owner = bytearray(struct.pack("!6H", msg_id, UPDATE << 11, 1, 0, 2, 0)), {}, labels(fqdn)
+    changes = [(ANY, 0, b"")] if old is None else [(NONE, 0, socket.inet_pton(family, old))] if old else []
+    if address is not None:
+        changes.append((IN, ttl, socket.inet_pton(family, address)))
+    buf, seen, owner = bytearray(struct.pack("!6H", msg_id, UPDATE << 11, 1, 0, len(changes), 0)), {}, \
+        labels(fqdn)
     put_name(buf, seen, labels(zone))  # the zone section: ZNAME ZTYPE=SOA ZCLASS=IN
     buf += struct.pack("!HH", SOA, IN)
-    # delete the RRset (CLASS ANY, TTL 0, no RDATA), then add the one RR
-    for rclass, rr_ttl, rdata in ((ANY, 0, b""), (IN, ttl, socket.inet_pton(family, address))):
+    # delete the RRset (CLASS ANY, TTL 0, no RDATA) or one RR (CLASS NONE), then add the one RR
+    for rclass, rr_ttl, rdata in changes:
         put_name(buf, seen, owner)
         buf += struct.pack("!HHIH", TYPES[rtype], rclass, rr_ttl, len(rdata)) + rdata
     return bytes(buf)
@@ -221,6 +230,7 @@ class Rfc2136(Provider):
     """Updates a zone on an authoritative server (BIND, Knot, PowerDNS...) with a TSIG key."""
 
     type = "rfc2136"
+    multi = True  # a set's member is one RR, its id the address: only that RR is ever deleted
     can_find = True  # a signed query reads the RRset: skip no-op updates, read back after doubt
     uses_http = False
 
@@ -258,6 +268,26 @@ class Rfc2136(Provider):
 
     def find(self, rec: RecordSpec) -> Remote | None:
         """The RRset the server holds for `rec`, by a signed query; None when empty or unreadable."""
+        found = self._rrs(rec)
+        if not found:
+            return None
+        # several RRs never equal one address, so publish replaces the whole RRset
+        return Remote(rec.fqdn, ",".join(a for a, _ in found), min(t for _, t in found))
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Each RR of the RRset as a Remote whose id is its address."""
+        return [Remote(a, a, t) for a, t in self._rrs(rec)]
+
+    def create(self, rec: RecordSpec, address: str) -> Remote:
+        """A plain record replaces the RRset; a set's member is added to it."""
+        return self.update(rec, Remote(None, None) if rec.in_set else None, address)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """Delete the one RR `remote` (its id is its address); an RR already gone is no error."""
+        self._change(rec, None, remote.id)
+
+    def _rrs(self, rec: RecordSpec) -> list:
+        """[(address, ttl)] of the RRset, sorted; [] when empty or unreadable."""
         rtype = TYPES[rec.type]
         ans = self._ask(query_message(self.new_id(), rec.fqdn, rtype), QUERY)
         if ans.rcode in (3, 5, 9):  # NXDOMAIN; REFUSED/NOTAUTH: queries not allowed, UPDATE decides
@@ -266,28 +296,32 @@ class Rfc2136(Provider):
             raise self._rcode_error(ans.rcode, "query for %s" % rec)
         owner = labels(rec.fqdn)
         family, size = (socket.AF_INET6, 16) if rec.type == "AAAA" else (socket.AF_INET, 4)
-        found = sorted((socket.inet_ntop(family, ans.rdata(pos)), ttl) for o, t, ttl, pos in ans.records
-                       if o == owner and t == rtype and len(ans.rdata(pos)) == size)
-        if not found:
-            return None
-        # several RRs never equal one address, so publish replaces the whole RRset
-        return Remote(rec.fqdn, ",".join(a for a, _ in found), min(t for _, t in found))
+        return sorted((socket.inet_ntop(family, ans.rdata(pos)), ttl) for o, t, ttl, pos in ans.records
+                      if o == owner and t == rtype and len(ans.rdata(pos)) == size)
 
-    def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
-        """Replace the RRset of `rec` by `address` in one signed UPDATE (delete RRset, add RR)."""
+    def update(self, rec: RecordSpec, remote: Remote | None, address: str) -> Remote:
+        """Replace the RRset of `rec` by `address` in one signed UPDATE (delete RRset, add RR).
+
+        A set's member replaces only its own RR (`remote.id`, its old address).
+        """
+        ttl = self._change(rec, address, (remote.id or "") if rec.in_set and remote else None)
+        return Remote(address if rec.in_set else rec.fqdn, address, ttl)
+
+    def _change(self, rec: RecordSpec, address: str | None, old: str | None) -> int:
+        """Send one UPDATE (see update_message); the TTL written."""
         zone = self.zone or rec.domain
         name, zparts = labels(rec.fqdn), labels(zone)
         if name[len(name) - len(zparts):] != zparts:
             raise RejectedError("%s is not inside zone %s (option zone)" % (rec.fqdn, zone))
         ttl = DEFAULT_TTL if rec.ttl is None else rec.ttl
-        ans = self._ask(update_message(self.new_id(), zone, rec.fqdn, rec.type, ttl, address), UPDATE)
+        ans = self._ask(update_message(self.new_id(), zone, rec.fqdn, rec.type, ttl, address, old), UPDATE)
         if ans.rcode == 5:
             raise RejectedError("refused by the server's update policy (REFUSED): key %s may not "
                                 "change %s in zone %s on %s" % (self.key_text, rec, zone, self.where),
                                 status="REFUSED")
         if ans.rcode != 0:
             raise self._rcode_error(ans.rcode, "update of %s in zone %s" % (rec, zone))
-        return Remote(rec.fqdn, address, ttl)
+        return ttl
 
     def check(self) -> str:
         """A signed SOA query proving the key (and the zone, when option zone is set)."""
