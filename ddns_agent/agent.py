@@ -285,8 +285,7 @@ class Agent:
                              else "unchanged", error=None, failures=0, hold_until=None,
                              stopped=False, failed_address=None, source=item.origin or None)
                 entry.pop("note", None)
-                if out.members is None:
-                    self._duplicates(item, out.remote, entry)
+                self._duplicates(item, out.remote, entry)
             else:
                 failed.add(key)
                 msg = str(out.error)
@@ -315,9 +314,10 @@ class Agent:
             return
         entry["duplicates"] = [{"id": o.id, "value": o.value} for o in others[:MAX_DUPLICATES]]
         listed = ", ".join("%s (%s)" % (o.id, o.value) for o in others[:MAX_DUPLICATES])
+        ours = "the set's own records" if item.members is not None else remote.id
         self.log.warning("%s: the provider holds %d more record(s) of this name, left as they are: %s; "
                          "updated only %s: delete the others or they keep answering"
-                         % (describe(item), len(others), listed, remote.id))
+                         % (describe(item), len(others), listed, ours))
 
     def _http_for(self, provider_cfg):
         from ddns_agent.http import Timeouts, make_http

@@ -91,27 +91,25 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand,
     cached_id = saved.get("id") if saved else None
     cached_ttl = saved.get("ttl") if saved else None
     cached_ttl = cached_ttl if isinstance(cached_ttl, int) and not isinstance(cached_ttl, bool) else None
-    read_back = item.verify
-    attempt = 0
-    while True:
-        try:
-            remote, result = _once(p, spec, item.address, cached_id, item.previous, read_back,
-                                   cached_ttl)
-            return Outcome(item, True, result, remote, requests=p.calls)
-        except DdnsError as e:
-            attempt += 1
-            delay = policy.delay(e, attempt, rand())
-            if delay is not None and delay >= time_left():
-                delay = None  # the run's time is up; the next run retries
-            if delay is None:
-                return Outcome(item, False, "failed", error=e, requests=p.calls,
-                               stop=e.retry == STOP, hold_s=policy.hold(e))
-            read_back = read_back or policy.must_read_back(e)
-            sleep(delay)
+    try:
+        remote, result = _retrying(lambda read_back: _once(
+            p, spec, item.address, cached_id, item.previous, item.verify or read_back, cached_ttl),
+            policy, sleep, rand, time_left)
+        return Outcome(item, True, result, remote, requests=p.calls)
+    except DdnsError as e:
+        return _failed(item, e, p.calls, policy)
+
+
+def _failed(item, e: DdnsError, requests: int, policy) -> Outcome:
+    return Outcome(item, False, "failed", error=e, requests=requests, stop=e.retry == STOP,
+                   hold_s=policy.hold(e))
 
 
 def _retrying(call, policy, sleep, rand, time_left):
-    """`call(read_back)` until it succeeds or the policy gives up (then its DdnsError is raised)."""
+    """`call(read_back)` until it succeeds or the policy gives up (then its DdnsError is raised).
+
+    read_back turns True after an error that may hide a landed write; no retry sleeps past the run.
+    """
     attempt = 0
     read_back = False
     while True:
@@ -133,18 +131,18 @@ def _reconcile(members: list, found: list, ours: set) -> tuple:
     for m in members:
         m = dict(m)
         held = by_id.get(m.get("id"))
+        where = "%s: %s" % (m["source"], m["address"])
         if m["action"] != "create" and m.get("id") and held is None:  # gone: make it again
-            m.update(action="delete" if m["action"] == "delete" else "create", id=None)
             if m["action"] == "delete":
                 continue
-        elif held is not None and m["action"] == "keep" and held.value != m["address"]:
-            m.update(action="update", previous=held.value)
-        elif held is not None and m["action"] == "update" and held.value == m["address"]:
+            m.update(action="create", id=None, why=where + " was deleted at the provider; creating it")
+        elif held is not None and m["action"] != "delete" and held.value == m["address"]:
             m["action"] = "keep"
-        if m["action"] == "create":  # held by a record that is not ours: never a duplicate
-            other = next((r for r in found if r.value == m["address"] and r.id not in ours), None)
-            if other is not None:
-                m.update(action="keep", id=None)
+        elif held is not None and m["action"] == "keep":
+            m.update(action="update", previous=held.value, why="%s replaces %s found at the provider"
+                     % (where, held.value))
+        if m["action"] == "create" and any(r.value == m["address"] and r.id not in ours for r in found):
+            m.update(action="keep", id=None)  # held by a record that is not ours: no duplicate
         out.append(m)
     return out, tuple(r for r in found if r.id not in ours)
 
@@ -189,8 +187,7 @@ def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
             found = _retrying(lambda _: p.call("find_all", spec), policy, sleep, rand, time_left)
             members, others = _reconcile(members, found, ours)
     except DdnsError as e:
-        out = Outcome(item, False, "failed", error=e, requests=p.calls, stop=e.retry == STOP,
-                      hold_s=policy.hold(e))
+        out = _failed(item, e, p.calls, policy)
         out.members = owned(saved)
         return out
     now_owned, error, changed = [], None, False
@@ -205,10 +202,9 @@ def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
                 "address": m.get("previous") or m["address"], "source": m.get("source"), "id": m["id"]}
         if done is not None and (done["id"] or m["action"] == "keep"):
             now_owned.append(done)
-    out = Outcome(item, error is None, "updated" if changed else "unchanged",
-                  Remote(None, item.address, None, others), error, p.calls)
-    if error is not None:
-        out.result, out.stop, out.hold_s = "failed", error.retry == STOP, policy.hold(error)
+    out = _failed(item, error, p.calls, policy) if error else Outcome(
+        item, True, "updated" if changed else "unchanged", Remote(None, item.address, None, others),
+        requests=p.calls)
     out.members = now_owned
     item.members = members
     return out

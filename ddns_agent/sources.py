@@ -187,13 +187,12 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
     return first
 
 
-class _Member:
-    """One source of a record set, seen as a plain record reading that interface or device."""
+class View:
+    """`record` with some fields replaced, e.g. one source of a record set as a plain record."""
 
-    def __init__(self, record, kind: str, name: str) -> None:
+    def __init__(self, record, **fields) -> None:
         self._record = record
-        self.interface = name if kind == "interface" else None
-        self.device = name if kind == "device" else None
+        self.__dict__.update(fields)
 
     def __getattr__(self, attr: str):
         return getattr(self._record, attr)
@@ -203,8 +202,8 @@ def observe_members(record, cache: Cache | None = None) -> list:
     """[(interface or device name, Selection)] for each source of a record set, in config order."""
     cache = cache or Cache()
     family = _family(record)
-    return [(name, _one("netifd" if kind == "interface" else "netlink", _Member(record, kind, name),
-                        family, cache)) for kind, name in record.members]
+    return [(name, _one("netifd" if kind == "interface" else "netlink", View(
+        record, interface=name, device=name, members=()), family, cache)) for kind, name in record.members]
 
 
 def interfaces_of(record) -> tuple:
@@ -218,8 +217,7 @@ def interfaces_of(record) -> tuple:
 def observe_all(records: list) -> dict:
     """record.key -> Selection for every record; each interface or device is read once."""
     cache = Cache()
-    return {record.key: observe_members(record, cache) if getattr(record, "members", ()) else
-            observe(record, None, cache) for record in records}
+    return {record.key: observe(record, None, cache) for record in records}
 
 
 def _owns_prefixes(interface: str) -> bool:

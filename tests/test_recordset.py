@@ -63,17 +63,18 @@ def test_list_interface_makes_a_set_and_a_single_interface_stays_plain(tmp_path)
 
 
 @pytest.mark.parametrize("provider, words", [
-    ("dyn", "dyndns2 keeps one address per name and family"),
-    ("duck", "DuckDNS keeps one IPv4 and one IPv6 address per name"),
-    ("hook", "a webhook template takes one address"),
-    ("hz", "provider type hetzner keeps one record per name and type"),
+    ("dyn", "dyndns2 keeps one address per name and type"),
+    ("duck", "duckdns keeps one address per name and type"),
+    ("hook", "webhook keeps one address per name and type"),
+    ("hz", "hetzner keeps one address per name and type"),
 ])
 def test_a_set_on_a_one_record_provider_is_a_config_error_naming_the_option(tmp_path, provider, words):
     cfg, errors = check(tmp_path, record(provider, "\tlist interface 'wan'\n\tlist interface 'wanb'\n"))
     assert cfg is None and len(errors) == 1
     text = str(errors[0])
     assert text.startswith("%s:" % (tmp_path / "ddns_agent")) and "home.interface:" in text
-    assert words in text and "use one interface per record" in text
+    assert words in text and "use one record per interface" in text
+    assert "needs a provider that holds several records of one name (cloudflare, rfc2136" in text
     assert "\n" not in text
 
 
@@ -151,6 +152,7 @@ def test_a_wan_going_down_leaves_the_set_and_plan_says_so():
     assert item.reason == "wanb is down: 198.51.100.7 leaves the set"
     assert item.to_json()["members"][1] == {"address": "198.51.100.7", "source": "wanb",
                                             "action": "delete", "previous": None}
+    assert item.to_json()["address"] == "203.0.113.5"
 
 
 def test_a_changed_address_re_points_its_own_member_instead_of_delete_and_create():
@@ -173,7 +175,7 @@ def test_every_wan_down_keeps_the_set_as_it_is():
     saved = owned(("203.0.113.5", "wan", "z/1"), ("198.51.100.7", "wanb", "z/2"))
     item = decide(Sel(None, "down", "wan is down"), Sel(None, "down", "wanb is down"), saved)
     assert item.action == "keep" and item.members is None
-    assert item.reason == "wan is down; wanb is down; keeping the set as it is"
+    assert item.reason == "wan is down; wanb is down; keeping the published record"
 
 
 def test_an_unreadable_wan_keeps_its_member():
@@ -203,7 +205,7 @@ def test_a_record_published_before_it_became_a_set_is_adopted_by_its_id():
 def test_members_without_an_id_are_never_deleted():
     saved = owned(("203.0.113.5", "wan", "z/1"), ("198.51.100.7", "wanb", None))
     item = decide(Sel("203.0.113.5"), Sel(None, "down", "wanb is down"), saved)
-    assert item.action == "keep" and actions(item) == [("wan", "203.0.113.5", "keep")]
+    assert actions(item) == [("wan", "203.0.113.5", "keep")]  # nothing to send, only state to write
 
 
 def test_force_re_reads_and_a_failure_backs_off_on_events():
@@ -272,7 +274,8 @@ def test_two_wans_two_records_then_one_down_deletes_only_its_record(dual):
         ("203.0.113.5", "wan"), ("198.51.100.7", "wanb")]
     assert foreign["id"] not in {m["id"].split("/")[-1] for m in saved["members"]}
     assert saved["duplicates"] == [{"id": "%s/%s" % (ZONE, foreign["id"]), "value": "192.0.2.99"}]
-    assert "did not create, left as they are" in runs[-1].stderr
+    assert "1 more record(s) of this name, left as they are: %s/%s (192.0.2.99); updated only the " \
+        "set's own records" % (ZONE, foreign["id"]) in runs[-1].stderr
 
     # steady state: no request at all
     server.requests.clear()
@@ -311,7 +314,7 @@ def test_one_member_change_is_exactly_one_request(dual):
     assert done.returncode == 0, done.stderr
     assert [(r.method, r.json()) for r in server.requests] == [("PATCH", {"content": "198.51.100.9"})]
     assert held(fake) == ["198.51.100.9", "203.0.113.5"]
-    assert "198.51.100.9 (wanb) replaced 198.51.100.7 in the set" in done.stderr
+    assert "home.example.com A: wanb: 198.51.100.9 replaces 198.51.100.7" in done.stderr
 
 
 def test_a_member_deleted_at_the_provider_is_made_again_on_force(dual):
@@ -337,7 +340,7 @@ def test_a_failed_delete_keeps_the_member_ours_and_the_next_run_retries(dual):
     server.inject(status=500, body="<html>oops</html>")
     done = dual.run("update")
     assert done.returncode == 1
-    assert "home.example.com A: 198.51.100.7 (wanb) could not leave the set: server error HTTP 500" \
+    assert "home.example.com A: failed: wanb is down: 198.51.100.7 leaves the set: server error HTTP 500" \
         in done.stderr
     assert [m["address"] for m in dual.saved()["home"]["members"]] == ["203.0.113.5", "198.51.100.7"]
     assert dual.run("update").returncode == 0
@@ -373,7 +376,7 @@ config record 'home'
         assert runs[-1].returncode == 0, runs[-1].stderr
         assert sorted(a for _, a in ns.dig("home.example.test", "A")) == [
             "192.0.2.50", "198.51.100.7", "203.0.113.5"]
-        assert "did not create, left as they are: 192.0.2.50 (192.0.2.50)" in runs[-1].stderr
+        assert "left as they are: 192.0.2.50 (192.0.2.50)" in runs[-1].stderr
 
         assert ns.updates() == 0  # the RRset is never replaced: RRs are added to it
         serial, queries = ns.serial(), ns.signed_queries("home.example.test")
