@@ -277,7 +277,8 @@ def test_two_wans_two_records_then_one_down_deletes_only_its_record(dual):
     assert "1 more record(s) of this name, left as they are: %s/%s (192.0.2.99); updated only the " \
         "set's own records" % (ZONE, foreign["id"]) in runs[-1].stderr
 
-    # steady state: no request at all
+    # steady state: no request at all, and the fast path watches both WANs
+    assert {"if wan", "if wanb"} <= set((dual.state / "quick").read_text().splitlines())
     server.requests.clear()
     runs.append(dual.run("update"))
     assert runs[-1].returncode == 0 and server.requests == []
@@ -289,7 +290,7 @@ def test_two_wans_two_records_then_one_down_deletes_only_its_record(dual):
     listed = json.loads(dual.run("plan", "--json").stdout)["records"][0]
     assert [(m["source"], m["action"]) for m in listed["members"]] == [("wan", "keep"), ("wanb", "delete")]
     assert server.requests == []
-    runs.append(dual.run("update"))
+    runs.append(dual.run("update", "--interface", "wanb"))  # as hotplug runs it
     assert runs[-1].returncode == 0, runs[-1].stderr
     assert [r.method for r in server.requests] == ["DELETE"]
     assert held(fake) == ["192.0.2.99", "203.0.113.5"]
