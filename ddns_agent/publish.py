@@ -200,7 +200,7 @@ def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
             m["error"] = str(e)
             done = None if m["action"] == "create" else {
                 "address": m.get("previous") or m["address"], "source": m.get("source"), "id": m["id"]}
-        if done is not None and (done["id"] or m["action"] == "keep"):
+        if done is not None:  # id None: a record not ours holds it, never deleted
             now_owned.append(done)
     out = _failed(item, error, p.calls, policy) if error else Outcome(
         item, True, "updated" if changed else "unchanged", Remote(None, item.address, None, others),

@@ -397,3 +397,19 @@ config record 'home'
         assert sorted(a for _, a in ns.dig("home.example.test", "A")) == ["192.0.2.50", "203.0.113.5"]
         assert [m["id"] for m in env.saved()["home"]["members"]] == ["203.0.113.5"]
         assert_no_secret(env, tuple(runs), ns.key_secret)
+
+
+def test_an_address_a_foreign_record_holds_is_not_duplicated_nor_ever_deleted(dual):
+    fake, server = dual.fake, dual.server
+    theirs = fake.add("example.com", FQDN, "A", "198.51.100.7")
+    dual.interface("wan", wan_status("203.0.113.5"))
+    dual.interface("wanb", wan_status("198.51.100.7"))
+    assert dual.run("update").returncode == 0
+    assert [r.method for r in server.requests] == ["GET", "POST"]
+    assert held(fake) == ["198.51.100.7", "203.0.113.5"]
+    assert [(m["source"], m["id"]) for m in dual.saved()["home"]["members"]][1] == ("wanb", None)
+    dual.interface("wanb", wan_status(None))
+    done = dual.run("update")
+    assert done.returncode == 0, done.stderr
+    assert fake.records[theirs["id"]]["content"] == "198.51.100.7"
+    assert [r.method for r in server.requests] == ["GET", "POST"]

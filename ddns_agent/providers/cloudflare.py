@@ -100,6 +100,8 @@ class Cloudflare(Provider):
                 "ttl": rec.ttl or 1, "proxied": bool(proxied)}
         env = self._call("POST", "zones/%s/dns_records" % _q(zone), body=body, accept=DUPLICATE_CODES)
         if env.get("success") is not True:
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
             found = self.find(rec)  # it already exists: that one is ours now
             if found is None:
                 raise UnconfirmedError("Cloudflare says %s exists but does not list it" % rec)
