@@ -52,8 +52,6 @@ class Observer:
 
     def observe(self, record):
         """The record's Selection (address or reason); [(source, Selection)] for a record set."""
-        if record.members:
-            return sources.observe_members(record, self.cache)
         return sources.observe(record, None, self.cache)
 
     def fingerprint(self, interface: str) -> str | None:
@@ -360,11 +358,11 @@ class Agent:
         every = [r for r in self.cfg.records if r.enabled]
         netifd_only = all(sources.interfaces_of(r) and not any(k == "device" for k, _ in r.members)
                           and set(r.source or ("auto",)) <= {"auto", "netifd"} for r in every)
-        ifaces = {i for r in every for i in sources.interfaces_of(r)}
         if bad or not netifd_only or not every:
             quick.clear(self.state_dir)
         else:
-            quick.write(self.state_dir, self.cfg.path, earliest, ifaces, self.cfg.files)
+            quick.write(self.state_dir, self.cfg.path, earliest,
+                        {i for r in every for i in sources.interfaces_of(r)}, self.cfg.files)
 
     def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
         """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""

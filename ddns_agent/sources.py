@@ -163,7 +163,10 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
 
     `family` defaults to the record type (A -> 4, AAAA -> 6). Sources in `record.source` are tried
     in order; the first 'ok' answer wins, otherwise the first source's answer is returned.
+    A record set gets [(interface or device, Selection)], one per member (observe_members).
     """
+    if getattr(record, "members", ()):
+        return observe_members(record, cache)
     if family is None:
         family = _family(record)
     if cache is None:
