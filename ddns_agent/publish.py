@@ -124,7 +124,7 @@ def _retrying(call, policy, sleep, rand, time_left):
             sleep(delay)
 
 
-def _reconcile(members: list, found: list, ours: set) -> tuple:
+def _reconcile(members: list, found: list, ours: set, ttl: int | None) -> tuple:
     """Members re-planned against what the provider lists; (members, the records not ours)."""
     by_id = {r.id: r for r in found}
     out = []
@@ -136,11 +136,13 @@ def _reconcile(members: list, found: list, ours: set) -> tuple:
             if m["action"] == "delete":
                 continue
             m.update(action="create", id=None, why=where + " was deleted at the provider; creating it")
-        elif held is not None and m["action"] != "delete" and held.value == m["address"]:
+        elif (held is not None and m["action"] != "delete" and held.value == m["address"]
+              and (ttl is None or held.ttl in (None, ttl))):
             m["action"] = "keep"
         elif held is not None and m["action"] == "keep":
-            m.update(action="update", previous=held.value, why="%s replaces %s found at the provider"
-                     % (where, held.value))
+            m.update(action="update", previous=held.value, why=where + (
+                " replaces %s found at the provider" % held.value if held.value != m["address"]
+                else ": TTL set to %s" % ttl))
         if m["action"] == "create" and any(r.value == m["address"] and r.id not in ours for r in found):
             m.update(action="keep", id=None)  # held by a record that is not ours: no duplicate
         out.append(m)
@@ -173,22 +175,25 @@ def _member(p: _Counting, spec: RecordSpec, m: dict, read_back: bool) -> dict | 
     return done
 
 
+def _before(m: dict) -> dict:
+    """A member as owned before its action."""
+    return {"address": m.get("previous") or m["address"], "source": m.get("source"), "id": m.get("id")}
+
+
 def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
                 time_left=lambda: float("inf")) -> Outcome:
     """Publish a set record member by member; one failed member never stops the others."""
-    from ddns_agent.recordset import owned
-
     spec = record_spec(item.record)
     p = _Counting(provider)
     members, others = item.members, None
-    ours = {m["id"] for m in owned(saved) if m.get("id")}
+    ours = {m["id"] for m in members if m.get("id")}
     try:
         if item.verify:
             found = _retrying(lambda _: p.call("find_all", spec), policy, sleep, rand, time_left)
-            members, others = _reconcile(members, found, ours)
+            members, others = _reconcile(members, found, ours, spec.ttl)
     except DdnsError as e:
         out = _failed(item, e, p.calls, policy)
-        out.members = owned(saved)
+        out.members = [_before(m) for m in members if m.get("id")]
         return out
     now_owned, error, changed = [], None, False
     for m in members:
@@ -198,8 +203,7 @@ def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
         except DdnsError as e:
             error = error or e
             m["error"] = str(e)
-            done = None if m["action"] == "create" else {
-                "address": m.get("previous") or m["address"], "source": m.get("source"), "id": m["id"]}
+            done = None if m["action"] == "create" else _before(m)
         if done is not None:  # id None: a record not ours holds it, never deleted
             now_owned.append(done)
     out = _failed(item, error, p.calls, policy) if error else Outcome(

@@ -74,9 +74,8 @@ def plan_set(record, selections: list, saved: dict | None, now: float, force: bo
     from ddns_agent.plan import plan_record
     from ddns_agent.sources import View
 
-    if saved is not None and saved.get("config") != config_hash:
-        saved = None
-    mine = owned(saved)
+    mine = owned(saved)  # kept across a config change, but then checked against the provider first
+    moved = saved is not None and saved.get("config") != config_hash
     wanted, gone, unread = [], {}, []
     for source, sel in selections:
         if sel.status == "error":
@@ -105,7 +104,7 @@ def plan_set(record, selections: list, saved: dict | None, now: float, force: bo
     if words:  # the words of each change say more than "address changed from <the old list>"
         plain = item.reason == "not published yet" or item.reason.startswith("address changed")
         item.reason = "; ".join(([] if plain else [item.reason]) + words)
-    item.verify = item.verify or not any(m.get("id") for m in mine)
+    item.verify = item.verify or moved or not any(m.get("id") for m in mine)
     if unread:
         item.reason = "; ".join([item.reason] + unread)
     return item

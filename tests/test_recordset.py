@@ -413,3 +413,22 @@ def test_an_address_a_foreign_record_holds_is_not_duplicated_nor_ever_deleted(du
     assert done.returncode == 0, done.stderr
     assert fake.records[theirs["id"]]["content"] == "198.51.100.7"
     assert [r.method for r in server.requests] == ["GET", "POST"]
+
+
+def test_a_config_change_keeps_the_members_ours_and_sets_the_new_ttl_on_each(dual):
+    fake, server = dual.fake, dual.server
+    dual.interface("wan", wan_status("203.0.113.5"))
+    dual.interface("wanb", wan_status("198.51.100.7"))
+    assert dual.run("update").returncode == 0
+    ids = [m["id"] for m in dual.saved()["home"]["members"]]
+    dual.config(dual.conf.read_text() + "\toption ttl '300'\n")
+    server.requests.clear()
+    done = dual.run("update")
+    assert done.returncode == 0, done.stderr
+    assert [r.method for r in server.requests] == ["GET", "PATCH", "PATCH"]
+    assert sorted((r["content"], r["ttl"]) for r in fake.find(FQDN)) == [
+        ("198.51.100.7", 300), ("203.0.113.5", 300)]
+    assert [m["id"] for m in dual.saved()["home"]["members"]] == ids
+    dual.interface("wanb", wan_status(None))  # still ours: deleted when its WAN goes down
+    assert dual.run("update").returncode == 0
+    assert held(fake) == ["203.0.113.5"]
