@@ -105,8 +105,9 @@ def plan_set(record, selections: list, saved: dict | None, now: float, force: bo
         plain = item.reason == "not published yet" or item.reason.startswith("address changed")
         item.reason = "; ".join(([] if plain else [item.reason]) + words)
     item.verify = item.verify or moved or not any(m.get("id") for m in mine)
-    if unread:
-        item.reason = "; ".join([item.reason] + unread)
+    leaving = {m.get("source") for m in item.members if m["action"] == "delete"}
+    notes = unread + [why for source, why in gone.items() if source not in leaving]
+    item.reason = "; ".join([item.reason] + notes)  # "unchanged; wanb is down"
     return item
 
 

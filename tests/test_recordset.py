@@ -155,6 +155,12 @@ def test_a_wan_going_down_leaves_the_set_and_plan_says_so():
     assert item.to_json()["address"] == "203.0.113.5"
 
 
+def test_a_wan_down_without_a_member_is_named_in_the_reason():
+    saved = owned(("203.0.113.5", "wan", "z/1"))
+    item = decide(Sel("203.0.113.5"), Sel(None, "down", "wanb is down"), saved)
+    assert (item.action, item.reason) == ("keep", "unchanged; wanb is down")
+
+
 def test_a_changed_address_re_points_its_own_member_instead_of_delete_and_create():
     saved = owned(("203.0.113.5", "wan", "z/1"), ("198.51.100.7", "wanb", "z/2"))
     item = decide(Sel("203.0.113.5"), Sel("198.51.100.9"), saved)
@@ -168,7 +174,7 @@ def test_a_leaving_member_is_re_pointed_when_another_wan_needs_a_record():
     item = decide(Sel("203.0.113.8"), Sel(None, "down", "wanb is down"), saved)
     assert actions(item) == [("wan", "203.0.113.8", "update")]
     assert item.members[0]["id"] == "z/2"
-    assert item.reason == "wan: 203.0.113.8 replaces 198.51.100.7"
+    assert item.reason == "wan: 203.0.113.8 replaces 198.51.100.7; wanb is down"
 
 
 def test_every_wan_down_keeps_the_set_as_it_is():
