@@ -34,6 +34,8 @@ config provider 'hook'
 config provider 'hz'
 \toption type 'hetzner'
 \toption api_token 'x'
+config provider 'dry'
+\toption type 'log'
 """
 
 
@@ -76,6 +78,19 @@ def test_a_set_on_a_one_record_provider_is_a_config_error_naming_the_option(tmp_
     assert words in text and "use one record per interface" in text
     assert "needs a provider that holds several records of one name (cloudflare, rfc2136" in text
     assert "\n" not in text
+
+
+def test_a_dry_run_set_on_the_log_provider_logs_each_member(tmp_path):
+    env = AgentEnv(tmp_path)
+    env.config(PROVIDERS + record("dry", "\tlist interface 'wan'\n\tlist interface 'wanb'\n"))
+    env.interface("wan", wan_status("203.0.113.5"))
+    env.interface("wanb", wan_status("198.51.100.7"))
+    assert env.run("update").returncode == 0
+    env.interface("wanb", wan_status(None))
+    done = env.run("update")
+    assert done.returncode == 0, done.stderr
+    assert "home.example.com A: wanb is down: 198.51.100.7 leaves the set" in done.stderr
+    assert [m["address"] for m in env.saved()["home"]["members"]] == ["203.0.113.5"]
 
 
 def test_a_set_with_an_upstream_source_is_a_config_error(tmp_path):
