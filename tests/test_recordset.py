@@ -453,3 +453,19 @@ def test_a_config_change_keeps_the_members_ours_and_sets_the_new_ttl_on_each(dua
     dual.interface("wanb", wan_status(None))  # still ours: deleted when its WAN goes down
     assert dual.run("update").returncode == 0
     assert held(fake) == ["203.0.113.5"]
+
+
+def test_a_failed_read_back_keeps_every_member_ours(dual):
+    fake, server = dual.fake, dual.server
+    dual.interface("wan", wan_status("203.0.113.5"))
+    dual.interface("wanb", wan_status("198.51.100.7"))
+    assert dual.run("update").returncode == 0
+    members = dual.saved()["home"]["members"]
+    server.inject(status=500, body="<html>oops</html>")
+    done = dual.run("update", "--force")
+    assert done.returncode == 1
+    assert "failed" in dual.saved()["home"]["result"]
+    assert dual.saved()["home"]["members"] == members
+    dual.interface("wanb", wan_status(None))
+    assert dual.run("update").returncode == 0
+    assert held(fake) == ["203.0.113.5"]
