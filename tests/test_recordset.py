@@ -300,6 +300,7 @@ def test_two_wans_two_records_then_one_down_deletes_only_its_record(dual):
 
     # steady state: no request at all, and the fast path watches both WANs
     assert {"if wan", "if wanb"} <= set((dual.state / "quick").read_text().splitlines())
+    assert (dual.state / "fp" / "wan").is_file() and (dual.state / "fp" / "wanb").is_file()
     server.requests.clear()
     runs.append(dual.run("update"))
     assert runs[-1].returncode == 0 and server.requests == []
