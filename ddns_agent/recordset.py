@@ -57,7 +57,8 @@ def owned(saved: dict | None) -> list:
     if isinstance(members, list):
         return [dict(m) for m in members if isinstance(m, dict) and isinstance(m.get("address"), str)]
     if saved.get("id") and saved.get("address"):
-        return [{"address": saved["address"], "source": saved.get("source"), "id": saved["id"]}]
+        source = str(saved.get("source") or "").rpartition(" ")[2] or None  # "netifd wan" -> wan
+        return [{"address": saved["address"], "source": source, "id": saved["id"]}]
     return []
 
 

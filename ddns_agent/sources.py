@@ -243,8 +243,8 @@ def related_records(records: list, interface: str) -> list:
              or any(n == interface for _, n in getattr(r, "members", ()))]
     if _owns_prefixes(interface):
         for r in records:
-            if (r.interface and r.interface != interface and _family(r) == 6
-                    and not _owns_prefixes(r.interface) and _reads_netifd(r)):
+            if (r not in found and _family(r) == 6 and _reads_netifd(r)
+                    and any(not _owns_prefixes(i) for i in interfaces_of(r))):
                 found.append(r)
     return found
 

@@ -221,6 +221,18 @@ def test_a_record_published_before_it_became_a_set_is_adopted_by_its_id():
     saved = {"config": "h1", "checked": 900, "address": "203.0.113.5", "id": "z/1", "source": "netifd wan"}
     item = decide(Sel("203.0.113.5"), Sel("198.51.100.7"), saved)
     assert actions(item) == [("wan", "203.0.113.5", "keep"), ("wanb", "198.51.100.7", "create")]
+    moved = decide(Sel("203.0.113.9"), Sel("198.51.100.7"), saved)  # wan's own record is re-pointed
+    assert actions(moved) == [("wan", "203.0.113.9", "update"), ("wanb", "198.51.100.7", "create")]
+
+
+def test_events_of_each_member_and_of_wan6_for_an_aaaa_set_concern_the_set():
+    from ddns_agent import sources
+
+    v4, v6 = set_rec(), set_rec(type="AAAA")
+    v6.key, v6.members = "home6", (("interface", "lan"), ("interface", "lanb"))
+    assert sources.related_records([v4, v6], "wanb") == [v4]
+    assert sources.related_records([v4, v6], "lanb") == [v6]
+    assert sources.related_records([v4, v6], "wan6") == [v6]
 
 
 def test_members_without_an_id_are_never_deleted():
