@@ -51,7 +51,7 @@ class Observer:
         self.cache = sources.Cache(state_dir)
 
     def observe(self, record):
-        """The record's Selection (address or reason)."""
+        """The record's Selection (address or reason); [(source, Selection)] for a record set."""
         return sources.observe(record, None, self.cache)
 
     def fingerprint(self, interface: str) -> str | None:
@@ -178,7 +178,7 @@ class Agent:
         earliest = self._schedule(saved, records, now)
         if saved != before:
             state.write(self.state_dir, data)
-        ifaces = {interface} if interface else {r.interface for r in records if r.interface}
+        ifaces = {interface} if interface else {i for r in records for i in sources.interfaces_of(r)}
         for iface in ifaces:
             self._fingerprint(iface, records, observer, bad)
         self._quick(bad, earliest)
@@ -296,6 +296,10 @@ class Agent:
                              failed_address=item.address,
                              failures=(entry.get("failures") or 0) + 1,
                              hold_until=now + out.hold_s if out.hold_s else None)
+            if out.members is not None:
+                from ddns_agent.recordset import outcome
+
+                outcome(entry, out, self.log, describe(item))
         return failed
 
     def _duplicates(self, item, remote, entry: dict) -> None:
@@ -308,9 +312,10 @@ class Agent:
             return
         entry["duplicates"] = [{"id": o.id, "value": o.value} for o in others[:MAX_DUPLICATES]]
         listed = ", ".join("%s (%s)" % (o.id, o.value) for o in others[:MAX_DUPLICATES])
+        ours = "the set's own records" if item.members is not None else remote.id
         self.log.warning("%s: the provider holds %d more record(s) of this name, left as they are: %s; "
                          "updated only %s: delete the others or they keep answering"
-                         % (describe(item), len(others), listed, remote.id))
+                         % (describe(item), len(others), listed, ours))
 
     def _http_for(self, provider_cfg):
         from ddns_agent.http import Timeouts, make_http
@@ -351,13 +356,13 @@ class Agent:
         from ddns_agent import quick
 
         every = [r for r in self.cfg.records if r.enabled]
-        netifd_only = all(r.interface and set(r.source or ("auto",)) <= {"auto", "netifd"}
-                          for r in every)
+        netifd_only = all(sources.interfaces_of(r) and not any(k == "device" for k, _ in r.members)
+                          and set(r.source or ("auto",)) <= {"auto", "netifd"} for r in every)
         if bad or not netifd_only or not every:
             quick.clear(self.state_dir)
         else:
-            quick.write(self.state_dir, self.cfg.path, earliest, {r.interface for r in every},
-                        self.cfg.files)
+            quick.write(self.state_dir, self.cfg.path, earliest,
+                        {i for r in every for i in sources.interfaces_of(r)}, self.cfg.files)
 
     def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
         """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""

@@ -64,7 +64,7 @@ class RecordConfig:
     """A `config record NAME` section."""
 
     __slots__ = ("key", "provider", "domain", "name", "type", "interface", "device",
-                 "ipv6_suffix", "ttl", "enabled", "allow_private", "source", "options", "line")
+                 "ipv6_suffix", "ttl", "enabled", "allow_private", "source", "options", "line", "members")
 
     def __init__(self, key: str, provider: str, domain: str, name: str = "@", type: str = "A",
                  interface: str | None = None, device: str | None = None,
@@ -85,6 +85,7 @@ class RecordConfig:
         self.source = source        # ordered address sources; ('auto',) = netifd or netlink
         self.options = options or {}  # provider-specific record options (registry record_options)
         self.line = line
+        self.members = ()           # a record set: (("interface"|"device", name), ...), 2 or more
 
     @property
     def fqdn(self) -> str:
@@ -287,9 +288,15 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
     if suffix is not None and rtype != "AAAA":
         r.fail("needs type AAAA (this record is type %s)" % rtype, "ipv6_suffix",
                r.line("ipv6_suffix"))
-    interface = r.get("interface", uci.interface_name)
-    device = r.get("device", uci.device_name)
     source = _sources(r)
+    listed = ()
+    if any(isinstance(sec.options.get(o, ("",))[0], list) for o in ("interface", "device")):
+        from ddns_agent.recordset import read_members  # `list interface`: a record set
+
+        interface, device, listed = read_members(r, ptype, source, _UPSTREAM_SOURCES)
+    else:
+        interface = r.get("interface", uci.interface_name)
+        device = r.get("device", uci.device_name)
     if not ("interface" in sec.options or "device" in sec.options or _UPSTREAM_SOURCES.issuperset(source)):
         r.fail("needs option interface (a netifd name like wan) or device (like eth0) "
                "for source %s" % " ".join(source), "interface")
@@ -304,6 +311,7 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
         r.get("ttl", uci.number("an integer 1-86400", 1, 86400)),
         r.get("enabled", uci.to_bool, True), r.get("allow_private", uci.to_bool, False), source,
         options, sec.line)
+    record.members = listed
     if domain and len(record.fqdn) > 253:
         r.fail("the full name %s is longer than 253 characters" % record.fqdn, "name", r.line("name"))
     return None if r.errors[errors_before:] else record

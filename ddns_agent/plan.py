@@ -21,7 +21,7 @@ class Item:
     """The decision for one record."""
 
     __slots__ = ("record", "action", "address", "previous", "reason", "origin", "verify",
-                 "unreadable")
+                 "unreadable", "members")
 
     def __init__(self, record, action: str, address: str | None, previous: str | None,
                  reason: str, origin: str = "", verify: bool = False) -> None:
@@ -33,13 +33,18 @@ class Item:
         self.origin = origin        # which source gave the address
         self.verify = verify        # read the remote record before writing (force, drift repair)
         self.unreadable = False     # the source could not be read (counts as a failed record)
+        self.members = None         # a record set: [{address, source, action, id}] (recordset.py)
 
     def to_json(self) -> dict:
         """The item as `plan --json` prints it."""
         r = self.record
-        return {"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
-                "action": self.action, "address": self.address, "previous": self.previous,
-                "source": self.origin or None, "reason": self.reason}
+        out = {"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
+               "action": self.action, "address": self.address, "previous": self.previous,
+               "source": self.origin or None, "reason": self.reason}
+        if self.members is not None:
+            out["members"] = [{k: m.get(k) for k in ("address", "source", "action", "previous")}
+                              for m in self.members]
+        return out
 
 
 class Plan:
@@ -72,6 +77,11 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
     waits until its `next_check` (the back-off); a new address goes at once. A plain `update`
     (the user, or the re-check loop when next_check is due) and --force never wait for it.
     """
+    if getattr(record, "members", None):  # several sources: `selection` is [(source, Selection)]
+        from ddns_agent.recordset import plan_set
+
+        return plan_set(record, selection, saved, now, force, force_interval, config_hash, readable,
+                        event)
     if not record.enabled:
         return Item(record, SKIP, None, None, "record is disabled (enabled 0)")
     if saved is not None and saved.get("config") != config_hash:

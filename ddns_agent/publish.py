@@ -17,7 +17,7 @@ from ddns_agent.providers.base import RecordSpec, Remote
 class Outcome:
     """What happened to one planned record."""
 
-    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s")
+    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s", "members")
 
     def __init__(self, item, ok: bool, result: str, remote: Remote | None = None,
                  error: DdnsError | None = None, requests: int = 0, stop: bool = False,
@@ -30,6 +30,7 @@ class Outcome:
         self.requests = requests  # provider calls made (find/create/update)
         self.stop = stop          # fatal: no more calls until the config changes
         self.hold_s = hold_s      # the provider asked for a rest this long
+        self.members = None       # a record set: the members we own now, each done or not
 
 
 class _Counting:
@@ -49,7 +50,7 @@ class _Counting:
 def record_spec(record) -> RecordSpec:
     """The provider's view of a config record."""
     return RecordSpec(record.key, record.domain, record.name, record.type, record.ttl,
-                      record.options)
+                      record.options, bool(getattr(record, "members", ())))
 
 
 def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,
@@ -90,23 +91,127 @@ def publish_item(item, provider, saved: dict | None, policy, sleep, rand,
     cached_id = saved.get("id") if saved else None
     cached_ttl = saved.get("ttl") if saved else None
     cached_ttl = cached_ttl if isinstance(cached_ttl, int) and not isinstance(cached_ttl, bool) else None
-    read_back = item.verify
+    try:
+        remote, result = _retrying(lambda read_back: _once(
+            p, spec, item.address, cached_id, item.previous, item.verify or read_back, cached_ttl),
+            policy, sleep, rand, time_left)
+        return Outcome(item, True, result, remote, requests=p.calls)
+    except DdnsError as e:
+        return _failed(item, e, p.calls, policy)
+
+
+def _failed(item, e: DdnsError, requests: int, policy) -> Outcome:
+    return Outcome(item, False, "failed", error=e, requests=requests, stop=e.retry == STOP,
+                   hold_s=policy.hold(e))
+
+
+def _retrying(call, policy, sleep, rand, time_left):
+    """`call(read_back)` until it succeeds or the policy gives up (then its DdnsError is raised).
+
+    read_back turns True after an error that may hide a landed write; no retry sleeps past the run.
+    """
     attempt = 0
+    read_back = False
     while True:
         try:
-            remote, result = _once(p, spec, item.address, cached_id, item.previous, read_back,
-                                   cached_ttl)
-            return Outcome(item, True, result, remote, requests=p.calls)
+            return call(read_back)
         except DdnsError as e:
             attempt += 1
             delay = policy.delay(e, attempt, rand())
-            if delay is not None and delay >= time_left():
-                delay = None  # the run's time is up; the next run retries
-            if delay is None:
-                return Outcome(item, False, "failed", error=e, requests=p.calls,
-                               stop=e.retry == STOP, hold_s=policy.hold(e))
+            if delay is None or delay >= time_left():
+                raise
             read_back = read_back or policy.must_read_back(e)
             sleep(delay)
+
+
+def _reconcile(members: list, found: list, ours: set, ttl: int | None) -> tuple:
+    """Members re-planned against what the provider lists; (members, the records not ours)."""
+    by_id = {r.id: r for r in found}
+    out = []
+    for m in members:
+        m = dict(m)
+        held = by_id.get(m.get("id"))
+        where = "%s: %s" % (m["source"], m["address"])
+        if m["action"] != "create" and m.get("id") and held is None:  # gone: make it again
+            if m["action"] == "delete":
+                continue
+            m.update(action="create", id=None, why=where + " was deleted at the provider; creating it")
+        elif (held is not None and m["action"] != "delete" and held.value == m["address"]
+              and (ttl is None or held.ttl in (None, ttl))):
+            m["action"] = "keep"
+        elif held is not None and m["action"] == "keep":
+            m.update(action="update", previous=held.value, why=where + (
+                " replaces %s found at the provider" % held.value if held.value != m["address"]
+                else ": TTL set to %s" % ttl))
+        if m["action"] == "create" and any(r.value == m["address"] and r.id not in ours for r in found):
+            m.update(action="keep", id=None)  # held by a record that is not ours: no duplicate
+        out.append(m)
+    return out, tuple(r for r in found if r.id not in ours)
+
+
+def _member(p: _Counting, spec: RecordSpec, m: dict, read_back: bool) -> dict | None:
+    """One member's request; the member as owned afterwards (None: deleted)."""
+    action, address = m["action"], m["address"]
+    done = {"address": address, "source": m.get("source"), "id": m.get("id")}
+    try:
+        if action == "update":
+            done["id"] = p.call("update", spec, Remote(m["id"], m.get("previous")), address).id
+        elif action == "delete":
+            p.call("delete", spec, Remote(m["id"], address))
+            return None
+    except ProviderError as e:
+        if e.retry != RESOLVE:
+            raise
+        if action == "delete":
+            return None  # already gone
+        action = "create"
+    if action == "create":
+        if read_back:  # an earlier attempt may have landed
+            held = next((r for r in p.call("find_all", spec) if r.value == address), None)
+            if held is not None:
+                done["id"] = held.id
+                return done
+        done["id"] = p.call("create", spec, address).id
+    return done
+
+
+def _before(m: dict) -> dict:
+    """A member as owned before its action."""
+    return {"address": m.get("previous") or m["address"], "source": m.get("source"), "id": m.get("id")}
+
+
+def publish_set(item, provider, saved: dict | None, policy, sleep, rand,
+                time_left=lambda: float("inf")) -> Outcome:
+    """Publish a set record member by member; one failed member never stops the others."""
+    spec = record_spec(item.record)
+    p = _Counting(provider)
+    members, others = item.members, None
+    ours = {m["id"] for m in members if m.get("id")}
+    try:
+        if item.verify:
+            found = _retrying(lambda _: p.call("find_all", spec), policy, sleep, rand, time_left)
+            members, others = _reconcile(members, found, ours, spec.ttl)
+    except DdnsError as e:
+        out = _failed(item, e, p.calls, policy)
+        out.members = [_before(m) for m in members if m.get("id")]
+        return out
+    now_owned, error, changed = [], None, False
+    for m in members:
+        try:
+            done = _retrying(lambda rb, m=m: _member(p, spec, m, rb), policy, sleep, rand, time_left)
+            changed = changed or m["action"] != "keep"
+        except DdnsError as e:
+            error = error or e
+            m["error"] = str(e)
+            done = None if m["action"] == "create" else _before(m)
+        if done is not None:  # id None: a record not ours holds it, never deleted
+            now_owned.append(done)
+    out = _failed(item, error, p.calls, policy) if error else Outcome(
+        item, True, "updated" if changed else "unchanged", Remote(None, item.address, None, others),
+        requests=p.calls)
+    out.members = now_owned
+    item.members = members
+    return out
 
 
 class Publisher:
@@ -162,8 +267,9 @@ class Publisher:
             self.current = item
             try:
                 prov = self.provider(item.record.provider)
-                out = publish_item(item, prov, saved.get(item.record.key), self.policy,
-                                   self.sleep, self.rand, self.time_left)
+                run = publish_item if item.members is None else publish_set
+                out = run(item, prov, saved.get(item.record.key), self.policy, self.sleep, self.rand,
+                          self.time_left)
             except DdnsError as e:
                 out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
             except Exception as e:  # a bug: one line naming the record, the others go on

@@ -163,7 +163,10 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
 
     `family` defaults to the record type (A -> 4, AAAA -> 6). Sources in `record.source` are tried
     in order; the first 'ok' answer wins, otherwise the first source's answer is returned.
+    A record set gets [(interface or device, Selection)], one per member (observe_members).
     """
+    if getattr(record, "members", ()):
+        return observe_members(record, cache)
     if family is None:
         family = _family(record)
     if cache is None:
@@ -185,6 +188,33 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
             reason = "; ".join(r for r in (first.reason, selection.reason) if r)
             first = Selection(None, first.status, reason, first.origin, first.candidates)
     return first
+
+
+class View:
+    """`record` with some fields replaced, e.g. one source of a record set as a plain record."""
+
+    def __init__(self, record, **fields) -> None:
+        self._record = record
+        self.__dict__.update(fields)
+
+    def __getattr__(self, attr: str):
+        return getattr(self._record, attr)
+
+
+def observe_members(record, cache: Cache | None = None) -> list:
+    """[(interface or device name, Selection)] for each source of a record set, in config order."""
+    cache = cache or Cache()
+    family = _family(record)
+    return [(name, _one("netifd" if kind == "interface" else "netlink", View(
+        record, interface=name, device=name, members=()), family, cache)) for kind, name in record.members]
+
+
+def interfaces_of(record) -> tuple:
+    """The netifd interfaces `record` reads (several for a record set)."""
+    members = getattr(record, "members", ())
+    if members:
+        return tuple(n for kind, n in members if kind == "interface")
+    return (record.interface,) if record.interface else ()
 
 
 def observe_all(records: list) -> dict:
@@ -209,11 +239,12 @@ def related_records(records: list, interface: str) -> list:
     """
     if interface == "*":
         return list(records)
-    found = [r for r in records if r.interface == interface or (not r.interface and r.device == interface)]
+    found = [r for r in records if r.interface == interface or (not r.interface and r.device == interface)
+             or any(n == interface for _, n in getattr(r, "members", ()))]
     if _owns_prefixes(interface):
         for r in records:
-            if (r.interface and r.interface != interface and _family(r) == 6
-                    and not _owns_prefixes(r.interface) and _reads_netifd(r)):
+            if (r not in found and _family(r) == 6 and _reads_netifd(r)
+                    and any(not _owns_prefixes(i) for i in interfaces_of(r))):
                 found.append(r)
     return found
 

@@ -12,7 +12,7 @@ import select
 import shutil
 import signal
 
-from ddns_agent import jsonlib, state
+from ddns_agent import jsonlib, sources, state
 
 DEBOUNCE_S = 0.3        # let a burst of events settle into one cycle
 BURST_CAP_S = 5.0       # but a link that never stops flapping still gets a cycle this often
@@ -115,7 +115,7 @@ class _NetlinkSource:
 
 def _open_source(agent):
     ubus = shutil.which("ubus")
-    if ubus and any(r.interface for r in agent.cfg.records):
+    if ubus and any(sources.interfaces_of(r) for r in agent.cfg.records):
         agent.log.info("watching netifd (ubus subscribe network.interface)")
         return _UbusSource(ubus)
     agent.log.info("watching kernel address events (rtnetlink)")

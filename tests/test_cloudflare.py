@@ -286,3 +286,34 @@ def test_the_fake_refuses_what_cloudflare_refuses(api):
     assert call("PATCH", records + "/" + "0" * 32, {"content": "203.0.113.8"}) == (404, [81044])
     assert len(api.fake.records) == 1
 
+
+
+# -- record sets (docs/record-sets.md) ----------------------------------------------------------------
+
+def member(name: str = "home") -> RecordSpec:
+    return RecordSpec("home", "example.com", name, "A", None, {}, in_set=True)
+
+
+def test_find_all_lists_every_record_of_the_name_and_delete_removes_one_by_id(api):
+    a = api.fake.add("example.com", "home.example.com", "A", "203.0.113.5")
+    b = api.fake.add("example.com", "home.example.com", "A", "198.51.100.7")
+    api.fake.add("example.com", "other.example.com", "A", "192.0.2.1")
+    provider = api.provider()
+    found = provider.find_all(member())
+    assert [(r.id, r.value) for r in found] == [("%s/%s" % (ZONE, a["id"]), "203.0.113.5"),
+                                                ("%s/%s" % (ZONE, b["id"]), "198.51.100.7")]
+    provider.delete(member(), found[1])
+    assert api.routes()[-1] == "DELETE /zones/%s/dns_records/%s" % (ZONE, b["id"])
+    assert [r["content"] for r in api.fake.find("home.example.com")] == ["203.0.113.5"]
+
+
+def test_delete_of_a_record_already_gone_is_not_found_as_the_real_api_answers(api):
+    with pytest.raises(NotFoundError, match="81044"):
+        api.provider().delete(member(), Remote("%s/%s" % (ZONE, "0" * 32), "203.0.113.5"))
+
+
+def test_a_member_held_by_a_record_not_ours_is_never_adopted(api):
+    theirs = api.fake.add("example.com", "home.example.com", "A", "203.0.113.5")
+    made = api.provider().create(member(), "203.0.113.5")  # the fake answers 81057, as Cloudflare does
+    assert made.id is None and made.value == "203.0.113.5"
+    assert list(api.fake.records) == [theirs["id"]]

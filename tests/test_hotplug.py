@@ -111,6 +111,19 @@ def test_reconnect_with_a_new_address_starts_an_update(router):
     assert router.agent_calls() == ["update --interface wan"]
 
 
+def test_an_event_on_any_interface_of_a_record_set_starts_an_update(router):
+    # docs/record-sets.md: `list interface 'wan'` + `list interface 'wanb'`
+    router.config(A_ON_WAN.replace("\toption interface 'wan'",
+                                   "\tlist interface 'wanb'\n\tlist interface 'wan'"))
+    router.fingerprint("wan", DHCP / "status_wan_up.json")
+    router.serve("wan", DHCP / "status_wan_changed.json")
+    ifup_after_ifdown = [e for e in hotplug_events("dhcp-public") if e["ACTION"] == "ifup"][-1]
+
+    run_hotplug(router, ifup_after_ifdown, hold=True)
+
+    assert router.agent_calls() == ["update --interface wan"]
+
+
 def test_reconnect_with_the_same_address_starts_no_python(router):
     router.config(A_ON_WAN)
     router.fingerprint("wan", DHCP / "status_wan_up.json")

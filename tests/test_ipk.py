@@ -34,7 +34,7 @@ NOTIFY = "ddns-agent-notify"
 CODE = "./usr/lib/ddns_agent/ddns_agent/"
 # the modules each optional package ships; the core ships every other one
 EXTRA_MODULES = {UPSTREAM: {CODE + m for m in ("ipurl.py", "natpmp.py", "stun.py", "upnp.py", "upstream.py")},
-                 RFC2136: {CODE + "providers/rfc2136.py"},
+                 RFC2136: {CODE + "providers/rfc2136.py", CODE + "providers/dnswire.py"},
                  # every type the registry says `opkg install ddns-agent-providers` for
                  PROVIDERS: {CODE + "providers/%s.py" % REGISTRY[t].module
                              for t, pkg in PACKAGES.items() if pkg == PROVIDERS}
@@ -408,7 +408,7 @@ def _build_from(tmp_path: Path, text: str):
 
 def test_a_module_in_two_packages_stops_the_build(tmp_path):
     # the core forgetting to leave out a module an optional package installs: opkg would refuse it
-    text = re.sub(r"\t\$\(RM\) .*?providers/rfc2136\.py\n", "", MAKEFILE.read_text(), flags=re.S)
+    text = re.sub(r"\t\$\(RM\) .*?providers/dnswire\.py\n", "", MAKEFILE.read_text(), flags=re.S)
     build_ipk, run = _build_from(tmp_path, text)
 
     with pytest.raises(build_ipk.BuildError, match=r"ddns_agent/ipurl\.py is in both ddns-agent and "

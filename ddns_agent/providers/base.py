@@ -12,16 +12,17 @@ from __future__ import annotations
 class RecordSpec:
     """What a provider needs to know about one record."""
 
-    __slots__ = ("key", "domain", "name", "type", "ttl", "options")
+    __slots__ = ("key", "domain", "name", "type", "ttl", "options", "in_set")
 
     def __init__(self, key: str, domain: str, name: str, type: str, ttl: int | None = None,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, in_set: bool = False) -> None:
         self.key = key          # the UCI section name of the record
         self.domain = domain    # the zone, e.g. example.com
         self.name = name        # '@' for the apex, else the label(s) below the zone
         self.type = type        # 'A' or 'AAAA'
         self.ttl = ttl          # None: the provider's default
         self.options = options or {}  # record-level provider options (e.g. proxied)
+        self.in_set = in_set    # one member of a record set: never replace the others
 
     @property
     def fqdn(self) -> str:
@@ -110,6 +111,8 @@ class Provider:
     can_find = True
     #: False for providers that speak no HTTP (log, rfc2136): no Http object is built for them
     uses_http = True
+    #: True when the provider can hold several records of one name/type (record sets)
+    multi = False
 
     def __init__(self, options: dict, http) -> None:
         self.options = options
@@ -173,6 +176,14 @@ class Provider:
     def find(self, rec: RecordSpec) -> Remote | None:
         """Return the remote record for `rec`, or None when it does not exist."""
         return None
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record of `rec`'s name and type (and line) at the provider, as Remotes with ids."""
+        raise NotImplementedError
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """Delete the record `remote` (by id); NotFoundError when it is already gone counts as done."""
+        raise NotImplementedError
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Create the record with `address`; return it with its id."""

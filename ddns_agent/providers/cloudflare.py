@@ -41,6 +41,7 @@ class Cloudflare(Provider):
     """A, AAAA records through api.cloudflare.com (token scopes Zone:Read + DNS:Edit)."""
 
     type = "cloudflare"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -58,6 +59,17 @@ class Cloudflare(Provider):
         Every other such record comes back in `others`: the agent manages the first only.
         """
         return first_of(self._matches(rec))
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record named rec.fqdn of rec.type (a record set's members and any others)."""
+        return self._matches(rec)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """DELETE one record by id; NotFoundError when it is already gone."""
+        zone, _, record_id = (remote.id or "").rpartition("/")
+        if not record_id:
+            raise NotFoundError("no Cloudflare record id for %s" % rec, provider=self.type)
+        self._call("DELETE", "zones/%s/dns_records/%s" % (_q(zone or self._zone(rec.domain)), _q(record_id)))
 
     def _matches(self, rec: RecordSpec) -> list:
         """Every record named rec.fqdn of rec.type, in listed order."""
@@ -88,6 +100,8 @@ class Cloudflare(Provider):
                 "ttl": rec.ttl or 1, "proxied": bool(proxied)}
         env = self._call("POST", "zones/%s/dns_records" % _q(zone), body=body, accept=DUPLICATE_CODES)
         if env.get("success") is not True:
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
             found = self.find(rec)  # it already exists: that one is ours now
             if found is None:
                 raise UnconfirmedError("Cloudflare says %s exists but does not list it" % rec)

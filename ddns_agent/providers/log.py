@@ -11,10 +11,18 @@ class LogProvider(Provider):
     type = "log"
     can_find = False
     uses_http = False
+    multi = True  # a record set's members are logged one by one
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Nothing is held anywhere."""
+        return []
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
-        """Pretend the record now holds `address`."""
-        return Remote(None, address, rec.ttl)
+        """Pretend the record (a set's member: its id is its address) now holds `address`."""
+        return Remote(address if rec.in_set else None, address, rec.ttl)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """Pretend the member is gone."""
 
     def check(self) -> str:
         """Nothing to reach."""

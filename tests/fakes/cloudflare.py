@@ -1,8 +1,9 @@
 """Fake Cloudflare API v4 (specs/providers.md §4, §10): checks what the real one checks, same envelope.
 
 Routes under /client/v4: GET /zones[?name=], GET /zones/{id}, GET/POST /zones/{id}/dns_records,
-PATCH and PUT /zones/{id}/dns_records/{rid}. Auth: `Authorization: Bearer <token>`; none -> 400 code 9106,
-a wrong one -> 403 code 10000. Unknown zone id -> 400 codes 7003 + 7000.
+PATCH, PUT and DELETE /zones/{id}/dns_records/{rid} (DELETE answers {"id"}).
+Auth: `Authorization: Bearer <token>`; none -> 400 code 9106, a wrong one -> 403 code 10000.
+Unknown zone id -> 400 codes 7003 + 7000.
 Records: type A/AAAA (else 1004), content an address of that family (9005), ttl 1 or 60-86400
 (9021), proxied a boolean (9003), name inside the zone (1004), a JSON body (9207); an identical
 record answers 81057 on create, 81058 on PATCH/PUT; an unknown record id 81044 (404). PATCH keeps
@@ -96,6 +97,13 @@ class CloudflareFake:
                 return self._create(req, zone_id)
         if len(parts) == 4 and parts[2] == "dns_records" and req.method in ("PATCH", "PUT"):
             return self._patch(req, zone_id, parts[3])
+        if len(parts) == 4 and parts[2] == "dns_records" and req.method == "DELETE":
+            old = self.records.get(parts[3])
+            if old is None or old["zone_id"] != zone_id:
+                return envelope(errors=[(81044, "Record does not exist.")], status=404)
+            self.writes += 1
+            del self.records[parts[3]]
+            return envelope({"id": parts[3]})
         return _no_route()
 
     def _zones(self, req: FakeRequest) -> FakeResponse:
