@@ -185,7 +185,7 @@ class Urllib3Http(Http):
         self._urllib3 = urllib3
         self._exc = urllib3.exceptions
         self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=1, block=False, retries=False, ssl_context=ssl_context,
+            num_pools=4, maxsize=1, block=False, retries=False,
             timeout=urllib3.Timeout(connect=timeouts.connect_s, read=timeouts.read_s))
         # the pools' connections read answers through a response class bound to this request's deadline
         bounded = {"response_class": _response_class(self._deadline)}
@@ -199,6 +199,8 @@ class Urllib3Http(Http):
         answer = None
         complete = False
         url = "%s://%s%s" % (dest.scheme, dest.where, dest.target)
+        if dest.scheme == "https" and "ssl_context" not in self._pool.connection_pool_kw:
+            self._pool.connection_pool_kw["ssl_context"] = self.ssl_context  # only https loads the CAs
         try:
             timeout = self._urllib3.Timeout(connect=min(self.timeouts.connect_s, self._deadline.left()),
                                             read=self.timeouts.read_s)

@@ -103,6 +103,30 @@ def test_plain_http_endpoint_works(serve, client):
     assert client().request("GET", server.url + "/").status == 200
 
 
+def test_plain_http_never_loads_the_ca_store_and_https_loads_it_once(serve, client, monkeypatch):
+    import ssl
+
+    loads = []
+    real = ssl.create_default_context
+
+    def counted(*args, **kwargs):
+        loads.append(kwargs.get("cafile"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    plain = serve(Echo(), tls=False)
+    secure = serve(Echo())
+    # the system store would not trust the test CA: point it at the fake's CA, as a distro bundle would
+    monkeypatch.setenv("SSL_CERT_FILE", secure.cafile)
+    http = client()
+    for _ in range(2):
+        assert http.request("POST", plain.url + "/", body=b"x").status == 200
+    assert loads == []
+    for _ in range(2):
+        assert http.request("POST", secure.url + "/", body=b"x").status == 200
+    assert loads == [None]
+
+
 def test_get_dropped_without_answer_is_sent_once_more(seam):
     inject, http, url, handler = seam
     inject(close=True)
@@ -262,7 +286,8 @@ def test_env_var_picks_the_transport(monkeypatch):
     monkeypatch.setenv("DDNS_AGENT_HTTP", "urllib3")
     assert isinstance(make_http(Timeouts()), Urllib3Http)
     monkeypatch.delenv("DDNS_AGENT_HTTP")
-    assert isinstance(make_http(Timeouts()), Urllib3Http)  # auto: urllib3 is installed here
+    assert isinstance(make_http(Timeouts()), StdlibHttp)  # auto is http.client though urllib3 is installed
+    assert isinstance(make_http(Timeouts(), transport="urllib3"), Urllib3Http)
     assert isinstance(make_http(Timeouts(), transport="stdlib"), StdlibHttp)
     monkeypatch.setenv("DDNS_AGENT_HTTP", "curl")
     with pytest.raises(ConfigError, match="DDNS_AGENT_HTTP: expected urllib3 or stdlib, got 'curl'"):
