@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 from netns import Netns, require_netns
@@ -52,6 +53,12 @@ class Box:
         ns.add_device("d0")
         ns.ip("addr", "add", "203.0.113.54/24", "dev", "d0")
         ns.ip("-6", "addr", "add", "2001:db8::54/64", "dev", "d0", "nodad")
+        # duplicate detection of the link-local address ends ~1 s after the link comes up, and
+        # rightly sends the next run through the full cycle (a tentative address became usable)
+        for _ in range(100):
+            if not ns.ip("-6", "addr", "show", "dev", "d0", "tentative").stdout.strip():
+                break
+            time.sleep(0.05)
 
     def update(self, *args: str):
         return self.ns.run(sys.executable, "-m", "ddns_agent", "--config", str(self.conf), "--state-dir",
