@@ -103,6 +103,46 @@ def test_plain_http_endpoint_works(serve, client):
     assert client().request("GET", server.url + "/").status == 200
 
 
+def _hashed_dir(tmp_path, name: str, cafile: str) -> str:
+    """A CA directory as c_rehash leaves it: the CA under <subject hash>.0."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to name a hashed CA directory")
+    digest = subprocess.run(["openssl", "x509", "-subject_hash", "-noout", "-in", cafile],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / (digest + ".0")).write_bytes(open(cafile, "rb").read())
+    return str(folder)
+
+
+def test_system_cas_come_from_a_hashed_directory_read_lazily(serve, client, monkeypatch, tmp_path):
+    import trustme
+
+    secure = serve(Echo())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", _hashed_dir(tmp_path, "certs", secure.cafile))
+    http = client()
+    assert http.ssl_context.cert_store_stats()["x509_ca"] == 0  # nothing parsed up front
+    assert http.request("POST", secure.url + "/", body=b"x").status == 200
+    # a server whose CA is not in the directory is refused
+    other = trustme.CA()
+    stranger = serve(Echo(), ca=other)
+    with pytest.raises(TransientError, match="could not be verified"):
+        client().request("GET", stranger.url + "/")
+
+
+def test_ssl_cert_file_still_names_the_bundle(serve, client, monkeypatch, tmp_path):
+    import trustme
+
+    other = serve(Echo(), ca=trustme.CA())
+    monkeypatch.setenv("SSL_CERT_DIR", _hashed_dir(tmp_path, "certs", other.cafile))
+    secure = serve(Echo())
+    monkeypatch.setenv("SSL_CERT_FILE", secure.cafile)
+    assert client().request("GET", secure.url + "/").status == 200
+
+
 def test_plain_http_never_loads_the_ca_store_and_https_loads_it_once(serve, client, monkeypatch):
     import ssl
 
