@@ -210,7 +210,8 @@ def pip_installed(root: Path) -> str:
     subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True,
                    timeout=120)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                    "-q", "--no-deps", str(src)], check=True, capture_output=True, timeout=600)
+                    "-q", "--no-deps", str(src)], check=True, capture_output=True, text=True,
+                   timeout=600)
     return str(venv / "bin" / "ddns-agent")
 
 
