@@ -109,11 +109,11 @@ class Box:
 class Served:
     """A fake provider over real HTTPS: handler, server, and request/connection counters."""
 
-    def __init__(self, handler, ca) -> None:
+    def __init__(self, handler, ca, tls: bool = True) -> None:
         from fakes.server import FakeServer
         self.handler = handler
         # the bench outlives the default 120 s self-stop; it stops the server itself in any case
-        self.server = FakeServer(handler, ca=ca, lifetime_s=900).start()
+        self.server = FakeServer(handler, ca=ca, tls=tls, lifetime_s=900).start()
 
     def mark(self) -> tuple:
         """Counters now: (requests, connections)."""
@@ -129,17 +129,21 @@ class Served:
         self.server.stop()
 
 
-def cloudflare(ca) -> Served:
-    """The Cloudflare fake (one zone, example.com) served over HTTPS."""
+def cloudflare(ca, tls: bool = True) -> Served:
+    """The Cloudflare fake (one zone, example.com) served over HTTPS (or plain HTTP)."""
     from fakes.cloudflare import CloudflareFake
-    return Served(CloudflareFake(CF_TOKEN, {"example.com": "9" * 32}), ca)
+    return Served(CloudflareFake(CF_TOKEN, {"example.com": "9" * 32}), ca, tls)
 
 
 def cloudflare_options(served: Served) -> dict:
-    """Provider options pointing at the fake, trusting only its CA."""
+    """Provider options pointing at the fake, trusting only its CA (none over plain HTTP)."""
     from fakes.cloudflare import PREFIX
-    return {"type": "cloudflare", "api_token": CF_TOKEN, "endpoint": served.server.url + PREFIX,
-            "cacert": served.server.cafile}
+    options = {"type": "cloudflare", "api_token": CF_TOKEN, "endpoint": served.server.url + PREFIX}
+    if served.server.cafile:
+        options["cacert"] = served.server.cafile
+    else:
+        options["allow_insecure_http"] = "1"
+    return options
 
 
 def dnspod(ca) -> Served:
@@ -176,9 +180,39 @@ assert r.status == 200, r.status
 """
 
 
+FLOOR_PLAIN = """import http.client, os
+from urllib.parse import urlsplit
+u = urlsplit(os.environ["FLOOR_URL"])
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+c.request(os.environ["FLOOR_METHOD"], u.path, body=os.environ["FLOOR_BODY"].encode(),
+          headers={"Authorization": os.environ["FLOOR_AUTH"], "Content-Type": "application/json"})
+r = c.getresponse()
+r.read()
+assert r.status == 200, r.status
+"""
+
+
 def floor_argv(transport: str) -> list:
-    """The floor for a transport: urllib3, or http.client + ssl for stdlib."""
-    return [PY, "-c", FLOOR_URLLIB3 if transport == "urllib3" else FLOOR_STDLIB]
+    """The floor for a transport: urllib3, http.client + ssl for stdlib, bare http.client for plain."""
+    return [PY, "-c", {"urllib3": FLOOR_URLLIB3, "plain": FLOOR_PLAIN}.get(transport, FLOOR_STDLIB)]
+
+
+def pip_installed(root: Path) -> str:
+    """`ddns-agent` as `pip install .` puts it in a fresh venv (from a copy: pip builds in the tree)."""
+    import subprocess
+
+    src = root / "pip-src"
+    for name in ("ddns_agent", "scripts"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    venv = root / "pip-venv"
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True,
+                   timeout=120)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                    "-q", "--no-deps", str(src)], check=True, capture_output=True, text=True,
+                   timeout=600)
+    return str(venv / "bin" / "ddns-agent")
 
 
 def floor_env(base: dict, url: str, cafile: str, body: str, method: str = "PATCH") -> dict:

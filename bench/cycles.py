@@ -10,13 +10,17 @@ from standins.router import A_ON_WAN
 
 
 def update_cycle(root, ca, transport: str, reps: int) -> dict:
-    """`ddns-agent update` publishing one changed record (one PATCH) vs a bare interpreter's PATCH."""
-    served = boxes.cloudflare(ca)
+    """`ddns-agent update` publishing one changed record (one PATCH) vs a bare interpreter's PATCH.
+
+    transport "plain": the default configuration against a plain-HTTP endpoint (no CA store to load).
+    """
+    plain = transport == "plain"
+    served = boxes.cloudflare(ca, tls=not plain)
     try:
         fake = served.handler
         box = boxes.Box(root, "update-" + transport)
         box.config("cf", boxes.cloudflare_options(served), [("home4", "example.com", "home", "A")])
-        env = box.env_for(transport)
+        env = box.env_for(None if plain else transport)
         box.wan(boxes.V4[1])
         first = Variant("first", box.argv("update"), env)
         first.run()  # creates the record and caches its id: later runs are steady state
@@ -43,7 +47,7 @@ def update_cycle(root, ca, transport: str, reps: int) -> dict:
         def floor_prepare(i: int) -> None:
             body = json.dumps({"content": boxes.V4[i % 2]})
             floor_env.clear()
-            floor_env.update(boxes.floor_env(env, floor_url, served.server.cafile, body))
+            floor_env.update(boxes.floor_env(env, floor_url, served.server.cafile or "", body))
             marks["floor"] = served.mark()
 
         def floor_check(i: int, sample) -> None:
@@ -54,7 +58,7 @@ def update_cycle(root, ca, transport: str, reps: int) -> dict:
         agent = Variant("agent", box.argv("update"), env, agent_prepare, agent_check)
         floor = Variant("floor", boxes.floor_argv(transport), floor_env, floor_prepare, floor_check)
         variants = [agent, floor]
-        if transport != "urllib3":  # issue 5 defines the floor as a bare urllib3 request: run it too
+        if transport == "stdlib":  # issue 5 defines the floor as a bare urllib3 request: run it too
             variants.append(Variant("urllib3 floor", boxes.floor_argv("urllib3"), floor_env,
                                     floor_prepare, floor_check))
         runs = interleave(variants, reps)
@@ -77,21 +81,27 @@ def update_cycle(root, ca, transport: str, reps: int) -> dict:
 LOG_PROVIDER = {"type": "log"}
 
 
-def no_change(root, ca, reps: int) -> dict:
-    """`ddns-agent update` with the state already right (no provider call) vs `python3 -c pass`."""
+def no_change(root, ca, reps: int, command: str | None = None) -> dict:
+    """`ddns-agent update` with the state already right (no provider call) vs `python3 -c pass`.
+
+    `command`: the installed `ddns-agent` to run (default: started as the OpenWrt launcher does).
+    """
     served = boxes.cloudflare(ca)
     try:
-        box = boxes.Box(root, "nochange")
+        box = boxes.Box(root, "nochange-pip" if command else "nochange")
         box.config("cf", boxes.cloudflare_options(served), [("home4", "example.com", "home", "A")])
         box.wan(boxes.V4[0])
-        Variant("first", box.argv("update"), box.env).run()
+        argv = box.argv("update")
+        if command:
+            argv[:2] = [command]
+        Variant("first", argv, box.env).run()
         mark = served.mark()
 
         def check(i: int, sample) -> None:
             if served.since(mark)[0]:
                 raise BenchError("a no-change update sent a request")
 
-        agent = Variant("agent", box.argv("update"), box.env, check=check)
+        agent = Variant("agent", argv, box.env, check=check)
         bare = Variant("python -c pass", [boxes.PY, "-c", "pass"], box.env)
         runs = interleave([agent, bare], reps)
     finally:
@@ -100,6 +110,78 @@ def no_change(root, ca, reps: int) -> dict:
     return {"agent_ms": summary(walls(a)), "python_ms": summary(walls(b)),
             "ratio": ratios(walls(a), walls(b)), "agent_rss_mb": summary(rss_mb(a)),
             "python_rss_mb": summary(rss_mb(b))}
+
+
+DEVICE_CONFIG = """
+config provider 'demo'
+	option type 'log'
+
+config record 'home4'
+	option provider 'demo'
+	option domain 'example.com'
+	option name 'home'
+	option type 'A'
+	option device 'wan0'
+
+config record 'home6'
+	option provider 'demo'
+	option domain 'example.com'
+	option name 'home'
+	option type 'AAAA'
+	option device 'wan0'
+"""
+
+
+def _settle(ns, device: str) -> None:
+    """Wait (at most 5 s) until duplicate detection of the link-local address is over: its end changes
+    the device's fingerprint, and the first no-change run would rightly take the full cycle."""
+    import time
+
+    for _ in range(100):
+        if not ns.ip("-6", "addr", "show", "dev", device, "tentative").stdout.strip():
+            return
+        time.sleep(0.05)
+    raise BenchError("%s kept a tentative IPv6 address for 5 s" % device)
+
+
+def no_change_device(root, reps: int) -> dict:
+    """The same for records on a netlink device (plain Linux), inside a namespace made for it.
+
+    The helper that starts the children runs in the namespace, so neither side pays `ip netns exec`.
+    """
+    from netns import Netns, _why_missing
+    from spawner import Spawner
+
+    missing = _why_missing()
+    if missing:
+        return {"skipped": missing}
+    with Netns("ddnsbench") as ns:
+        ns.add_device("wan0")
+        ns.ip("addr", "add", boxes.V4[0] + "/24", "dev", "wan0")
+        ns.ip("-6", "addr", "add", boxes.V6[0] + "/64", "dev", "wan0", "nodad")
+        _settle(ns, "wan0")
+        box = boxes.Box(root, "nochange-device")
+        box.conf.write_text(boxes.AGENT_SECTION.format(state=box.state) + DEVICE_CONFIG)
+        spawner = Spawner(ns.argv())
+        try:
+            Variant("first", box.argv("update"), box.env, spawner=spawner).run()
+            left = (box.state / "quick").read_text() if (box.state / "quick").exists() else ""
+            if "\ndev wan0 " not in left:
+                raise BenchError("the first run left no fast-path summary for wan0: %r" % left)
+            before = (box.state / "state.json").stat().st_mtime_ns
+
+            def check(i: int, sample) -> None:
+                if (box.state / "state.json").stat().st_mtime_ns != before:
+                    raise BenchError("a no-change update of a device record took the full cycle")
+
+            agent = Variant("agent", box.argv("update"), box.env, check=check, spawner=spawner)
+            bare = Variant("python -c pass", [boxes.PY, "-c", "pass"], box.env, spawner=spawner)
+            runs = interleave([agent, bare], reps)
+        finally:
+            spawner.close()
+    a, b = runs["agent"], runs["python -c pass"]
+    return {"agent_ms": summary(walls(a)), "python_ms": summary(walls(b)),
+            "ratio": ratios(walls(a), walls(b))}
 
 
 HOTPLUG_CONFIG = A_ON_WAN

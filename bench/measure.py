@@ -45,14 +45,14 @@ def stop_spawner() -> None:
         _SPAWNER = None
 
 
-def spawn(argv: list, env: dict, cwd: str = "/", timeout_s: float = 60.0) -> Sample:
-    """Run `argv` to completion in the helper; a hung child is killed after `timeout_s`."""
-    if _SPAWNER is None:
+def spawn(argv: list, env: dict, cwd: str = "/", timeout_s: float = 60.0, spawner=None) -> Sample:
+    """Run `argv` to completion in the helper (or `spawner`); a hung child is killed after `timeout_s`."""
+    if spawner is None and _SPAWNER is None:
         start_spawner()
     fd, path = tempfile.mkstemp(prefix="bench-stderr-")
     os.close(fd)
     try:
-        wall, rss_kb, rc = _SPAWNER.run(argv, env, cwd, path, timeout_s)
+        wall, rss_kb, rc = (spawner or _SPAWNER).run(argv, env, cwd, path, timeout_s)
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
     finally:
@@ -64,8 +64,9 @@ class Variant:
     """One side of a comparison: `prepare(i)` before run i (untimed), the command, `check(i, sample)`."""
 
     def __init__(self, name: str, argv: list, env: dict, prepare=None, check=None,
-                 expect_rc: int = 0) -> None:
+                 expect_rc: int = 0, spawner=None) -> None:
         self.name = name
+        self.spawner = spawner  # None: the bench's helper; else one started elsewhere (a namespace)
         self.argv = argv
         self.env = env
         self.prepare = prepare
@@ -79,7 +80,7 @@ class Variant:
         self.runs += 1
         if self.prepare is not None:
             self.prepare(i)
-        s = spawn(self.argv, self.env)
+        s = spawn(self.argv, self.env, spawner=self.spawner)
         if s.rc != self.expect_rc:
             raise BenchError("%s: exit %d (expected %d): %s" % (self.name, s.rc, self.expect_rc,
                                                                s.stderr.strip()[-800:]))

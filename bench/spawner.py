@@ -55,8 +55,9 @@ def _serve() -> None:
 class Spawner:
     """Client side: `run(argv, env, cwd, stderr_path, timeout_s) -> (wall_s, rss_kb, rc)`."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-S", "-I", os.path.abspath(__file__)],
+    def __init__(self, prefix: tuple = ()) -> None:
+        # `prefix`: e.g. `ip netns exec NAME`, so the helper and its children live in that namespace
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-S", "-I", os.path.abspath(__file__)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      bufsize=1)
 

@@ -131,6 +131,18 @@ def refusal(address, allow_private: bool = False) -> str | None:
     setups publish those on purpose); loopback, link-local, unspecified, multicast, broadcast, reserved,
     IPv4-mapped, IPv4-compatible, discard-only and zoned addresses stay refused.
     """
+    key = (address, allow_private)
+    if key not in _REFUSALS:  # every record of a run asks about the same few addresses
+        if len(_REFUSALS) >= 256:  # `watch` lives for months of privacy addresses
+            _REFUSALS.clear()
+        _REFUSALS[key] = _refusal(address, allow_private)
+    return _REFUSALS[key]
+
+
+_REFUSALS: dict = {}
+
+
+def _refusal(address, allow_private: bool) -> str | None:
     if isinstance(address, str):
         address = ipaddress.ip_address(address)
     if getattr(address, "scope_id", None):  # fe80::1%eth0: only this host knows which link it means

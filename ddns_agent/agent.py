@@ -65,6 +65,19 @@ class Observer:
             return None
         return netifd.fingerprint(status)
 
+    def device_fingerprint(self, device: str) -> str | None:
+        """quick.device_fingerprint of `device` from this cycle's netlink read, None when unreadable."""
+        from ddns_agent import netlink, quick
+        from ddns_agent.errors import SourceError
+
+        try:
+            up, found = self.cache.get(("netlink", device),
+                                       lambda: (netlink.is_up(device), netlink.addresses(device)))
+        except SourceError:
+            return None
+        return quick.device_fingerprint(up, [(c.address.packed, c.preferred, c.deprecated,
+                                              c.temporary, c.tentative) for c in found])
+
 
 def _jitter() -> float:
     """A random fraction for retry jitter; `random` is imported only when a retry happens."""
@@ -181,7 +194,7 @@ class Agent:
         ifaces = {interface} if interface else {i for r in records for i in sources.interfaces_of(r)}
         for iface in ifaces:
             self._fingerprint(iface, records, observer, bad)
-        self._quick(bad, earliest)
+        self._quick(bad, earliest, observer, interface)
         if interrupted is not None:
             raise interrupted
         if getattr(self.cfg, "notify", ()):  # state is written; sent detached; never changes the exit code
@@ -351,18 +364,17 @@ class Agent:
         state.write_next_check(self.state_dir, earliest)
         return earliest
 
-    def _quick(self, bad: set, earliest: float | None) -> None:
-        """Leave the fast path's summary when every record is right and reads netifd, else clear it."""
+    def _quick(self, bad: set, earliest: float | None, observer, interface: str | None) -> None:
+        """Leave the fast path's summary when every record is right and quick.py can check it, else clear."""
         from ddns_agent import quick
 
         every = [r for r in self.cfg.records if r.enabled]
-        netifd_only = all(sources.interfaces_of(r) and not any(k == "device" for k, _ in r.members)
-                          and set(r.source or ("auto",)) <= {"auto", "netifd"} for r in every)
-        if bad or not netifd_only or not every:
+        found = quick.sources_of(every, interface) if every and not bad else None
+        devices = {d: observer.device_fingerprint(d) for d in found[1]} if found else {}
+        if found is None or None in devices.values():
             quick.clear(self.state_dir)
         else:
-            quick.write(self.state_dir, self.cfg.path, earliest,
-                        {i for r in every for i in sources.interfaces_of(r)}, self.cfg.files)
+            quick.write(self.state_dir, self.cfg.path, earliest, found[0], self.cfg.files, devices)
 
     def _fingerprint(self, interface: str, records: list, observer, bad: set) -> None:
         """Leave the interface's fingerprint for the hotplug script, or clear it if a record is not right."""

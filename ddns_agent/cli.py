@@ -9,15 +9,13 @@ from __future__ import annotations
 import sys
 import time
 
-from ddns_agent import __version__
-from ddns_agent.errors import ConfigError, DdnsError
-from ddns_agent.log import Log
-
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parser():
     import argparse
+
+    from ddns_agent import __version__
 
     p = argparse.ArgumentParser(
         prog="ddns-agent",
@@ -72,6 +70,10 @@ def main(argv: list | None = None) -> int:
     args = _Update(fast) if fast is not None else _parser().parse_args(argv)
     if _bad_interface(getattr(args, "interface", None)):
         return EXIT_CONFIG
+    # imported only past the fast path: a no-change run needs neither
+    from ddns_agent.errors import ConfigError, DdnsError
+    from ddns_agent.log import Log
+
     log = Log("debug" if args.verbose else "info")
     try:
         if args.command == "providers":
@@ -188,7 +190,7 @@ def _fmt(option: str, info) -> str:
     return "%s (or %s_file)" % (option, option) if option in info.secrets else option
 
 
-def cmd_check(args, log: Log) -> int:
+def cmd_check(args, log) -> int:
     """Validate the config and report every problem at once; `--online` checks each provider."""
     from ddns_agent import config as config_mod
 
@@ -214,6 +216,7 @@ def cmd_check(args, log: Log) -> int:
 def _provider_problems(cfg, path: str) -> list:
     """Option values only a provider can judge (a base64 key, an algorithm name), as ConfigErrors."""
     from ddns_agent import providers as registry
+    from ddns_agent.errors import ConfigError
 
     problems = []
     for name, pc in cfg.providers.items():

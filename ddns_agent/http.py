@@ -1,4 +1,4 @@
-"""Transport seam: one `request` call, over urllib3 when it imports, http.client otherwise.
+"""Transport seam: one `request` call, over http.client (default) or urllib3 (when asked for).
 
 This module and its transports (transports.py: http.client, urllib3) are the only ones that catch
 socket, ssl, http.client and urllib3 errors. They leave as:
@@ -238,7 +238,7 @@ class Http:
 
     def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
         self.timeouts = timeouts
-        self.ssl_context = ssl_context
+        self._ssl_context = ssl_context
         self.user_agent = user_agent
         self.run_deadline = float("inf")
         self._deadline = _Deadline(timeouts.read_s)
@@ -266,6 +266,13 @@ class Http:
                 closed = exc
         raise UnconfirmedError(str(closed))
 
+    @property
+    def ssl_context(self):
+        """The TLS context, made at the first https request: plain HTTP never loads the CA store."""
+        if self._ssl_context is None:
+            self._ssl_context = ssl_context()
+        return self._ssl_context
+
     def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
         raise NotImplementedError
 
@@ -285,12 +292,31 @@ class Http:
         self.close()
 
 
+def _hashed_capath(ssl) -> str | None:
+    """The system CA directory when it is hashed (c_rehash links, as Debian, Alpine and OpenWrt's
+    ca-certificates leave it) and SSL_CERT_FILE names no bundle; else None."""
+    paths = ssl.get_default_verify_paths()
+    if os.environ.get(paths.openssl_cafile_env) or not paths.capath:
+        return None
+    try:
+        names = os.listdir(paths.capath)
+    except OSError:
+        return None
+    return paths.capath if any(len(n) == 10 and n.endswith(".0") for n in names) else None
+
+
 def ssl_context(cacert: str | None = None):
-    """A verifying TLS context: `cacert` only when given, else the system bundle."""
+    """A verifying TLS context: `cacert` only when given, else the system's CAs.
+
+    OpenSSL reads a hashed CA directory lazily (only the issuer a server's chain names, at the
+    handshake), where the system bundle file is parsed whole: 150 certificates, about 20 ms here
+    and far more on a router, on every run. So the directory is preferred when there is one.
+    """
     import ssl
     try:
-        context = ssl.create_default_context(cafile=cacert or None)
-        if not cacert and not context.cert_store_stats().get("x509_ca"):
+        capath = None if cacert else _hashed_capath(ssl)
+        context = ssl.create_default_context(cafile=cacert or None, capath=capath)
+        if not cacert and not capath and not context.cert_store_stats().get("x509_ca"):
             for path in _CA_BUNDLES:
                 if os.path.isfile(path):
                     context.load_verify_locations(cafile=path)
@@ -312,20 +338,24 @@ def __getattr__(name: str):
 
 def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = USER_AGENT,
               transport: str = "auto") -> Http:
-    """An Http over urllib3 when it imports, else http.client; env DDNS_AGENT_HTTP overrides auto."""
+    """An Http over http.client, or urllib3 when asked for (`transport`, env DDNS_AGENT_HTTP).
+
+    auto is http.client: a run's requests to a provider share one kept-alive connection either
+    way, and importing urllib3 costs more than the whole rest of a run (docs/design/http.md).
+    The system CA store is loaded only at the first https request; a `cacert` is loaded here, so
+    a bad one is a config error before anything is sent.
+    """
     choice = (os.environ.get(ENV_TRANSPORT, "").strip() or "auto") if transport == "auto" else transport
     if choice not in TRANSPORTS:
         where = ENV_TRANSPORT if transport == "auto" else "transport"
         raise ConfigError("%s: expected urllib3 or stdlib, got %r" % (where, choice))
-    context = ssl_context(cacert)
-    if choice != "stdlib":
+    context = ssl_context(cacert) if cacert else None
+    if choice == "urllib3":
         try:
             import urllib3  # noqa: F401
         except ImportError:
-            if choice == "urllib3":
-                raise ConfigError("transport urllib3 requested but urllib3 is not installed")
-        else:
-            from ddns_agent.transports import Urllib3Http
-            return Urllib3Http(timeouts, context, user_agent)
+            raise ConfigError("transport urllib3 requested but urllib3 is not installed")
+        from ddns_agent.transports import Urllib3Http
+        return Urllib3Http(timeouts, context, user_agent)
     from ddns_agent.transports import StdlibHttp
     return StdlibHttp(timeouts, context, user_agent)

@@ -9,13 +9,15 @@ leaves `state_dir/quick`:
     config <path> <mtime_ns> <size> <inode>
     next <unix time of the next due re-check, 0 for none>
     if <interface>            (one line per netifd interface the records use)
+    dev <device> <fingerprint>  (one line per device the records read over netlink)
     file <path> <mtime_ns> <size> <inode>   (each <secret>_file and cacert the config reads)
 
-A later `update` exits 0 at once when the config file is the same, no re-check is due, and every
-interface's addresses (read exactly as the hotplug script reads them) equal `fp/<interface>`.
-Anything unexpected (no summary, a netlink or upstream record, -v, --force, ubus missing or slow)
-falls through to the full cycle, which decides. This module and spawn.py import only `os`,
-`select` and `time`.
+A later `update` exits 0 at once when the config file is the same, no re-check is due, every
+interface's addresses (read exactly as the hotplug script reads them) equal `fp/<interface>`, and
+every device's netlink dump gives the same `device_fingerprint`. Anything unexpected (no summary,
+an upstream record, -v, --force, ubus missing or slow, netlink refused) falls through to the full
+cycle, which decides. This module, spawn.py and the netlink read below import only `os`, `select`,
+`time`, `_socket` and `_struct`.
 """
 
 from __future__ import annotations
@@ -73,14 +75,44 @@ def _config_id(path: str) -> str:
 
 
 def write(state_dir: str, config_path: str, next_check: float | None, interfaces: list,
-          files: tuple = ()) -> None:
-    """Leave the summary for the next run (the agent calls this after an all-right cycle)."""
+          files: tuple = (), devices: dict | None = None) -> None:
+    """Leave the summary for the next run (the agent calls this after an all-right cycle).
+
+    `devices`: device name -> its device_fingerprint from the cycle's own netlink read.
+    """
     lines = ["quick 1", "config " + _config_id(os.path.abspath(config_path)),
              "next %d" % (next_check or 0)] + ["if " + i for i in sorted(interfaces)]
+    lines += ["dev %s %s" % (d, fp) for d, fp in sorted((devices or {}).items())]
     lines += ["file " + _config_id(os.path.abspath(f)) for f in files]
     from ddns_agent.state import write_atomic  # the full cycle only: state is loaded already
 
     write_atomic(os.path.join(state_dir, NAME), "\n".join(lines) + "\n")
+
+
+def sources_of(records: list, interface: str | None) -> tuple | None:
+    """(netifd interfaces, netlink devices) the records read; None when this path cannot check them.
+
+    A device's fingerprint is the one read in the cycle that writes the summary, so only a cycle
+    over every record (no --interface) may vouch for devices.
+    """
+    interfaces, devices = set(), set()
+    for r in records:
+        names = set(r.source or ("auto",))
+        if not names <= {"auto", "netifd", "netlink"}:
+            return None
+        for kind, name in getattr(r, "members", ()) or _single(r, names):
+            if kind == "device" and interface not in (None, "*") or not name:
+                return None
+            (devices if kind == "device" else interfaces).add(name)
+    return interfaces, devices
+
+
+def _single(r, names: set) -> list:
+    """The sources of a one-address record as a set's members: [(kind, name)]."""
+    netifd = "netifd" in names or ("auto" in names and r.interface)
+    netlink = "netlink" in names or ("auto" in names and not r.interface)
+    out = [("interface", r.interface)] if netifd else []
+    return out + [("device", r.device)] if netlink else out
 
 
 def clear(state_dir: str) -> None:
@@ -136,11 +168,20 @@ def unchanged(args: Args) -> bool:
         return False
     if due and time.time() >= due:
         return False
+    devices = dict(ln[4:].split(" ", 1) for ln in lines[3:] if ln.startswith("dev "))
     if args.interface is not None:
-        # fp/<interface> exists only while every record served by it is right
-        interfaces = [args.interface]
-    if not interfaces:
+        if args.interface in devices:
+            devices, interfaces = {args.interface: devices[args.interface]}, []
+        else:
+            # fp/<interface> exists only while every record served by it is right
+            interfaces, devices = [args.interface], {}
+    if not interfaces and not devices:
         return False
+    for device, known in devices.items():
+        if _read_device(device) != known:
+            return False
+    if not interfaces:
+        return True
     from ddns_agent.spawn import which
 
     ubus = which("ubus")
@@ -159,3 +200,97 @@ def unchanged(args: Args) -> bool:
         if fingerprint(text) != known:
             return False
     return True
+
+
+# -- netlink devices: one RTM_GETLINK and one RTM_GETADDR dump, without socket/struct/ipaddress ----
+
+NETLINK_TIMEOUT_S = 2
+_IFA_F_SECONDARY, _IFA_F_DADFAILED, _IFA_F_DEPRECATED, _IFA_F_TENTATIVE = 0x01, 0x08, 0x20, 0x40
+
+
+def device_fingerprint(up: bool, entries: list) -> str:
+    """One token from what decides a device's selection (sources._from_netlink, addresses.select).
+
+    `entries` in kernel order: (packed address bytes, preferred lifetime or None, deprecated,
+    temporary, tentative). Lifetimes count down every second, so only the order they rank the
+    addresses in is kept: with the same addresses, flags and order, select() picks the same one.
+    """
+    ranked = sorted(range(len(entries)), key=lambda i: (
+        entries[i][1] is not None, -(entries[i][1] or 0), i))
+    return ("up" if up else "down") + "".join(
+        ",%s:%d%d%d" % (entries[i][0].hex(), *(bool(f) for f in entries[i][2:])) for i in ranked)
+
+
+def _dump(sock, kind: int, flags: int, body: bytes) -> list | None:
+    """(type, body) replies to one request; None when the dump was interrupted or refused."""
+    import _struct
+
+    sock.send(_struct.pack("=IHHII", 16 + len(body), kind, 1 | flags, 1, 0) + body)
+    replies = []
+    while True:
+        data = sock.recv(65536)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, rkind, rflags, seq = _struct.unpack_from("=IHHI", data, offset)
+            if length < 16:
+                return None
+            if seq == 1:
+                if rkind == 3 or (rkind == 2 and data[offset + 16:offset + 20] == bytes(4)):
+                    return replies  # NLMSG_DONE, or NLMSG_ERROR with errno 0
+                if rkind == 2 or rflags & 0x10:  # an error, or NLM_F_DUMP_INTR
+                    return None
+                replies.append((rkind, data[offset + 16:offset + length]))
+                if not rflags & 2:  # not NLM_F_MULTI: the single answer
+                    return replies
+            offset += (length + 3) & ~3
+
+
+def _read_device(device: str) -> str | None:
+    """device_fingerprint of `device` as the kernel holds it now; None on any trouble."""
+    import _socket
+    import _struct
+
+    try:
+        index = _socket.if_nametoindex(device)
+        sock = _socket.socket(16, 3 | getattr(_socket, "SOCK_CLOEXEC", 0), 0)  # AF_NETLINK, SOCK_RAW
+    except (OSError, ValueError):
+        return None
+    try:
+        sock.settimeout(NETLINK_TIMEOUT_S)
+        sock.bind((0, 0))
+        links = _dump(sock, 18, 0, _struct.pack("=BxHiII", 0, 0, index, 0, 0))  # RTM_GETLINK
+        addrs = _dump(sock, 22, 0x300, bytes(8))  # RTM_GETADDR dump, AF_UNSPEC
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    if not links or addrs is None:
+        return None
+    flags = _struct.unpack_from("=BxHiII", links[0][1])[3]
+    entries = []
+    for kind, body in addrs:
+        if kind != 20 or len(body) < 8:  # RTM_NEWADDR
+            continue
+        family, _, aflags, _, ifindex = _struct.unpack_from("=BBBBi", body)
+        if ifindex != index or family not in (2, 10):
+            continue
+        attrs, offset = {}, 8
+        while offset + 4 <= len(body):
+            alen, atype = _struct.unpack_from("=HH", body, offset)
+            if alen < 4:
+                break
+            attrs[atype & 0x3FFF] = body[offset + 4:offset + alen]
+            offset += (alen + 3) & ~3
+        if 8 in attrs:  # IFA_FLAGS
+            aflags = _struct.unpack_from("=I", attrs[8])[0]
+        raw = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
+        if aflags & _IFA_F_DADFAILED or raw is None:
+            continue
+        preferred = None
+        if 6 in attrs:  # IFA_CACHEINFO
+            value = _struct.unpack_from("=I", attrs[6])[0]
+            preferred = None if value == 0xFFFFFFFF else value
+        entries.append((raw[:4] if family == 2 else raw[:16], preferred,
+                        aflags & _IFA_F_DEPRECATED or preferred == 0,
+                        family == 10 and aflags & _IFA_F_SECONDARY, aflags & _IFA_F_TENTATIVE))
+    return device_fingerprint(flags & 0x41 == 0x41, entries)  # IFF_UP and IFF_RUNNING

@@ -122,9 +122,14 @@ def _hidden_in_base64(text: str, partial: bool) -> str:
     import re
 
     pieces = {v[i:i + _PIECE] for v in _VALUES for i in range(len(v) - _PIECE + 1)} if partial else ()
+    # a run decodes to at most 3/4 of its length: one too short to hold any secret (or piece) is
+    # kept without decoding (an ordinary word such as "published" in every log line)
+    need = min(min(map(len, _VALUES)), _PIECE) if partial else min(map(len, _VALUES))
 
     def check(m) -> str:
         run = m.group()
+        if len(run) * 3 // 4 < need:
+            return run
         for candidate in (run, run[1:], run[2:], run[3:]):  # a run may start mid-quantum
             body = candidate.rstrip("=")
             body = body[:len(body) - len(body) % 4] if partial else body  # a cut run: whole quanta

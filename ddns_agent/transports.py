@@ -66,6 +66,34 @@ def _response_class(deadline: _Deadline):
     return BoundedResponse
 
 
+def _joined(base):
+    """`base` (HTTP[S]Connection) that can hold what `request` sends and write it as one segment.
+
+    http.client writes the head and the body separately: two TLS records, two syscalls and two
+    wake-ups of the server per request. Held, they go out in one write.
+    """
+
+    class Joined(base):
+        held = None
+
+        def send(self, data) -> None:
+            if self.held is not None and isinstance(data, (bytes, bytearray)):
+                self.held.append(bytes(data))
+            else:
+                super().send(data)
+
+        def request_joined(self, method: str, target: str, body, headers: dict) -> None:
+            self.held = []
+            try:
+                self.request(method, target, body=body, headers=headers)
+                data = b"".join(self.held)
+            finally:
+                self.held = None
+            self.send(data)
+
+    return Joined
+
+
 class StdlibHttp(Http):
     """http.client, one kept-alive connection per (scheme, host, port)."""
 
@@ -79,17 +107,18 @@ class StdlibHttp(Http):
         self._timeouts = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
         self._conns: dict = {}
         self._response_class = _response_class(self._deadline)
+        self._classes = {"http": _joined(http.client.HTTPConnection),
+                         "https": _joined(http.client.HTTPSConnection)}
 
     def _open(self, dest: _Dest):
-        client = self._client
         try:
             timeout = min(self.timeouts.connect_s, self._deadline.left())
         except OSError:
             raise _connect_error(dest, TimeoutError("timed out"))
         if dest.scheme == "https":
-            conn = client.HTTPSConnection(dest.host, dest.port, timeout=timeout, context=self.ssl_context)
+            conn = self._classes["https"](dest.host, dest.port, timeout=timeout, context=self.ssl_context)
         else:
-            conn = client.HTTPConnection(dest.host, dest.port, timeout=timeout)
+            conn = self._classes["http"](dest.host, dest.port, timeout=timeout)
         conn.response_class = self._response_class
         try:
             conn.connect()  # TCP and TLS handshake, under the connect timeout
@@ -112,7 +141,7 @@ class StdlibHttp(Http):
         try:
             try:
                 conn.sock.settimeout(min(self.timeouts.read_s, self._deadline.left()))
-                conn.request(method, dest.target, body=body, headers=headers)
+                conn.request_joined(method, dest.target, body, headers)
             except OSError as exc:
                 if not reused or isinstance(exc, self._timeouts):
                     raise
@@ -121,7 +150,7 @@ class StdlibHttp(Http):
                 # a fresh connection is safe.
                 conn.close()
                 conn = self._open(dest)
-                conn.request(method, dest.target, body=body, headers=headers)
+                conn.request_joined(method, dest.target, body, headers)
             answer = conn.getresponse()
             status = answer.status
             headers_in = {k.lower(): v for k, v in answer.getheaders()}
@@ -185,7 +214,7 @@ class Urllib3Http(Http):
         self._urllib3 = urllib3
         self._exc = urllib3.exceptions
         self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=1, block=False, retries=False, ssl_context=ssl_context,
+            num_pools=4, maxsize=1, block=False, retries=False,
             timeout=urllib3.Timeout(connect=timeouts.connect_s, read=timeouts.read_s))
         # the pools' connections read answers through a response class bound to this request's deadline
         bounded = {"response_class": _response_class(self._deadline)}
@@ -199,6 +228,8 @@ class Urllib3Http(Http):
         answer = None
         complete = False
         url = "%s://%s%s" % (dest.scheme, dest.where, dest.target)
+        if dest.scheme == "https" and "ssl_context" not in self._pool.connection_pool_kw:
+            self._pool.connection_pool_kw["ssl_context"] = self.ssl_context  # only https loads the CAs
         try:
             timeout = self._urllib3.Timeout(connect=min(self.timeouts.connect_s, self._deadline.left()),
                                             read=self.timeouts.read_s)

@@ -103,6 +103,70 @@ def test_plain_http_endpoint_works(serve, client):
     assert client().request("GET", server.url + "/").status == 200
 
 
+def _hashed_dir(tmp_path, name: str, cafile: str) -> str:
+    """A CA directory as c_rehash leaves it: the CA under <subject hash>.0."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to name a hashed CA directory")
+    digest = subprocess.run(["openssl", "x509", "-subject_hash", "-noout", "-in", cafile],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / (digest + ".0")).write_bytes(open(cafile, "rb").read())
+    return str(folder)
+
+
+def test_system_cas_come_from_a_hashed_directory_read_lazily(serve, client, monkeypatch, tmp_path):
+    import trustme
+
+    secure = serve(Echo())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", _hashed_dir(tmp_path, "certs", secure.cafile))
+    http = client()
+    assert http.ssl_context.cert_store_stats()["x509_ca"] == 0  # nothing parsed up front
+    assert http.request("POST", secure.url + "/", body=b"x").status == 200
+    # a server whose CA is not in the directory is refused
+    other = trustme.CA()
+    stranger = serve(Echo(), ca=other)
+    with pytest.raises(TransientError, match="could not be verified"):
+        client().request("GET", stranger.url + "/")
+
+
+def test_ssl_cert_file_still_names_the_bundle(serve, client, monkeypatch, tmp_path):
+    import trustme
+
+    other = serve(Echo(), ca=trustme.CA())
+    monkeypatch.setenv("SSL_CERT_DIR", _hashed_dir(tmp_path, "certs", other.cafile))
+    secure = serve(Echo())
+    monkeypatch.setenv("SSL_CERT_FILE", secure.cafile)
+    assert client().request("GET", secure.url + "/").status == 200
+
+
+def test_plain_http_never_loads_the_ca_store_and_https_loads_it_once(serve, client, monkeypatch):
+    import ssl
+
+    loads = []
+    real = ssl.create_default_context
+
+    def counted(*args, **kwargs):
+        loads.append(kwargs.get("cafile"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    plain = serve(Echo(), tls=False)
+    secure = serve(Echo())
+    # the system store would not trust the test CA: point it at the fake's CA, as a distro bundle would
+    monkeypatch.setenv("SSL_CERT_FILE", secure.cafile)
+    http = client()
+    for _ in range(2):
+        assert http.request("POST", plain.url + "/", body=b"x").status == 200
+    assert loads == []
+    for _ in range(2):
+        assert http.request("POST", secure.url + "/", body=b"x").status == 200
+    assert loads == [None]
+
+
 def test_get_dropped_without_answer_is_sent_once_more(seam):
     inject, http, url, handler = seam
     inject(close=True)
@@ -262,7 +326,8 @@ def test_env_var_picks_the_transport(monkeypatch):
     monkeypatch.setenv("DDNS_AGENT_HTTP", "urllib3")
     assert isinstance(make_http(Timeouts()), Urllib3Http)
     monkeypatch.delenv("DDNS_AGENT_HTTP")
-    assert isinstance(make_http(Timeouts()), Urllib3Http)  # auto: urllib3 is installed here
+    assert isinstance(make_http(Timeouts()), StdlibHttp)  # auto is http.client though urllib3 is installed
+    assert isinstance(make_http(Timeouts(), transport="urllib3"), Urllib3Http)
     assert isinstance(make_http(Timeouts(), transport="stdlib"), StdlibHttp)
     monkeypatch.setenv("DDNS_AGENT_HTTP", "curl")
     with pytest.raises(ConfigError, match="DDNS_AGENT_HTTP: expected urllib3 or stdlib, got 'curl'"):

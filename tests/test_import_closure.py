@@ -238,7 +238,18 @@ def test_https_provider_works_with_only_the_declared_packages(box, serve):
 
     assert run.returncode == 0, run.stderr
     assert [r["content"] for r in fake.find("home.example.com")] == ["203.0.113.54"]
-    assert "ssl" in run.imported and "urllib3" in run.refused  # stdlib transport, verified TLS
+    assert "ssl" in run.imported and "urllib3" not in run.imported  # stdlib transport, verified TLS
+
+
+def test_https_update_does_not_import_urllib3_where_it_is_installed(box, serve):
+    # a one-shot run makes its few requests on one connection: urllib3's import would cost more
+    fake = _https_box(box, serve)
+
+    run = agent(box, "update")
+
+    assert run.returncode == 0, run.stderr
+    assert [r["content"] for r in fake.find("home.example.com")] == ["203.0.113.54"]
+    assert "ssl" in run.imported and "urllib3" not in run.imported
 
 
 def test_without_python3_codecs_a_provider_host_name_cannot_be_used(box, serve):

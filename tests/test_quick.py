@@ -91,12 +91,26 @@ def test_a_failed_record_leaves_no_summary(env):
     assert not (env.state / "quick").exists()
 
 
-def test_records_read_by_netlink_leave_no_summary(tmp_path):
+def test_an_unreadable_device_leaves_no_summary(tmp_path):
     e = AgentEnv(tmp_path)
     e.config("config provider 'd'\n\toption type 'log'\nconfig record 'r'\n\toption provider 'd'\n"
-             "\toption domain 'example.com'\n\toption device 'lo'\n\toption allow_private '1'\n")
-    e.run("update")
+             "\toption domain 'example.com'\n\toption device 'nosuch0'\n")
+    assert e.run("update").returncode == 1
     assert not (e.state / "quick").exists()
+
+
+def test_only_netifd_and_netlink_records_can_be_vouched_for():
+    from types import SimpleNamespace as R
+
+    wan = R(source=None, interface="wan", device=None)
+    eth = R(source=None, interface=None, device="eth0")
+    assert quick.sources_of([wan, eth], None) == ({"wan"}, {"eth0"})
+    pinned = R(source=("netlink",), interface="wan", device="eth0")
+    assert quick.sources_of([pinned], None) == (set(), {"eth0"})
+    assert quick.sources_of([wan, R(source=("upnp", "netifd"), interface="wan", device=None)], None) is None
+    # a device's fingerprint is read by the cycle that writes the summary: only a full one may
+    assert quick.sources_of([wan, eth], "eth0") is None
+    assert quick.sources_of([wan], "wan") == ({"wan"}, set())
 
 
 def test_a_replaced_token_or_ca_file_takes_the_full_cycle(env, tmp_path):
