@@ -104,6 +104,7 @@ class Agent:
         self.rand = rand or _jitter
         self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
         self.deadline = float("inf")  # monotonic end of the run under way (update sets it)
+        self._before, self._force, self._verdicts = {}, False, {}  # for conflict.py, per run
 
     # -- planning -------------------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class Agent:
         data = state.read(self.state_dir, self.log.notice)
         saved = data["records"]
         before = dict((k, dict(v)) for k, v in saved.items())
+        self._before, self._force, self._verdicts = before, force, {}
         records = self._records(interface)
         p, hashes, observer = self._plan(records, saved, force, event)
         now = self.clock()
@@ -190,6 +192,9 @@ class Agent:
                 bad |= {i.record.key for i in todo}
         earliest = self._schedule(saved, records, now)
         if saved != before:
+            from ddns_agent.status import mark_since
+
+            mark_since(before, saved, now)
             state.write(self.state_dir, data)
         ifaces = {interface} if interface else {i for r in records for i in sources.interfaces_of(r)}
         for iface in ifaces:
@@ -256,6 +261,7 @@ class Agent:
         a = self.cfg.agent
         policy = RetryPolicy(a.retry_max, a.retry_base, a.retry_cap)
         pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand, self.deadline)
+        pub.hold = lambda item, found: bool(getattr(self._judge(item, found), "hold", False))
         try:
             pub.run(todo, saved)
         except KeyboardInterrupt:
@@ -284,6 +290,9 @@ class Agent:
             entry = saved.setdefault(key, {})
             entry["config"] = hashes[key]
             entry.pop("pending", None)
+            if out.ok and self._conflict(item, out, entry):
+                failed.add(key)
+                continue
             if out.ok:
                 was = " (was %s)" % item.previous if item.previous and item.previous != item.address else ""
                 if out.result == "unchanged":
@@ -314,6 +323,29 @@ class Agent:
 
                 outcome(entry, out, self.log, describe(item))
         return failed
+
+    def _judge(self, item, found):
+        """conflict.judge of what the record held before our write, against state before this run."""
+        from ddns_agent import conflict
+
+        key = item.record.key
+        if key not in self._verdicts:
+            self._verdicts[key] = conflict.judge(self._before.get(key), found, item.address, self.clock(),
+                                                 bool(item.record.options.get("takeover")), self._force)
+        return self._verdicts[key]
+
+    def _conflict(self, item, out, entry: dict) -> bool:
+        """Log and keep another writer's trace; True when the record is held (nothing was written)."""
+        verdict = self._judge(item, out.found) if out.found is not None else None
+        if verdict is not None:
+            self.log.warning("%s: %s" % (describe(item), verdict.message))
+            entry["conflict"] = verdict.entry
+        elif self._force and isinstance(entry.get("conflict"), dict):  # taken back once
+            entry["conflict"] = dict(entry["conflict"], count=0, held=False)
+        if out.result != "held":
+            return False
+        entry.update(result="held", checked=self.clock())
+        return True
 
     def _duplicates(self, item, remote, entry: dict) -> None:
         """Log the other records of this name a lookup saw at the provider; keep them for `status`."""

@@ -1,0 +1,99 @@
+"""Another writer on the same record: pure judgement of what a read-back or an answer showed.
+
+Evidence is the value the provider held just before our write (`found`): a lookup before an
+update (the force_interval re-check, --force, a retry after an error, a record without cached id),
+or an answer that tells (dyndns2 `nochg`: the record already held the address we sent). It is
+another writer when `found` is none of the values we may have written ourselves (our last
+confirmed write, an attempt that failed or was cut short: it may have landed) and either differs
+from our address now or is our new address while we last wrote another one.
+
+Each conflict counts; a conflict more than WINDOW_S after the previous one starts the count
+again. The HOLD_AFTER-th conflict in a row holds the record: no more writes until `update
+--force` (takes it back once, the count starts again) or record option `takeover 1` (takes it
+back every time, never holds). State: the record's `conflict` entry, {"found", "ours",
+"wrote_at", "seen_at", "count", "held"}. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import time
+
+#: conflicts in a row (each within WINDOW_S of the previous) that hold the record
+HOLD_AFTER = 3
+#: two days: force_interval's daily re-checks of a record two clients fight over add up
+WINDOW_S = 2 * 86400
+
+
+class Verdict:
+    """What one piece of evidence means: the new `conflict` entry, hold or write, the log line."""
+
+    __slots__ = ("entry", "hold", "message")
+
+    def __init__(self, entry: dict, hold: bool, message: str) -> None:
+        self.entry = entry      # the record's new `conflict` state entry
+        self.hold = hold        # do not write: the record is held
+        self.message = message  # one line for the log, without the record's name
+
+
+def _clock(t) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "an unknown time"
+
+
+def entry_of(saved: dict | None) -> dict | None:
+    """The record's `conflict` entry when it has the contract's shape, else None."""
+    c = (saved or {}).get("conflict")
+    if not isinstance(c, dict):
+        return None
+    ok = (isinstance(c.get("found"), (str, type(None))) and isinstance(c.get("ours"), (str, type(None)))
+          and isinstance(c.get("count"), int) and isinstance(c.get("held"), bool))
+    return c if ok else None
+
+
+def judge(before: dict | None, found: str | None, ours: str, now: float, takeover: bool = False,
+          force: bool = False) -> Verdict | None:
+    """Judge `found` (what the provider held before our write of `ours`); None: no other writer.
+
+    `before` is the record's state entry as it was before this run (our last write in `address`
+    at `time`; `failed_address` and `pending`: attempts that may have landed).
+    """
+    before = before or {}
+    wrote = before.get("address")
+    if found is None or not wrote:
+        return None  # nothing seen, or we never wrote this record: nothing to compare with
+    mine = {wrote, before.get("failed_address"), before.get("pending")}
+    if found in mine:
+        return None
+    last = entry_of(before)
+    count = 1
+    if last is not None and last["count"] > 0 and now - (last.get("seen_at") or 0) <= WINDOW_S:
+        count = last["count"] + 1
+    hold = not (takeover or force) and count >= HOLD_AFTER
+    what = ("another client changed the record: we wrote %s at %s, found %s at %s"
+            % (wrote, _clock(before.get("time")), found, _clock(now)))
+    if found == ours:
+        then = "; it is our address now, nothing to write"
+    elif hold:
+        then = "; not writing: another client is updating it"
+    else:
+        then = "; writing %s back" % ours
+    if force:
+        then += " (--force: the count starts again)"
+        count = 0
+    elif takeover:
+        then += " (conflict %d; takeover 1)" % count
+    elif hold:
+        then += " (conflict %d of %d): held until `update --force` or option takeover 1" % (count, HOLD_AFTER)
+    else:
+        then += " (conflict %d of %d)" % (count, HOLD_AFTER)
+    entry = {"found": found, "ours": wrote, "wrote_at": before.get("time"), "seen_at": now,
+             "count": count, "held": hold}
+    return Verdict(entry, hold, what + then)
+
+
+def hold_reason(fqdn: str, saved: dict | None) -> str | None:
+    """The plan's reason for a held record (None when it is not held)."""
+    c = entry_of(saved)
+    if c is None or not c["held"]:
+        return None
+    return ("another client is updating %s (found %s, we wrote %s); not writing until `update --force` "
+            "or option takeover 1" % (fqdn, c["found"], c["ours"]))
