@@ -104,7 +104,7 @@ class Agent:
         self.rand = rand or _jitter
         self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
         self.deadline = float("inf")  # monotonic end of the run under way (update sets it)
-        self._before, self._force, self._verdicts = {}, False, {}  # for conflict.py, per run
+        self._judge = None  # conflict.Judge of the publish under way
 
     # -- planning -------------------------------------------------------------------------
 
@@ -172,7 +172,6 @@ class Agent:
         data = state.read(self.state_dir, self.log.notice)
         saved = data["records"]
         before = dict((k, dict(v)) for k, v in saved.items())
-        self._before, self._force, self._verdicts = before, force, {}
         records = self._records(interface)
         p, hashes, observer = self._plan(records, saved, force, event)
         now = self.clock()
@@ -184,6 +183,9 @@ class Agent:
         todo = p.to_publish()
         interrupted = None
         if todo:
+            from ddns_agent.conflict import Judge
+
+            self._judge = Judge(before, force, self.clock)
             self._intend(todo, data, hashes)
             try:
                 bad |= self._publish(todo, saved, hashes)
@@ -261,7 +263,7 @@ class Agent:
         a = self.cfg.agent
         policy = RetryPolicy(a.retry_max, a.retry_base, a.retry_cap)
         pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand, self.deadline)
-        pub.hold = lambda item, found: bool(getattr(self._judge(item, found), "hold", False))
+        pub.hold = self._judge.hold
         try:
             pub.run(todo, saved)
         except KeyboardInterrupt:
@@ -290,8 +292,8 @@ class Agent:
             entry = saved.setdefault(key, {})
             entry["config"] = hashes[key]
             entry.pop("pending", None)
-            if out.ok and self._conflict(item, out, entry):
-                failed.add(key)
+            if out.ok and self._judge.keep(item, out, entry, self.log.warning):
+                failed.add(key)  # held: another client keeps changing it, nothing was written
                 continue
             if out.ok:
                 was = " (was %s)" % item.previous if item.previous and item.previous != item.address else ""
@@ -323,29 +325,6 @@ class Agent:
 
                 outcome(entry, out, self.log, describe(item))
         return failed
-
-    def _judge(self, item, found):
-        """conflict.judge of what the record held before our write, against state before this run."""
-        from ddns_agent import conflict
-
-        key = item.record.key
-        if key not in self._verdicts:
-            self._verdicts[key] = conflict.judge(self._before.get(key), found, item.address, self.clock(),
-                                                 bool(item.record.options.get("takeover")), self._force)
-        return self._verdicts[key]
-
-    def _conflict(self, item, out, entry: dict) -> bool:
-        """Log and keep another writer's trace; True when the record is held (nothing was written)."""
-        verdict = self._judge(item, out.found) if out.found is not None else None
-        if verdict is not None:
-            self.log.warning("%s: %s" % (describe(item), verdict.message))
-            entry["conflict"] = verdict.entry
-        elif self._force and isinstance(entry.get("conflict"), dict):  # taken back once
-            entry["conflict"] = dict(entry["conflict"], count=0, held=False)
-        if out.result != "held":
-            return False
-        entry.update(result="held", checked=self.clock())
-        return True
 
     def _duplicates(self, item, remote, entry: dict) -> None:
         """Log the other records of this name a lookup saw at the provider; keep them for `status`."""

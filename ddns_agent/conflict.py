@@ -97,3 +97,43 @@ def hold_reason(fqdn: str, saved: dict | None) -> str | None:
         return None
     return ("another client is updating %s (found %s, we wrote %s); not writing until `update --force` "
             "or option takeover 1" % (fqdn, c["found"], c["ours"]))
+
+
+class Judge:
+    """One run's judge: the state before the run, --force, and each record's verdict (judged once)."""
+
+    __slots__ = ("before", "force", "clock", "verdicts")
+
+    def __init__(self, before: dict, force: bool, clock) -> None:
+        self.before = before    # record key -> state entry as it was before this run
+        self.force = force
+        self.clock = clock
+        self.verdicts: dict = {}
+
+    def verdict(self, item, found: str | None) -> Verdict | None:
+        """judge() for plan item `item`; the first call per record decides."""
+        key = item.record.key
+        if key not in self.verdicts:
+            self.verdicts[key] = judge(self.before.get(key), found, item.address, self.clock(),
+                                       bool(item.record.options.get("takeover")), self.force)
+        return self.verdicts[key]
+
+    def hold(self, item, found: str | None) -> bool:
+        """True: do not write `item` (publish.py asks between its read and its write)."""
+        v = self.verdict(item, found)
+        return v is not None and v.hold
+
+    def keep(self, item, out, entry: dict, warn) -> bool:
+        """Warn and keep the verdict on a successful outcome in `entry`; True when held (nothing written)."""
+        # a conflict seen by the first attempt's read stands even when a retry's read showed our own write
+        seen = item.record.key in self.verdicts or out.found is not None
+        v = self.verdict(item, out.found) if seen else None
+        if v is not None:
+            warn("%s %s: %s" % (item.record.fqdn, item.record.type, v.message))
+            entry["conflict"] = v.entry
+        elif self.force and isinstance(entry.get("conflict"), dict):  # taken back once
+            entry["conflict"] = dict(entry["conflict"], count=0, held=False)
+        if out.result != "held":
+            return False
+        entry.update(result="held", checked=self.clock())
+        return True

@@ -27,7 +27,8 @@ def mark_since(before: dict, saved: dict, now: float) -> None:
             return ("published" if r in _GOOD else r), e.get("address")
 
         if kind(old) != kind(entry) or not entry.get("since"):
-            entry["since"] = now
+            at = entry.get("time_failed" if entry.get("result") == "failed" else "time")
+            entry["since"] = at if kind(entry)[0] in ("published", "failed") and _time(at) else now
 
 
 def _notifications(state_dir: str) -> dict:
