@@ -185,7 +185,7 @@ class Agent:
         if todo:
             from ddns_agent.conflict import Judge
 
-            self._judge = Judge(before, force, self.clock)
+            self._judge = Judge(before, force, self.clock, hashes)
             self._intend(todo, data, hashes)
             try:
                 bad |= self._publish(todo, saved, hashes)

@@ -104,8 +104,9 @@ class Judge:
 
     __slots__ = ("before", "force", "clock", "verdicts")
 
-    def __init__(self, before: dict, force: bool, clock) -> None:
-        self.before = before    # record key -> state entry as it was before this run
+    def __init__(self, before: dict, force: bool, clock, hashes: dict) -> None:
+        # record key -> state entry before this run; one written under another config is no write of ours
+        self.before = {k: e for k, e in before.items() if e.get("config") == hashes.get(k)}
         self.force = force
         self.clock = clock
         self.verdicts: dict = {}

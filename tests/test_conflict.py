@@ -202,6 +202,15 @@ def test_a_lost_write_of_our_own_is_no_conflict(two):
     assert "another client" not in done.stderr and two.content() == [OURS]
 
 
+def test_a_record_whose_config_changed_starts_afresh_without_a_conflict(two):
+    _run(two.a, code=0)
+    _run(two.b, code=0)
+    two.a.config(two.a.conf.read_text().replace("option type 'A'", "option type 'A'\n\toption ttl '300'"))
+    done = _run(two.a, code=0)
+    assert "another client" not in done.stderr and two.content() == [OURS]
+    assert _status(two.a)["conflict"] is None
+
+
 # -- dyndns2: `nochg` where we expected a change ----------------------------------------------------
 
 class Dyn:
