@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from agent_env import REAL, AgentEnv, status_with
 from fakes.cloudflare import PREFIX, CloudflareFake
+from fakes.duckdns import DuckDNSFake
 from fakes.dyndns2 import Dyndns2Fake
 
 from ddns_agent import conflict
@@ -271,6 +272,37 @@ def test_dyndns2_nochg_at_start_up_is_no_conflict(tmp_path, serve):
     a = Dyn(tmp_path / "a", serve(fake))
     done = a.at("203.0.113.5")
     assert fake.answers == ["nochg 203.0.113.5"] and "another client" not in done.stderr
+
+
+def test_duckdns_nochange_after_we_wrote_another_address_is_another_client(tmp_path, serve):
+    token = "duck-conflict-token-0a1b2c3d4e5f"
+    fake = DuckDNSFake(token)
+    server = serve(fake)
+    env = AgentEnv(tmp_path)
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "token").chmod(0o600)
+    env.config(_agent_conf() + """
+config provider 'duck'
+	option type 'duckdns'
+	option token_file '%s'
+	option endpoint '%s'
+	option cacert '%s'
+
+config record 'home'
+	option provider 'duck'
+	option domain 'duckdns.org'
+	option name 'myhome'
+	option type 'A'
+	option interface 'wan'
+""" % (tmp_path / "token", server.url, server.cafile))
+    _wan(env, "203.0.113.5")
+    _run(env, code=0)
+    fake.records["myhome"]["A"] = "203.0.113.6"  # another client got there first
+    _wan(env, "203.0.113.6")
+    done = _run(env, code=0)
+    assert "myhome.duckdns.org A: another client changed the record: we wrote 203.0.113.5 at " in done.stderr
+    assert "it is our address now, nothing to write (conflict 1 of 3)" in done.stderr
+    assert token not in done.stderr
 
 
 # -- the pure judgement ---------------------------------------------------------------------------
