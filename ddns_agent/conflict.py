@@ -125,7 +125,7 @@ class Judge:
         return v is not None and v.hold
 
     def keep(self, item, out, entry: dict, warn) -> bool:
-        """Warn and keep the verdict on a successful outcome in `entry`; True when held (nothing written)."""
+        """Warn and keep the verdict on a successful outcome in `entry`; True when the record is now held."""
         # a conflict seen by the first attempt's read stands even when a retry's read showed our own write
         seen = item.record.key in self.verdicts or out.found is not None
         v = self.verdict(item, out.found) if seen else None
@@ -134,7 +134,9 @@ class Judge:
             entry["conflict"] = v.entry
         elif self.force and isinstance(entry.get("conflict"), dict):  # taken back once
             entry["conflict"] = dict(entry["conflict"], count=0, held=False)
-        if out.result != "held":
+        if v is None or not v.hold:
             return False
+        # a `nochg` answer (nothing written) that is the last conflict holds the record too
         entry.update(result="held", checked=self.clock())
+        entry["note"] = hold_reason(item.record.fqdn, entry)  # what rpcd's shell status shows
         return True

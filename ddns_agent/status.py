@@ -107,8 +107,6 @@ def rows(cfg, saved: dict, notified: dict, now: float) -> list:
         s = saved.get(r.key) or {}
         result = s.get("result") or ("disabled" if not r.enabled else "never")
         c = entry_of(s)
-        if c and c["held"] and result in _GOOD:  # the write that saw the 3rd conflict had landed
-            result = "held"
         since = _time(s.get("since")) or _time(s.get("time_failed" if result == "failed" else "time"))
         dups = s.get("duplicates") if isinstance(s.get("duplicates"), list) else []
         out.append({
