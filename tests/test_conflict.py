@@ -16,7 +16,8 @@ from fakes.cloudflare import PREFIX, CloudflareFake
 from fakes.duckdns import DuckDNSFake
 from fakes.dyndns2 import Dyndns2Fake
 
-from ddns_agent import conflict
+from ddns_agent import conflict, plan
+from ddns_agent.config import RecordConfig
 
 TOKEN = "cf-conflict-token-Qw3eR5tY7uI9oP1a"
 ZONE = "5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
@@ -327,3 +328,30 @@ def test_judge_sees_no_conflict_in_our_own_values_or_without_a_write_of_ours():
 def test_a_malformed_conflict_entry_in_state_counts_as_none():
     assert conflict.entry_of({"conflict": {"count": "3", "held": True}}) is None
     assert conflict.hold_reason("home.example.com", {"conflict": ["x"]}) is None
+
+
+class _Sel:
+    address, status, reason, origin = "203.0.113.7", "ok", "", "netifd wan"
+
+
+HELD = {"address": OURS, "config": "h1", "checked": 900.0, "result": "held", "conflict": {
+    "found": THEIRS, "ours": OURS, "wrote_at": 800.0, "seen_at": 900.0, "count": 3, "held": True}}
+
+
+def _decide(force: bool = False, **options):
+    r = RecordConfig("home", "cf", "example.com", "home", interface="wan", options=options)
+    saved = {"home": dict(HELD)}
+    return plan.plan([r], {"home": _Sel()}, saved, 1000.0, force, 86400, {"home": "h1"}).items[0]
+
+
+def test_a_held_record_plans_wait_in_words_even_when_its_address_changed():
+    item = _decide()
+    assert item.action == "wait" and item.reason == (
+        "another client is updating home.example.com (found %s, we wrote %s); not writing until "
+        "`update --force` or option takeover 1" % (THEIRS, OURS))
+
+
+def test_force_and_takeover_plan_a_held_record_for_publishing():
+    forced = _decide(force=True)
+    assert forced.action == "publish" and forced.verify  # --force reads the record first
+    assert _decide(takeover=True).action == "publish"
