@@ -359,7 +359,7 @@ class Agent:
             if not e:
                 continue
             nxt = None
-            if e.get("stopped"):
+            if e.get("stopped") or e.get("result") == "held":  # held: until --force (conflict.py)
                 nxt = None
             elif e.get("hold_until"):
                 nxt = e["hold_until"]

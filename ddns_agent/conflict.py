@@ -39,14 +39,23 @@ def _clock(t) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "an unknown time"
 
 
+def _when(t) -> float | None:
+    return t if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t < 1e11 else None
+
+
 def entry_of(saved: dict | None) -> dict | None:
-    """The record's `conflict` entry when it has the contract's shape, else None."""
+    """A clean copy of the record's `conflict` entry when it has the contract's shape, else None."""
     c = (saved or {}).get("conflict")
     if not isinstance(c, dict):
         return None
+    count = c.get("count")
     ok = (isinstance(c.get("found"), (str, type(None))) and isinstance(c.get("ours"), (str, type(None)))
-          and isinstance(c.get("count"), int) and isinstance(c.get("held"), bool))
-    return c if ok else None
+          and isinstance(count, int) and not isinstance(count, bool) and 0 <= count < 1000000
+          and isinstance(c.get("held"), bool))
+    if not ok:
+        return None
+    return {"found": c["found"], "ours": c["ours"], "wrote_at": _when(c.get("wrote_at")),
+            "seen_at": _when(c.get("seen_at")), "count": count, "held": c["held"]}
 
 
 def judge(before: dict | None, found: str | None, ours: str, now: float, takeover: bool = False,
@@ -63,9 +72,9 @@ def judge(before: dict | None, found: str | None, ours: str, now: float, takeove
     mine = {wrote, before.get("failed_address"), before.get("pending")}
     if found in mine:
         return None
-    last = entry_of(before)
+    last = entry_of(before) or {"count": 0, "seen_at": None}
     count = 1
-    if last is not None and last["count"] > 0 and now - (last.get("seen_at") or 0) <= WINDOW_S:
+    if last["count"] > 0 and last["seen_at"] is not None and now - last["seen_at"] <= WINDOW_S:
         count = last["count"] + 1
     hold = not (takeover or force) and count >= HOLD_AFTER
     what = ("another client changed the record: we wrote %s at %s, found %s at %s"
@@ -132,8 +141,8 @@ class Judge:
         if v is not None:
             warn("%s %s: %s" % (item.record.fqdn, item.record.type, v.message))
             entry["conflict"] = v.entry
-        elif self.force and isinstance(entry.get("conflict"), dict):  # taken back once
-            entry["conflict"] = dict(entry["conflict"], count=0, held=False)
+        elif self.force and entry_of(entry):  # taken back once
+            entry["conflict"] = dict(entry_of(entry), count=0, held=False)
         if v is None or not v.hold:
             return False
         # a `nochg` answer (nothing written) that is the last conflict holds the record too

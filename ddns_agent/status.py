@@ -151,7 +151,7 @@ def text(row: dict, now: float) -> list:
     c = row["conflict"]
     if c and (c["count"] or c["held"]):
         lines.append("    another client: found %s at %s, we wrote %s; conflict %d%s"
-                     % (c["found"], _clock(_time(c.get("seen_at")), now), c["ours"], c["count"],
+                     % (c["found"], _clock(c["seen_at"], now), c["ours"], c["count"],
                         ", held" if c["held"] else ""))
     n = row["notification"]
     if n:

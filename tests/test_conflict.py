@@ -151,6 +151,7 @@ def test_two_agents_flip_the_record_until_the_third_conflict_holds_it(two):
     row = _status(two.a)
     assert row["result"] == "held" and row["address"] == OURS
     assert row["conflict"]["held"] is True and row["conflict"]["count"] == 3
+    assert row["next_check"] is None  # nothing happens until --force: procd need not wake for it
     assert (row["conflict"]["found"], row["conflict"]["ours"]) == (THEIRS, OURS)
     assert row["reason"].startswith("another client is updating home.example.com")
     text = two.a.run("status").stdout
@@ -327,6 +328,10 @@ def test_judge_sees_no_conflict_in_our_own_values_or_without_a_write_of_ours():
 
 def test_a_malformed_conflict_entry_in_state_counts_as_none():
     assert conflict.entry_of({"conflict": {"count": "3", "held": True}}) is None
+    assert conflict.entry_of({"conflict": {"found": "x", "ours": "y", "count": True, "held": True}}) is None
+    odd = {"found": THEIRS, "ours": OURS, "seen_at": "now", "wrote_at": 1e300, "count": 1, "held": False}
+    assert conflict.entry_of({"conflict": odd})["seen_at"] is None
+    assert conflict.judge({"address": OURS, "conflict": odd}, THEIRS, OURS, 5.0).entry["count"] == 1
     assert conflict.hold_reason("home.example.com", {"conflict": ["x"]}) is None
 
 
