@@ -11,7 +11,7 @@ Each conflict counts; a conflict more than WINDOW_S after the previous one start
 again. The HOLD_AFTER-th conflict in a row holds the record: no more writes until `update
 --force` (takes it back once, the count starts again) or record option `takeover 1` (takes it
 back every time, never holds). State: the record's `conflict` entry, {"found", "ours",
-"wrote_at", "seen_at", "count", "held"}. No I/O, no clock.
+"wrote_at", "seen_at", "count", "held"}. No I/O; the clock is passed in.
 """
 
 from __future__ import annotations

@@ -133,14 +133,12 @@ def text(row: dict, now: float) -> list:
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["since"])) if row["since"] else "-"
     line = "%-32s %-4s %-10s %-40s %s" % (row["fqdn"], row["type"], row["result"], row["address"] or "-",
                                            since)
+    if row["reason"] and row["result"] != "failed":  # a failed record's reason retells its error
+        line += "  reason: %s" % row["reason"]
     if row["last_error"]:
         line += "  error: %s" % row["last_error"]
         if row["next_check"] and row["result"] == "failed":
             line += "; next try %s" % _clock(row["next_check"], now)
-    elif row["reason"]:
-        line += "  reason: %s" % row["reason"]
-    if row["result"] == "held" and row["last_error"]:
-        line += "  reason: %s" % row["reason"]
     if row["duplicates"]:
         line += "  also at the provider, not updated: %s" % ", ".join(
             "%s (%s)" % (d.get("id"), d.get("value")) for d in row["duplicates"])
