@@ -158,6 +158,21 @@ def test_two_agents_flip_the_record_until_the_third_conflict_holds_it(two):
     assert "held" in text and "another client is updating home.example.com" in text
 
 
+def test_a_record_with_a_conflict_still_costs_one_request_per_change(two):
+    _run(two.a, code=0)
+    _run(two.b, code=0)
+    two.recheck(two.a)  # conflict 1 of 3, written back
+    requests = len(two.server.requests)
+    _wan(two.a, "203.0.113.6")
+    done = _run(two.a, code=0)
+    assert "published 203.0.113.6 (was %s)" % OURS in done.stderr and "another client" not in done.stderr
+    assert len(two.server.requests) - requests == 1 and two.content() == ["203.0.113.6"]
+    row = _status(two.a)
+    assert (row["result"], row["conflict"]["count"], row["conflict"]["held"]) == ("published", 1, False)
+    assert two.a.run("status").stdout.splitlines()[1].startswith(
+        "    another client: found %s at " % THEIRS)
+
+
 def test_update_force_takes_a_held_record_back_once_and_restarts_the_count(two):
     _run(two.a, code=0)
     _run(two.b, code=0)
