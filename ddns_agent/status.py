@@ -27,8 +27,11 @@ def mark_since(before: dict, saved: dict, now: float) -> None:
             return ("published" if r in _GOOD else r), e.get("address")
 
         if kind(old) != kind(entry) or not entry.get("since"):
-            at = entry.get("time_failed" if entry.get("result") == "failed" else "time")
-            entry["since"] = at if kind(entry)[0] in ("published", "failed") and _time(at) else now
+            result, c = entry.get("result"), entry.get("conflict")
+            at = entry.get("time_failed") if result == "failed" else entry.get("time")
+            if result == "held":
+                at = c.get("seen_at") if isinstance(c, dict) else None
+            entry["since"] = at if kind(entry)[0] in ("published", "failed", "held") and _time(at) else now
 
 
 def _notifications(state_dir: str) -> dict:

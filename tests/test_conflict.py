@@ -151,6 +151,7 @@ def test_two_agents_flip_the_record_until_the_third_conflict_holds_it(two):
     row = _status(two.a)
     assert row["result"] == "held" and row["address"] == OURS
     assert row["conflict"]["held"] is True and row["conflict"]["count"] == 3
+    assert row["since"] == row["conflict"]["seen_at"]  # held since the third conflict was seen
     assert row["next_check"] is None  # nothing happens until --force: procd need not wake for it
     assert (row["conflict"]["found"], row["conflict"]["ours"]) == (THEIRS, OURS)
     assert row["reason"].startswith("another client is updating home.example.com")
