@@ -230,6 +230,16 @@ def test_a_record_whose_config_changed_starts_afresh_without_a_conflict(two):
     assert _status(two.a)["conflict"] is None
 
 
+def test_a_takeover_that_is_no_boolean_is_a_one_line_config_error(tmp_path):
+    env = AgentEnv(tmp_path)
+    env.config(_agent_conf() + "\nconfig provider 'demo'\n\toption type 'log'\n"
+               + _record("demo") + "\toption takeover 'always'\n")
+    done = env.run("update")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert "home.takeover" in line and "'always'" in line
+
+
 # -- dyndns2: `nochg` where we expected a change ----------------------------------------------------
 
 class Dyn:
