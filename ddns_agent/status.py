@@ -156,7 +156,7 @@ def text(row: dict, now: float) -> list:
                         ", held" if c["held"] else ""))
     n = row["notification"]
     if n:
-        how = "sent" if n["ok"] else "failed: %s" % (n["error"] or "unknown error")
+        how = {True: "sent", None: "being sent"}.get(n["ok"]) or "failed: %s" % (n["error"] or "no reason")
         lines.append("    notified: %s via %s at %s, %s" % (n["event"], n["via"], _clock(n["at"], now), how))
     return lines
 

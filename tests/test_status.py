@@ -158,6 +158,14 @@ def test_last_notification_is_shown_from_notify_json(env):
     assert lines[1] == "    notified: failure via phone at %s, failed: ntfy answered HTTP 429" % clock
 
 
+def test_a_notification_still_being_sent_says_so(env):
+    env.run("update")
+    (env.state / "notify.json").write_text(json.dumps({"records": {"home": {
+        "event": "change", "at": time.time(), "via": "ntfy", "ok": None, "error": None}}}))
+    lines = status(env)[1]
+    assert lines[1].startswith("    notified: change via ntfy at ") and lines[1].endswith(", being sent")
+
+
 @pytest.mark.parametrize("text", ["{", "[1]", '{"records": {"home": "x"}}', '{"records": []}'])
 def test_a_notify_file_not_in_the_contracts_shape_is_left_out(env, text):
     env.run("update")
