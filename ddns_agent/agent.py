@@ -104,6 +104,7 @@ class Agent:
         self.rand = rand or _jitter
         self.http_transport = None  # None: auto (DDNS_AGENT_HTTP may override)
         self.deadline = float("inf")  # monotonic end of the run under way (update sets it)
+        self._judge = None  # conflict.Judge of the publish under way
 
     # -- planning -------------------------------------------------------------------------
 
@@ -182,6 +183,9 @@ class Agent:
         todo = p.to_publish()
         interrupted = None
         if todo:
+            from ddns_agent.conflict import Judge
+
+            self._judge = Judge(before, force, self.clock, hashes)
             self._intend(todo, data, hashes)
             try:
                 bad |= self._publish(todo, saved, hashes)
@@ -190,6 +194,9 @@ class Agent:
                 bad |= {i.record.key for i in todo}
         earliest = self._schedule(saved, records, now)
         if saved != before:
+            from ddns_agent.status import mark_since
+
+            mark_since(before, saved, now)
             state.write(self.state_dir, data)
         ifaces = {interface} if interface else {i for r in records for i in sources.interfaces_of(r)}
         for iface in ifaces:
@@ -256,6 +263,7 @@ class Agent:
         a = self.cfg.agent
         policy = RetryPolicy(a.retry_max, a.retry_base, a.retry_cap)
         pub = Publisher(self.cfg, self._http_for, policy, self.sleep, self.rand, self.deadline)
+        pub.hold = self._judge.hold
         try:
             pub.run(todo, saved)
         except KeyboardInterrupt:
@@ -284,6 +292,9 @@ class Agent:
             entry = saved.setdefault(key, {})
             entry["config"] = hashes[key]
             entry.pop("pending", None)
+            if out.ok and self._judge.keep(item, out, entry, self.log.warning):
+                failed.add(key)  # held: another client keeps changing it, nothing was written
+                continue
             if out.ok:
                 was = " (was %s)" % item.previous if item.previous and item.previous != item.address else ""
                 if out.result == "unchanged":
@@ -348,7 +359,7 @@ class Agent:
             if not e:
                 continue
             nxt = None
-            if e.get("stopped"):
+            if e.get("stopped") or e.get("result") == "held":  # held: until --force (conflict.py)
                 nxt = None
             elif e.get("hold_until"):
                 nxt = e["hold_until"]

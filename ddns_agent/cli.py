@@ -7,7 +7,6 @@ Exit codes: 0 all fine, 1 a record failed, 2 config error, 3 state directory unw
 from __future__ import annotations
 
 import sys
-import time
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -245,43 +244,10 @@ def _installed(module: str) -> bool:
 
 
 def cmd_status(cfg, state_dir: str, as_json: bool) -> int:
-    """Print the last result of every configured record."""
-    from ddns_agent import jsonlib, state
+    """Print each record's result, since when and why (status.py; schema in docs/status.md)."""
+    from ddns_agent import status
 
-    saved = state.read(state_dir, lambda text: print("ddns-agent: notice: %s" % text,
-                                                      file=sys.stderr))["records"]
-    rows = []
-    for r in cfg.records:
-        s = saved.get(r.key) or {}
-        result = s.get("result") or ("disabled" if not r.enabled else "never")
-        rows.append({"record": r.key, "fqdn": r.fqdn, "type": r.type, "provider": r.provider,
-                     "address": s.get("address"), "result": result, "time": s.get("time"),
-                     "last_error": _shown(s.get("read_error") or s.get("error")),
-                     "next_check": s.get("next_check"), "duplicates": s.get("duplicates") or [],
-                     "interface": r.interface, "reason": s.get("note"), "source": s.get("source")})
-    if as_json:
-        print(jsonlib.dumps({"records": rows}, indent=2))
-        return EXIT_OK
-    for row in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["time"])) if row["time"] else "-"
-        line = "%-32s %-4s %-10s %-40s %s" % (row["fqdn"], row["type"], row["result"],
-                                               row["address"] or "-", when)
-        if row["last_error"]:
-            line += "  error: %s" % row["last_error"]
-        dups = row["duplicates"] if isinstance(row["duplicates"], list) else []
-        dups = [d for d in dups if isinstance(d, dict)]
-        if dups:
-            line += "  also at the provider, not updated: %s" % ", ".join(
-                "%s (%s)" % (d.get("id"), d.get("value")) for d in dups)
-        print(line)
-    return EXIT_OK
-
-
-def _shown(error):
-    """A saved error as one bounded line without secrets (a state file may predate a scrubbing fix)."""
-    from ddns_agent.errors import one_line
-
-    return one_line(error) if isinstance(error, str) else error
+    return status.show(cfg, state_dir, as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -117,7 +117,8 @@ _LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
 _SOURCES = ("auto", "netifd", "netlink", "upnp", "natpmp", "stun", "url")
 _UPSTREAM_SOURCES = frozenset(("upnp", "natpmp", "stun", "url"))  # need no local interface
 _RECORD_OPTIONS = ("provider", "domain", "name", "type", "interface", "device", "ipv6_suffix", "ttl",
-                   "enabled", "allow_private", "source", "stun_server", "ip_url", "allow_insecure_http")
+                   "enabled", "allow_private", "source", "stun_server", "ip_url", "allow_insecure_http",
+                   "takeover")
 _SECTION_TYPES = ("agent", "provider", "record", "notify")
 _SECRET_MAX = 65536
 _MULTILINE = ("body",)  # may span lines (a JSON template); every other value is one line
@@ -301,7 +302,8 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
         r.fail("needs option interface (a netifd name like wan) or device (like eth0) "
                "for source %s" % " ".join(source), "interface")
     options = {}
-    converters = (("stun_server", uci.host_port), ("ip_url", uci.url)) + tuple((o, str) for o in extra)
+    converters = ((("stun_server", uci.host_port), ("ip_url", uci.url), ("takeover", uci.to_bool))
+                  + tuple((o, str) for o in extra))
     for opt, convert in converters:
         value = r.get(opt, convert)
         if value is not None:

@@ -4,7 +4,8 @@ Per record one action:
   publish  the wanted address differs from the last published one (or a re-check is due)
   keep     nothing to do: unchanged, or the source is down/unreadable (never delete on a down WAN)
   refuse   the only address found must not be published (private, CGNAT, ...); reason says why
-  wait     the provider told us to rest, or a fatal error stands until the config changes
+  wait     the provider told us to rest, a fatal error stands until the config changes, or
+           another client keeps changing the record (conflict.py)
   skip     the record is disabled
 """
 
@@ -101,6 +102,12 @@ def plan_record(record, selection, saved: dict | None, now: float, force: bool,
             return Item(record, WAIT, address, previous,
                         "stopped after a fatal error (%s); fix the config to retry"
                         % saved.get("error"), selection.origin)
+        if saved.get("conflict") and not force and not record.options.get("takeover"):
+            from ddns_agent.conflict import hold_reason
+
+            held = hold_reason(record.fqdn, saved)
+            if held:
+                return Item(record, WAIT, address, previous, held, selection.origin)
         hold = saved.get("hold_until") or 0
         if hold > now:
             return Item(record, WAIT, address, previous,

@@ -17,7 +17,8 @@ from ddns_agent.providers.base import RecordSpec, Remote
 class Outcome:
     """What happened to one planned record."""
 
-    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s", "members")
+    __slots__ = ("item", "ok", "result", "remote", "error", "requests", "stop", "hold_s", "members",
+                 "found")
 
     def __init__(self, item, ok: bool, result: str, remote: Remote | None = None,
                  error: DdnsError | None = None, requests: int = 0, stop: bool = False,
@@ -31,6 +32,7 @@ class Outcome:
         self.stop = stop          # fatal: no more calls until the config changes
         self.hold_s = hold_s      # the provider asked for a rest this long
         self.members = None       # a record set: the members we own now, each done or not
+        self.found = None         # what the record held before our write, when seen (conflict.py)
 
 
 class _Counting:
@@ -54,23 +56,30 @@ def record_spec(record) -> RecordSpec:
 
 
 def _once(p: _Counting, spec: RecordSpec, address: str, cached_id: str | None,
-          previous: str | None, read_back: bool, cached_ttl: int | None = None) -> tuple:
-    """One attempt: returns (remote, result)."""
+          previous: str | None, read_back: bool, cached_ttl: int | None = None, hold=None) -> tuple:
+    """One attempt: returns (remote, result, found); `found` what the record held before, if seen.
+
+    `hold(found)` True: another client is updating the record (conflict.py); do not write.
+    """
     prov = p.provider
     if not prov.can_find:
-        return p.call("update", spec, Remote(None, previous), address), "updated"
+        remote = p.call("update", spec, Remote(None, previous), address)
+        return remote, "updated", remote.prior
     if cached_id and not read_back:
         try:  # the cached TTL lets an update keep the record's TTL without reading it first
-            return p.call("update", spec, Remote(cached_id, previous, cached_ttl), address), "updated"
+            remote = p.call("update", spec, Remote(cached_id, previous, cached_ttl), address)
+            return remote, "updated", remote.prior
         except ProviderError as e:
             if e.retry != RESOLVE:
                 raise
     remote = p.call("find", spec)
     if remote is None:
-        return _seen(p.call("create", spec, address), ()), "created"
+        return _seen(p.call("create", spec, address), ()), "created", None
+    if hold is not None and hold(remote.value):
+        return remote, "held", remote.value
     if remote.value == address and (spec.ttl is None or remote.ttl in (None, spec.ttl)):
-        return remote, "unchanged"
-    return _seen(p.call("update", spec, remote, address), remote.others), "updated"
+        return remote, "unchanged", remote.value
+    return _seen(p.call("update", spec, remote, address), remote.others), "updated", remote.value
 
 
 def _seen(remote: Remote, others: tuple | None) -> Remote:
@@ -81,23 +90,32 @@ def _seen(remote: Remote, others: tuple | None) -> Remote:
 
 
 def publish_item(item, provider, saved: dict | None, policy, sleep, rand,
-                 time_left=lambda: float("inf")) -> Outcome:
+                 time_left=lambda: float("inf"), hold=None) -> Outcome:
     """Publish one planned record, retrying by policy; never raises a DdnsError.
 
     `time_left()` gives the seconds left in the run: a retry that would sleep past it is not made.
+    `hold(found)`: see _once; asked on the first attempt only.
     """
     spec = record_spec(item.record)
     p = _Counting(provider)
     cached_id = saved.get("id") if saved else None
     cached_ttl = saved.get("ttl") if saved else None
     cached_ttl = cached_ttl if isinstance(cached_ttl, int) and not isinstance(cached_ttl, bool) else None
+    tries = []
+
+    def attempt(read_back: bool) -> tuple:
+        tries.append(read_back)
+        return _once(p, spec, item.address, cached_id, item.previous, item.verify or read_back, cached_ttl,
+                     hold if len(tries) == 1 else None)
+
     try:
-        remote, result = _retrying(lambda read_back: _once(
-            p, spec, item.address, cached_id, item.previous, item.verify or read_back, cached_ttl),
-            policy, sleep, rand, time_left)
-        return Outcome(item, True, result, remote, requests=p.calls)
+        remote, result, found = _retrying(attempt, policy, sleep, rand, time_left)
     except DdnsError as e:
         return _failed(item, e, p.calls, policy)
+    out = Outcome(item, True, result, remote, requests=p.calls)
+    # after an attempt of ours that may have landed, our own address is no evidence
+    out.found = found if len(tries) == 1 or found != item.address else None
+    return out
 
 
 def _failed(item, e: DdnsError, requests: int, policy) -> Outcome:
@@ -230,6 +248,7 @@ class Publisher:
         self.monotonic = monotonic or time.monotonic
         self.outcomes: list = []          # filled as records finish: a KeyboardInterrupt keeps them
         self.current = None               # the item whose requests are under way
+        self.hold = None                  # (item, found) -> True: do not write (conflict.py)
         self._providers: dict = {}
         self._https: list = []
 
@@ -267,9 +286,13 @@ class Publisher:
             self.current = item
             try:
                 prov = self.provider(item.record.provider)
-                run = publish_item if item.members is None else publish_set
-                out = run(item, prov, saved.get(item.record.key), self.policy, self.sleep, self.rand,
-                          self.time_left)
+                args = (item, prov, saved.get(item.record.key), self.policy, self.sleep, self.rand,
+                        self.time_left)
+                if item.members is not None:  # a record set: no conflict judgement (conflict.py)
+                    out = publish_set(*args)
+                else:
+                    out = publish_item(*args, (lambda found, item=item: self.hold(item, found))
+                                       if self.hold else None)
             except DdnsError as e:
                 out = Outcome(item, False, "failed", error=e, stop=e.retry == STOP)
             except Exception as e:  # a bug: one line naming the record, the others go on

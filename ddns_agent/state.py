@@ -27,7 +27,7 @@ FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER
           "time_failed": _NUMBER, "hold_until": _NUMBER, "next_check": _NUMBER, "result": (str,),
           "error": (str,), "note": (str,), "failures": (int,), "stopped": (bool,), "pending": (str,),
           "failed_address": (str,), "ttl": (int,), "read_error": (str,), "duplicates": (list,),
-          "members": (list,)}
+          "members": (list,), "conflict": (dict,), "since": _NUMBER}
 
 
 def _refuse(state_dir: str, why: str) -> ConfigError:

@@ -123,7 +123,7 @@ def test_status_joins_config_and_state_in_shell_without_starting_python(router):
     assert rows["home4"] == {"record": "home4", "fqdn": "home.example.com", "type": "A", "provider": "dry",
                              "interface": "wan", "address": "203.0.113.54", "result": "published",
                              "time": 1700000000, "last_error": None, "next_check": 1700086400,
-                             "reason": None, "source": "netifd wan"}
+                             "reason": None, "source": "netifd wan", "since": None}
     # a fatal answer stops calls until the config changes: held, since the failure, with its words
     apex = rows["apex6"]
     assert (apex["fqdn"], apex["result"], apex["time"], apex["last_error"]) == \
@@ -148,6 +148,19 @@ def test_status_says_held_while_the_provider_asked_to_wait(router):
 
     assert rows["home4"]["result"] == "held"
     assert rows["apex6"]["result"] == "never"
+
+
+def test_status_says_held_with_the_plans_words_while_another_client_updates_the_record(router):
+    reason = ("another client is updating home.example.com (found 198.51.100.9, we wrote 203.0.113.54); "
+              "not writing until `update --force` or option takeover 1")
+    save_state(router, {"home4": {"result": "held", "address": "203.0.113.54", "time": 1700000000,
+                                  "since": 1700003600.5, "note": reason, "conflict": {
+                                      "found": "198.51.100.9", "ours": "203.0.113.54", "wrote_at": 1700000000,
+                                      "seen_at": 1700003600.5, "count": 3, "held": True}}})
+
+    home = {r["record"]: r for r in call(router, "status")["records"]}["home4"]
+
+    assert (home["result"], home["reason"], home["since"]) == ("held", reason, 1700003600)
 
 
 def test_status_without_a_state_file_lists_every_record_as_not_run(router):

@@ -41,7 +41,7 @@ class Remote:
     not looked up, e.g. an update by cached id).
     """
 
-    __slots__ = ("id", "value", "ttl", "others")
+    __slots__ = ("id", "value", "ttl", "others", "prior")
 
     def __init__(self, id: str | None, value: str | None, ttl: int | None = None,
                  others: tuple | None = None) -> None:
@@ -49,6 +49,7 @@ class Remote:
         self.value = value
         self.ttl = ttl
         self.others = others
+        self.prior = None  # an update's answer saying what the record held before (dyndns2 nochg)
 
     def __repr__(self) -> str:
         return "Remote(id=%r, value=%r, ttl=%r)" % (self.id, self.value, self.ttl)

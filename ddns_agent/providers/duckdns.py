@@ -63,7 +63,10 @@ class DuckDNS(Provider):
         if held and not _same(held, address):
             raise UnconfirmedError("DuckDNS answered OK but holds %s for %s.%s, not %s"
                                    % (held[:45], sub, ZONE, address), provider=self.type)
-        return Remote(None, address, None)
+        remote = Remote(None, address, None)
+        if len(lines) >= 4 and lines[3] == "NOCHANGE":  # it already held this address (conflict.py)
+            remote.prior = address
+        return remote
 
     def check(self) -> str:
         """Nothing to call: every DuckDNS request is an update."""

@@ -7,7 +7,8 @@
 `endpoint` is the whole update URL (path included); a `preset` gives it. One hostname per request,
 one text/plain answer line. Every answer is handled as the protocol requires (§6.2):
 
-    good <ip>, nochg <ip>                    done (the agent only calls on change, so nochg is rare)
+    good <ip>, nochg <ip>                    done (the agent only calls on change: a nochg after we
+                                             wrote another address means another client set it)
     badauth, HTTP 401/403                    AuthError: stop until the config changes
     !donator notfqdn nohost numhost abuse    RejectedError: stop until the config changes
     badagent, good 127.0.0.1
@@ -158,7 +159,10 @@ class Dyndns2(Provider):
                                        % (self.title, code, ",".join(ips)[:90], host, address),
                                        status=code, provider=self.type)
             if 200 <= resp.status < 300:
-                return Remote(None, address, None)
+                remote = Remote(None, address, None)
+                if code == "nochg":  # it already held this address: evidence for conflict.py
+                    remote.prior = address
+                return remote
         fatal = FATAL.get(code)
         if fatal is not None:
             meaning, cls = fatal

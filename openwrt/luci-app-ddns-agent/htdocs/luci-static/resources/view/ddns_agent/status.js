@@ -58,7 +58,7 @@ return view.extend({
 			E('td', { 'class': 'td ddns-address', 'data-title': _('Published address') }, row.address || '-'),
 			E('td', { 'class': 'td', 'data-title': _('Source') }, source(row)),
 			E('td', { 'class': 'td ddns-result', 'data-title': _('Result') }, RESULTS[row.result] || row.result),
-			E('td', { 'class': 'td', 'data-title': _('Since') }, when(row.time)),
+			E('td', { 'class': 'td', 'data-title': _('Since') }, when(row.since != null ? row.since : row.time)),
 			E('td', { 'class': 'td ddns-detail', 'data-title': _('Last error') }, [
 				detail,
 				why ? E('div', { 'class': 'ddns-why' }, [
