@@ -4,13 +4,14 @@ On OpenWrt it reads `ubus subscribe network.interface` (interface.update / inter
 every address and prefix change, ifupdate included); on plain Linux, rtnetlink address events.
 Events are only hints: each cycle re-reads the addresses (netifd merges events).
 
-Leading-edge debounce: the first event of a burst starts a cycle at once, with what was queued
-when the loop woke. Whatever arrives during that cycle, or within QUIET_S of the last event, is
-coalesced into one trailing cycle that re-reads every address, so the last address always wins;
-a cycle that finds nothing changed sends nothing. A burst that never goes quiet still gets a
-cycle every BURST_CAP_S. So a burst lasting T seconds (first to last event) runs at most
-2 + floor(T / BURST_CAP_S) cycles, and costs each record at most one request per cycle in which
-its address differs from the one it last published (docs/design/pipeline.md, "watch").
+Leading-edge debounce: the first event of a burst starts a cycle at once. Only the messages of
+that one change are read with it (the kernel sends DELADDR, NEWADDR and link messages within a
+millisecond; we stop at the first SETTLE_S gap). Whatever arrives during that cycle, or within
+QUIET_S of the last event, is coalesced into one trailing cycle that re-reads every address, so
+the last address always wins; a cycle that finds nothing changed sends nothing. A burst that never
+goes quiet still gets a cycle every BURST_CAP_S. Bound: a burst whose events are less than
+QUIET_S apart, spanning T seconds, runs at most 1 + ceil(T / BURST_CAP_S) cycles, and each cycle
+costs a record one request only if its address differs from the one it last published.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import signal
 
 from ddns_agent import jsonlib, sources, state
 
+SETTLE_S = 0.005        # one change is several messages (DELADDR, NEWADDR, link) within ~1 ms:
+SETTLE_CAP_S = 0.02     # read them as one event, for at most this long, before the first cycle
 QUIET_S = 0.3           # an event this close after the last one (or a cycle) joins its burst
 BURST_CAP_S = 5.0       # but a link that never stops flapping still gets a cycle this often
 IDLE_S = 3600.0         # wake at least this often to honour force_interval
@@ -195,6 +198,18 @@ class _Loop:
             self.src = self.again.reopen(str(e))
             return {"*"}
 
+    def _settle(self) -> set:
+        """The first event: what is queued, and the rest of its change (no gap over SETTLE_S)."""
+        src = self.src
+        changed = self._read()
+        end = self.agent.clock() + SETTLE_CAP_S
+        while src is self.src:
+            left = end - self.agent.clock()
+            if left <= 0 or not src.wait(min(SETTLE_S, left)):
+                break
+            changed |= self._read()
+        return changed
+
     def first(self) -> tuple:
         """Wait for the first event of a burst or a due re-check: (names, event?); no settling.
 
@@ -205,7 +220,7 @@ class _Loop:
         due = min(_next_deadline(agent, now), now + IDLE_S)
         # at least a second: a due time in the past must not spin the loop
         if self.src.wait(max(1.0, min(due - now, STALE_CHECK_S))):
-            return self._read(), True
+            return self._settle(), True
         if self.src.is_stale():
             self.src.close()
             self.src = None
