@@ -54,17 +54,132 @@ def _tmpfs_dir() -> Path | None:
     return Path(tempfile.mkdtemp(prefix="ddns-bench-state-", dir="/dev/shm"))
 
 
+class _KernelEvents:
+    """The router's IPv4 address notifications, stamped as they arrive (a netlink socket in router):
+    splits each figure into `ip` starting plus the kernel, and what follows the kernel's event."""
+
+    def __init__(self, lab) -> None:
+        import socket
+        import threading
+
+        from e2e_lab import socket_in
+
+        self.sock = socket_in(lab.router.name, socket.AF_NETLINK, socket.SOCK_RAW)
+        self.sock.bind((0, 0x10))  # RTMGRP_IPV4_IFADDR
+        self.sock.settimeout(0.2)
+        self.times: list = []
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-netlink")
+        self._thread.start()
+
+    def _run(self) -> None:
+        import socket
+
+        while not self._done:
+            try:
+                self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.times.append(time.monotonic())
+
+    def first_after(self, t0: float, timeout: float = 5.0) -> float:
+        """Seconds from `t0` to the first notification after it."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            later = [t for t in list(self.times) if t >= t0]
+            if later:
+                return min(later) - t0
+            time.sleep(0.001)
+        raise BenchError("no kernel address notification within %g s of the change" % timeout)
+
+    def close(self) -> None:
+        self._done = True
+        self._thread.join(1)
+        self.sock.close()
+
+
+class _UpdateWire:
+    """When each DNS UPDATE and its answer crossed isp0 (an AF_PACKET socket in isp): splits what
+    follows the kernel event into the agent (until its UPDATE is on the wire), BIND (until the
+    answer is), and the rest (the answer's way back, our poll's interval and query)."""
+
+    def __init__(self, lab) -> None:
+        import socket
+        import threading
+
+        from e2e_lab import ISP_DEV, socket_in
+
+        self.sock = socket_in(lab.isp.name, socket.AF_PACKET, socket.SOCK_RAW)
+        self.sock.bind((ISP_DEV, 0x0003))  # ETH_P_ALL
+        self.sock.settimeout(0.2)
+        self.seen: list = []  # (monotonic time, "update" | "answer")
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-wire")
+        self._thread.start()
+
+    @staticmethod
+    def _kind(frame: bytes) -> str | None:
+        if len(frame) < 14 + 20 + 8 + 4 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+            return None  # not IPv4 UDP
+        udp = 14 + (frame[14] & 0x0F) * 4
+        import struct
+
+        sport, dport, _, _, _, flags = struct.unpack_from("!HHHHHH", frame, udp)
+        if (flags >> 11) & 0x0F != 5:  # opcode UPDATE
+            return None
+        if dport == 53 and not flags >> 15:
+            return "update"
+        return "answer" if sport == 53 and flags >> 15 else None
+
+    def _run(self) -> None:
+        import socket
+
+        while not self._done:
+            try:
+                frame = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            kind = self._kind(frame)
+            if kind:
+                self.seen.append((time.monotonic(), kind))
+
+    def first_after(self, kind: str, t0: float) -> float | None:
+        """Seconds from `t0` to the first `kind` packet after it, None if none."""
+        later = [t for t, k in list(self.seen) if k == kind and t >= t0]
+        return min(later) - t0 if later else None
+
+    def close(self) -> None:
+        self._done = True
+        self._thread.join(1)
+        self.sock.close()
+
+
 def _changes(lab, agent, changes: int) -> tuple:
-    published, logged = [], []
-    for i in range(changes):
-        address = ADDRESSES[i % 2]
-        mark = len(agent.lines)
-        t0 = lab.set_wan(address + "/24")
-        published.append(_wait_answer(lab, address, t0, 10.0) * 1000.0)
-        _, when = agent.wait_for("A: published %s" % address, 5, mark)
-        logged.append((when - t0) * 1000.0)
-        time.sleep(GAP_S)
-    return published, logged
+    published, logged, kernel, sent, answered = [], [], [], [], []
+    events, wire = _KernelEvents(lab), _UpdateWire(lab)
+    try:
+        for i in range(changes):
+            address = ADDRESSES[i % 2]
+            mark = len(agent.lines)
+            t0 = lab.set_wan(address + "/24")
+            published.append(_wait_answer(lab, address, t0, 10.0) * 1000.0)
+            _, when = agent.wait_for("A: published %s" % address, 5, mark)
+            logged.append((when - t0) * 1000.0)
+            kernel.append(events.first_after(t0) * 1000.0)
+            update, answer = wire.first_after("update", t0), wire.first_after("answer", t0)
+            if update is None or answer is None:
+                raise BenchError("the UPDATE or its answer was not seen on isp0")
+            sent.append(update * 1000.0)
+            answered.append(answer * 1000.0)
+            time.sleep(GAP_S)
+    finally:
+        events.close()
+        wire.close()
+    return published, logged, kernel, sent, answered
 
 
 def _bursts(lab, agent, bursts: int) -> list:
@@ -107,7 +222,7 @@ def event_to_published(root, changes: int, log) -> dict:
                 agent.wait_for("published %s" % ADDRESSES[1], 5)
                 time.sleep(GAP_S)
                 first = lab.bind.updates()
-                published, logged = _changes(lab, agent, changes)
+                published, logged, kernel, sent, answered = _changes(lab, agent, changes)
                 single = lab.bind.updates() - first
                 burst_last = _bursts(lab, agent, bursts)
             except AssertionError as e:  # from the lab's agent.wait_for
@@ -119,6 +234,12 @@ def event_to_published(root, changes: int, log) -> dict:
     if single != changes:
         raise BenchError("BIND applied %d UPDATEs for %d changes (expected one each)" % (single, changes))
     return {"changes": changes, "ms": summary(published), "agent_logged_ms": summary(logged),
+            "kernel_event_ms": summary(kernel),
+            "after_kernel_event_ms": summary([p - k for p, k in zip(published, kernel)]),
+            "parts_ms": {"ip_and_kernel": summary(kernel),
+                         "agent_to_update_sent": summary([s - k for s, k in zip(sent, kernel)]),
+                         "bind_update_to_answer": summary([a - s for a, s in zip(answered, sent)]),
+                         "answer_to_poll_seen": summary([p - a for p, a in zip(published, answered)])},
             "burst_last_ms": summary(burst_last), "bursts": bursts, "burst_updates": burst_updates,
             "poll_ms": POLL_S * 1000.0, "gap_s": GAP_S, "state_on_tmpfs": state is not None,
             "samples_ms": [round(x, 1) for x in published]}
