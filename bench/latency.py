@@ -147,10 +147,14 @@ class _UpdateWire:
             if kind:
                 self.seen.append((time.monotonic(), kind))
 
-    def first_after(self, kind: str, t0: float) -> float | None:
+    def first_after(self, kind: str, t0: float, timeout: float = 2.0) -> float | None:
         """Seconds from `t0` to the first `kind` packet after it, None if none."""
-        later = [t for t, k in list(self.seen) if k == kind and t >= t0]
-        return min(later) - t0 if later else None
+        end = time.monotonic() + timeout
+        while True:
+            later = [t for t, k in list(self.seen) if k == kind and t >= t0]
+            if later or time.monotonic() > end:
+                return min(later) - t0 if later else None
+            time.sleep(0.001)
 
     def close(self) -> None:
         self._done = True
@@ -231,6 +235,8 @@ def event_to_published(root, changes: int, log) -> dict:
     finally:
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
+    from ddns_agent import watch
+
     if single != changes:
         raise BenchError("BIND applied %d UPDATEs for %d changes (expected one each)" % (single, changes))
     return {"changes": changes, "ms": summary(published), "agent_logged_ms": summary(logged),
@@ -241,6 +247,7 @@ def event_to_published(root, changes: int, log) -> dict:
                          "bind_update_to_answer": summary([a - s for a, s in zip(answered, sent)]),
                          "answer_to_poll_seen": summary([p - a for p, a in zip(published, answered)])},
             "burst_last_ms": summary(burst_last), "bursts": bursts, "burst_updates": burst_updates,
+            "settle_ms": watch.SETTLE_S * 1000.0, "quiet_ms": watch.QUIET_S * 1000.0,
             "poll_ms": POLL_S * 1000.0, "gap_s": GAP_S, "state_on_tmpfs": state is not None,
             "samples_ms": [round(x, 1) for x in published]}
 
@@ -249,7 +256,8 @@ if __name__ == "__main__":  # pragma: no cover
     import json
     import sys
 
-    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "tests")]
+    here = Path(__file__).resolve().parent
+    sys.path[:0] = [str(here.parent / "tests"), str(here.parent)]
     with tempfile.TemporaryDirectory(prefix="ddns-latency-") as tmp:
         print(json.dumps(event_to_published(Path(tmp), int(sys.argv[1]) if len(sys.argv) > 1 else 20,
                                             print), indent=1))
