@@ -122,11 +122,12 @@ class Timeline:
     re-reads the interface sees now, whether or not the loop has read the event yet.
     """
 
-    def __init__(self, events: list, address: str = "192.0.2.1") -> None:
+    def __init__(self, events: list, address: str = "192.0.2.1", idle_s: float = 120.0) -> None:
         self.now = 1000.0
         self.events = sorted((self.now + t, name, addr) for t, name, addr in events)
         self.reads = 0  # events the loop has read
         self._address = address
+        self.until = (self.events[-1][0] if self.events else self.now) + idle_s
 
     def clock(self) -> float:
         return self.now
@@ -143,7 +144,7 @@ class Timeline:
 
     def wait(self, timeout: float) -> bool:
         due = self._due()
-        if due is None and timeout >= 1.0:
+        if due is None and self.now >= self.until:
             raise _Done()  # the loop is idle and nothing will ever come
         if due is not None and due <= self.now + timeout:
             self.now = max(self.now, due)
@@ -184,8 +185,19 @@ class ModelAgent:
         self.cycle_s = cycle_s
         self.cycles: list = []
         self.published = None
+        self.rechecks: list = []  # next_check times the plain runs leave, in turn
 
     def update(self, interface, event=False):
+        import os
+
+        from ddns_agent import state
+
+        path = os.path.join(self.state_dir, state.NEXT_CHECK_FILE)
+        if not event and self.rechecks:  # a plain run schedules the next re-check, as the agent does
+            with open(path, "w") as f:
+                f.write("%d\n" % self.rechecks.pop(0))
+        elif not event and os.path.exists(path):
+            os.unlink(path)
         address = self.t.address  # None: the interface has none (keep what is published)
         request = address is not None and address != self.published
         if request:
@@ -199,14 +211,16 @@ class ModelAgent:
         return sum(c.request for c in self.cycles)
 
 
-def run_timeline(tmp_path, monkeypatch, events: list, cycle_s: float = 0.02) -> ModelAgent:
+def run_timeline(tmp_path, monkeypatch, events: list, cycle_s: float = 0.02,
+                 idle_s: float = 120.0, rechecks: tuple = ()) -> ModelAgent:
     import pytest
 
     from ddns_agent import watch
 
-    timeline = Timeline(events)
+    timeline = Timeline(events, idle_s=idle_s)
     monkeypatch.setattr(watch, "_open_source", lambda agent: timeline)
     agent = ModelAgent(tmp_path, timeline, cycle_s)
+    agent.rechecks = list(rechecks)
     with pytest.raises(_Done):
         watch.run(agent)
     assert agent.cycles[0].event is False  # the start-up cycle
@@ -224,6 +238,16 @@ def test_the_first_event_is_published_at_once_before_any_later_event_is_read(tmp
     trailing = agent.cycles[2]
     assert (trailing.reads, trailing.address, trailing.event) == (3, "198.51.100.3", True)
     assert agent.requests() == 3  # start-up, first, last: .2 was never published
+
+
+def test_event_cycles_respect_the_back_off_and_a_due_re_check_does_not(tmp_path, monkeypatch):
+    # a failed record's back-off applies to event runs only (plan.plan_record); the re-check the
+    # agent scheduled in next_check is the run that retries it
+    agent = run_timeline(tmp_path, monkeypatch, [(10.0, "*", "192.0.2.1"), (300.0, "wan", "192.0.2.1")],
+                         idle_s=30.0, rechecks=(1000 + 200,))
+    assert [(c.interface, c.event) for c in agent.cycles] == [
+        (None, False), (None, True), (None, False), ("wan", True)]
+    assert 200.0 <= agent.cycles[2].at < 300.0  # the re-check, when next_check was due
 
 
 def test_the_messages_of_one_change_are_one_event_and_cost_one_request(tmp_path, monkeypatch):
