@@ -198,21 +198,22 @@ class _Loop:
             self.src = self.again.reopen(str(e))
             return {"*"}
 
-    def _settle(self) -> set:
-        """The first event: what is queued, and the rest of its change (no gap over SETTLE_S)."""
+    def _gather(self, changed: set, gap: float, cap: float) -> set:
+        """Add what arrives until a `gap` without events or `cap` s in all; stops early after the
+        source was opened again (catch up at once)."""
         src = self.src
-        changed = self._read()
-        end = self.agent.clock() + SETTLE_CAP_S
+        end = self.agent.clock() + cap
         while src is self.src:
             left = end - self.agent.clock()
-            if left <= 0 or not src.wait(min(SETTLE_S, left)):
+            if left <= 0 or not src.wait(min(gap, left)):
                 break
             changed |= self._read()
         return changed
 
     def first(self) -> tuple:
-        """Wait for the first event of a burst or a due re-check: (names, event?); no settling.
+        """Wait for the first event of a burst or a due re-check: (names, event?).
 
+        The event is what is queued and the rest of its change (up to a SETTLE_S gap), no more.
         Empty names: only the ubusd stale check woke us, no cycle.
         """
         agent = self.agent
@@ -220,7 +221,11 @@ class _Loop:
         due = min(_next_deadline(agent, now), now + IDLE_S)
         # at least a second: a due time in the past must not spin the loop
         if self.src.wait(max(1.0, min(due - now, STALE_CHECK_S))):
-            return self._settle(), True
+            src = self.src
+            changed = self._read()
+            if src is self.src:  # not opened again meanwhile: read the rest of this change
+                changed = self._gather(changed, SETTLE_S, SETTLE_CAP_S)
+            return changed, True
         if self.src.is_stale():
             self.src.close()
             self.src = None
@@ -230,15 +235,7 @@ class _Loop:
 
     def rest(self) -> set:
         """What arrived during the last cycle or follows within QUIET_S of it, until quiet or the cap."""
-        changed: set = set()
-        end = self.agent.clock() + BURST_CAP_S
-        src = self.src
-        while src is self.src:  # a source opened again: catch up at once
-            left = end - self.agent.clock()
-            if left <= 0 or not src.wait(min(QUIET_S, left)):
-                break
-            changed |= self._read()
-        return changed
+        return self._gather(set(), QUIET_S, BURST_CAP_S)
 
     def cycle(self, changed: set, event: bool) -> int:
         """One update for the interface named, or every record (a timer, several, netlink)."""
