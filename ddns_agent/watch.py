@@ -8,8 +8,9 @@ Leading-edge debounce: the first event of a burst starts a cycle at once. Only t
 that one change are read with it (the kernel sends DELADDR, NEWADDR and link messages within a
 millisecond; we stop at the first SETTLE_S gap). Whatever arrives during that cycle, or within
 QUIET_S of the last event, is coalesced into one trailing cycle that re-reads every address, so
-the last address always wins; a cycle that finds nothing changed sends nothing. A burst that never
-goes quiet still gets a cycle every BURST_CAP_S. Bound: a burst whose events are less than
+the last address always wins; a cycle that finds nothing changed sends nothing. The next event
+QUIET_S or more after the last leads again. A burst that never goes quiet still gets a cycle every
+BURST_CAP_S. Bound: a burst whose events are less than
 QUIET_S apart, spanning T seconds, runs at most 1 + ceil(T / BURST_CAP_S) cycles, and each cycle
 costs a record one request only if its address differs from the one it last published.
 """
@@ -198,17 +199,19 @@ class _Loop:
             self.src = self.again.reopen(str(e))
             return {"*"}
 
-    def _gather(self, changed: set, gap: float, cap: float) -> set:
-        """Add what arrives until a `gap` without events or `cap` s in all; stops early after the
-        source was opened again (catch up at once)."""
+    def _gather(self, changed: set, gap: float, cap: float) -> bool:
+        """Add to `changed` what arrives until a `gap` without events (False) or `cap` s in all
+        (True); stops at once after the source was opened again (catch up now)."""
         src = self.src
         end = self.agent.clock() + cap
         while src is self.src:
             left = end - self.agent.clock()
-            if left <= 0 or not src.wait(min(gap, left)):
-                break
+            if left <= 0:
+                return True
+            if not src.wait(min(gap, left)):
+                return self.agent.clock() >= end
             changed |= self._read()
-        return changed
+        return False
 
     def first(self) -> tuple:
         """Wait for the first event of a burst or a due re-check: (names, event?).
@@ -224,7 +227,7 @@ class _Loop:
             src = self.src
             changed = self._read()
             if src is self.src:  # not opened again meanwhile: read the rest of this change
-                changed = self._gather(changed, SETTLE_S, SETTLE_CAP_S)
+                self._gather(changed, SETTLE_S, SETTLE_CAP_S)
             return changed, True
         if self.src.is_stale():
             self.src.close()
@@ -233,9 +236,12 @@ class _Loop:
             return {"*"}, True
         return ({"*"}, False) if agent.clock() >= due else (set(), False)
 
-    def rest(self) -> set:
-        """What arrived during the last cycle or follows within QUIET_S of it, until quiet or the cap."""
-        return self._gather(set(), QUIET_S, BURST_CAP_S)
+    def rest(self) -> tuple:
+        """What arrived during the last cycle or follows less than QUIET_S after it or after each
+        other: (names, True when BURST_CAP_S ended it while events still came)."""
+        changed: set = set()
+        capped = self._gather(changed, QUIET_S, BURST_CAP_S)
+        return changed, capped
 
     def cycle(self, changed: set, event: bool) -> int:
         """One update for the interface named, or every record (a timer, several, netlink)."""
@@ -262,9 +268,8 @@ def run(agent, max_cycles: int | None = None) -> int:
         cycles = 1
         burst = False  # True after an event's cycle: what follows within QUIET_S is coalesced
         while max_cycles is None or cycles < max_cycles:
-            if burst:
-                changed, event = loop.rest(), True
-                burst = bool(changed)
+            if burst:  # after quiet, the trailing cycle ends the burst: the next event leads
+                (changed, burst), event = loop.rest(), True
             else:
                 changed, event = loop.first()
                 burst = event

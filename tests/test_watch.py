@@ -275,6 +275,16 @@ def settled(t: float) -> float:
     return round(t + watch.SETTLE_S, 6)
 
 
+def test_the_first_event_after_a_quiet_spell_leads_even_right_after_a_trailing_cycle(tmp_path, monkeypatch):
+    # a burst (10.0, 10.05) ends with its trailing cycle at 10.35; 10.6 is QUIET_S after the
+    # burst's last event, so it starts a new burst and is published at once, not coalesced
+    events = [(10.0, "wan", "198.51.100.1"), (10.05, "wan", "198.51.100.2"), (10.6, "wan", "198.51.100.3")]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    assert [(c.at, c.address) for c in agent.cycles[1:]] == [
+        (settled(10.0), "198.51.100.1"), (round(10.05 + watch_quiet(), 6), "198.51.100.2"),
+        (settled(10.6), "198.51.100.3")]
+
+
 def test_events_apart_by_more_than_the_quiet_time_are_each_published_at_once(tmp_path, monkeypatch):
     events = [(10.0 + i, "wan", "198.51.100.%d" % (i + 1)) for i in range(5)]
     agent = run_timeline(tmp_path, monkeypatch, events)
