@@ -3,6 +3,7 @@
 1. `watch` in the lab's router namespace (tests/e2e_lab.py) while 100 real kernel events (address
    adds and deletes, link down and up on wan0) arrive within 10 s; BIND counts the UPDATEs, which
    must stay within the bound ddns_agent/watch.py states (watch_cycles_bound here).
+   A new lease at the start of a 4.5 s burst is published while the burst still goes on.
 2. 100 `ddns-agent update --interface wan` runs, as the hotplug script starts them, in overlapping
    bursts while netifd's answer changes under them; the HTTPS Cloudflare fake counts the writes.
 """
@@ -178,6 +179,33 @@ def test_watch_storm_of_100_events_ends_with_the_final_address_within_the_stated
     bound = 2 * watch_cycles_bound(ran)  # two records; 6 when the steps kept under QUIET_S apart
     assert 2 <= writes == logged <= bound, "BIND applied %d UPDATEs, %d logged, bound %d; log:\n%s" % (
         writes, logged, bound, agent.text())
+
+
+def test_watch_publishes_the_first_change_of_a_burst_while_the_burst_goes_on(lab):
+    # A new IPv4 lease, then 4.5 s of IPv6 renumbering on the same link (88 more kernel events, never
+    # a quiet spell, under the 5 s cap). Waiting for the burst to settle would publish the lease
+    # only after it; the leading edge publishes it while the events still come, and once.
+    import threading
+
+    agent = lab.watch(lab.config(RECORD_A))
+    published(lab, agent, ("A", "203.0.113.10"))
+    agent.wait_for("%s A: published" % HOME, 5)
+    before = lab.bind.updates()
+    storm = Storm("203.0.113.10", "2001:db8:1:1::5")
+    storm.ifupdate4("198.51.100.31")
+    for _ in range(44):
+        storm.ifupdate6()  # no AAAA record here: these change nothing the agent publishes
+    over = threading.Event()
+    player = threading.Thread(target=lambda: (play(lab, storm, 4.5), over.set()), daemon=True)
+    player.start()
+    try:
+        lab.wait_answer(HOME, "A", "198.51.100.31", 10, agent=agent)
+        burst_still_going = not over.is_set()
+    finally:
+        player.join(30)
+    assert burst_still_going, "the lease was published only after the burst; log:\n%s" % agent.text()
+    settled(lab, agent, {"A": "198.51.100.31"})
+    assert lab.bind.updates() - before == 1, agent.text()  # the trailing cycles found nothing new
 
 
 class Paused:
