@@ -76,6 +76,11 @@ class _PipeSource:
     def fileno(self):
         return self.r
 
+    def wait(self, timeout):
+        import select
+
+        return bool(select.select([self], [], [], timeout)[0])
+
     def read(self):
         import os
 
@@ -97,40 +102,244 @@ class _CountingAgent:
         self.clock = time.time
         self.calls = []
 
-    def update(self, interface):
+    def update(self, interface, event=False):
         self.calls.append((time.monotonic(), interface))
         return 0
 
 
-def test_a_link_that_never_stops_flapping_still_gets_a_cycle(tmp_path, monkeypatch):
-    import os
-    import threading
+# -- the loop on a fake clock: which cycles a stream of events starts -----------------------------
+
+
+class _Done(Exception):
+    """The timeline has no event left: the loop would idle for ever."""
+
+
+class Timeline:
+    """A fake clock and a scripted event source: (time, interface, address) events.
+
+    `wait` advances the clock to the next event (or by the timeout); `read` takes every event
+    due by now, as a socket read drains what the kernel queued. `address` is what a cycle that
+    re-reads the interface sees now, whether or not the loop has read the event yet.
+    """
+
+    def __init__(self, events: list, address: str = "192.0.2.1", idle_s: float = 120.0) -> None:
+        self.now = 1000.0
+        self.events = sorted((self.now + t, name, addr) for t, name, addr in events)
+        self.reads = 0  # events the loop has read
+        self._address = address
+        self.until = (self.events[-1][0] if self.events else self.now) + idle_s
+
+    def clock(self) -> float:
+        return self.now
+
+    @property
+    def address(self) -> str:
+        for t, _, addr in self.events:
+            if t <= self.now:
+                self._address = addr
+        return self._address
+
+    def _due(self) -> float | None:
+        return self.events[self.reads][0] if self.reads < len(self.events) else None
+
+    def wait(self, timeout: float) -> bool:
+        due = self._due()
+        if due is None and self.now >= self.until:
+            raise _Done()  # the loop is idle and nothing will ever come
+        if due is not None and due <= self.now + timeout:
+            self.now = max(self.now, due)
+            return True
+        self.now += timeout
+        return False
+
+    def read(self) -> set:
+        names = set()
+        while self._due() is not None and self._due() <= self.now:
+            names.add(self.events[self.reads][1])
+            self.reads += 1
+        return names
+
+    def is_stale(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class Cycle:
+    __slots__ = ("at", "reads", "interface", "event", "address", "request")
+
+    def __init__(self, **kw) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+class ModelAgent:
+    """Runs "cycles" on the timeline: each re-reads the address and costs one request if it differs
+    from the one published last (the agent's rule: one request per changed record)."""
+
+    def __init__(self, state_dir, timeline: Timeline, cycle_s: float = 0.02) -> None:
+        self.state_dir = str(state_dir)
+        self.t = timeline
+        self.clock = timeline.clock
+        self.cycle_s = cycle_s
+        self.cycles: list = []
+        self.published = None
+        self.rechecks: list = []  # next_check times the plain runs leave, in turn
+
+    def update(self, interface, event=False):
+        import os
+
+        from ddns_agent import state
+
+        path = os.path.join(self.state_dir, state.NEXT_CHECK_FILE)
+        if not event and self.rechecks:  # a plain run schedules the next re-check, as the agent does
+            with open(path, "w") as f:
+                f.write("%d\n" % self.rechecks.pop(0))
+        elif not event and os.path.exists(path):
+            os.unlink(path)
+        address = self.t.address  # None: the interface has none (keep what is published)
+        request = address is not None and address != self.published
+        if request:
+            self.published = address
+        self.cycles.append(Cycle(at=round(self.t.now - 1000.0, 6), reads=self.t.reads, interface=interface,
+                                 event=event, address=address, request=request))
+        self.t.now += self.cycle_s  # events due meanwhile stay queued until the loop reads
+        return 0
+
+    def requests(self) -> int:
+        return sum(c.request for c in self.cycles)
+
+
+def run_timeline(tmp_path, monkeypatch, events: list, cycle_s: float = 0.02,
+                 idle_s: float = 120.0, rechecks: tuple = ()) -> ModelAgent:
+    import pytest
 
     from ddns_agent import watch
 
-    src = _PipeSource()
-    monkeypatch.setattr(watch, "_open_source", lambda agent: src)
-    agent = _CountingAgent(tmp_path)
-    stop = time.monotonic() + 8
+    timeline = Timeline(events, idle_s=idle_s)
+    monkeypatch.setattr(watch, "_open_source", lambda agent: timeline)
+    agent = ModelAgent(tmp_path, timeline, cycle_s)
+    agent.rechecks = list(rechecks)
+    with pytest.raises(_Done):
+        watch.run(agent)
+    assert agent.cycles[0].event is False  # the start-up cycle
+    return agent
 
-    def flap():  # an event every 0.1 s for 8 s: never a 0.3 s quiet spell
-        try:
-            while time.monotonic() < stop:
-                os.write(src.w, b"x")
-                time.sleep(0.1)
-        except OSError:  # the loop closed its end after its last cycle
-            pass
-        os.close(src.w)
 
-    t = threading.Thread(target=flap, daemon=True)
-    started = time.monotonic()
-    t.start()
-    watch.run(agent, max_cycles=2)
-    # the start-up cycle, then one forced by the burst cap while events still pour in
-    assert len(agent.calls) == 2 and agent.calls[1][1] == "wan"
-    assert agent.calls[1][0] < stop
-    assert agent.calls[1][0] - started >= watch.BURST_CAP_S - 0.5
-    t.join(10)
+def test_the_first_event_is_published_at_once_before_any_later_event_is_read(tmp_path, monkeypatch):
+    events = [(10.0, "wan", "198.51.100.1"), (10.05, "wan", "198.51.100.2"), (10.1, "wan", "198.51.100.3")]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    first = agent.cycles[1]
+    assert (first.at, first.reads, first.address, first.request) == (settled(10.0), 1, "198.51.100.1", True)
+    assert (first.interface, first.event) == ("wan", True)  # event cycles respect the back-off
+    # the two that followed it are coalesced into one trailing cycle, which sees the last address
+    assert len(agent.cycles) == 3
+    trailing = agent.cycles[2]
+    assert (trailing.reads, trailing.address, trailing.event) == (3, "198.51.100.3", True)
+    assert agent.requests() == 3  # start-up, first, last: .2 was never published
+
+
+def test_event_cycles_respect_the_back_off_and_a_due_re_check_does_not(tmp_path, monkeypatch):
+    # a failed record's back-off applies to event runs only (plan.plan_record); the re-check the
+    # agent scheduled in next_check is the run that retries it
+    agent = run_timeline(tmp_path, monkeypatch, [(10.0, "*", "192.0.2.1"), (300.0, "wan", "192.0.2.1")],
+                         idle_s=30.0, rechecks=(1000 + 200,))
+    assert [(c.interface, c.event) for c in agent.cycles] == [
+        (None, False), (None, True), (None, False), ("wan", True)]
+    assert 200.0 <= agent.cycles[2].at < 300.0  # the re-check, when next_check was due
+
+
+def test_the_messages_of_one_change_are_one_event_and_cost_one_request(tmp_path, monkeypatch):
+    # `ip` replacing the address: RTM_DELADDR then RTM_NEWADDR (and link messages) within a
+    # millisecond. A cycle right after DELADDR would find no address and wait for quiet; the
+    # loop reads up to the first SETTLE_S gap, so the first cycle already publishes the new one.
+    gone, new = (5.0, "*", None), (5.0002, "*", "198.51.100.7")
+    events = [gone, new] + [(5.0004 + i * 0.0002, "*", "198.51.100.7") for i in range(4)]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    assert [(c.at, c.reads, c.address, c.request) for c in agent.cycles[1:]] == [
+        (settled(5.001), 6, "198.51.100.7", True)]
+    assert [c.interface for c in agent.cycles] == [None, None]  # netlink: every record
+
+
+def watch_quiet() -> float:
+    from ddns_agent import watch
+
+    return watch.QUIET_S
+
+
+def settled(t: float) -> float:
+    """When the first cycle starts for an event whose last message came at `t`: SETTLE_S later."""
+    from ddns_agent import watch
+
+    return round(t + watch.SETTLE_S, 6)
+
+
+def test_the_first_event_after_a_quiet_spell_leads_even_right_after_a_trailing_cycle(tmp_path, monkeypatch):
+    # a burst (10.0, 10.05) ends with its trailing cycle at 10.35; 10.6 is QUIET_S after the
+    # burst's last event, so it starts a new burst and is published at once, not coalesced
+    events = [(10.0, "wan", "198.51.100.1"), (10.05, "wan", "198.51.100.2"), (10.6, "wan", "198.51.100.3")]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    assert [(c.at, c.address) for c in agent.cycles[1:]] == [
+        (settled(10.0), "198.51.100.1"), (round(10.05 + watch_quiet(), 6), "198.51.100.2"),
+        (settled(10.6), "198.51.100.3")]
+
+
+def test_events_apart_by_more_than_the_quiet_time_are_each_published_at_once(tmp_path, monkeypatch):
+    events = [(10.0 + i, "wan", "198.51.100.%d" % (i + 1)) for i in range(5)]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    led = [c for c in agent.cycles if c.request][1:]
+    assert [(c.at, c.address) for c in led] == [(settled(10.0 + i), "198.51.100.%d" % (i + 1))
+                                               for i in range(5)]
+    assert agent.requests() == 6
+
+
+def test_a_link_that_never_stops_flapping_still_gets_a_cycle_every_burst_cap(tmp_path, monkeypatch):
+    from ddns_agent import watch
+
+    # an event every 0.1 s for 20 s: never a quiet spell, a new address every second
+    events = [(1.0 + i * 0.1, "wan", "198.51.100.%d" % (i // 10 + 1)) for i in range(200)]
+    agent = run_timeline(tmp_path, monkeypatch, events)
+    during = [c for c in agent.cycles[1:] if c.at <= events[-1][0]]
+    assert during[0].at == settled(1.0)
+    gaps = [b.at - a.at for a, b in zip(during, during[1:])]
+    assert len(during) == 4 and all(g >= watch.BURST_CAP_S for g in gaps)
+    assert agent.cycles[-1].address == "198.51.100.20"
+
+
+def storm(seconds: float, count: int, seed: int, addresses: int) -> list:
+    """`count` events within `seconds`, each a random one of `addresses` values; the gaps vary
+    (some a tenth of a millisecond, some near QUIET_S) but stay under it: one burst."""
+    import random
+
+    from ddns_agent import watch
+
+    rng = random.Random(seed)
+    gaps = [0.0001 if rng.random() < 0.2 else rng.uniform(0.05, watch.QUIET_S * 0.95)
+            for _ in range(count - 1)]
+    scale = seconds / sum(gaps)
+    assert max(gaps) * scale < watch.QUIET_S
+    times = [0.0]
+    for g in gaps:
+        times.append(times[-1] + g * scale)
+    return [(2.0 + t, "*", "198.51.100.%d" % rng.randint(1, addresses)) for t in times]
+
+
+def test_a_storm_of_100_events_in_10_s_costs_at_most_the_stated_bound(tmp_path, monkeypatch):
+    import math
+
+    from ddns_agent import watch
+
+    for seed in range(20):
+        events = storm(10.0, 100, seed, 30)
+        span = round(events[-1][0] - events[0][0], 6)
+        agent = run_timeline(tmp_path, monkeypatch, events)
+        bound = 1 + math.ceil(span / watch.BURST_CAP_S)  # docs/design/pipeline.md, "watch"
+        storm_cycles = agent.cycles[1:]
+        assert len(storm_cycles) <= bound == 3, (seed, [c.at for c in storm_cycles])
+        assert agent.requests() - 1 <= bound
+        assert storm_cycles[0].at - events[0][0] <= watch.SETTLE_CAP_S  # the first event at once
+        assert agent.published == events[-1][2]  # the last address wins
 
 
 # -- OpenWrt: `ubus subscribe network.interface` (the stand-in ubus) ------------------------------
@@ -176,6 +385,9 @@ class _EndingSource:
 
     def fileno(self):
         return self.r
+
+    def wait(self, timeout):
+        return True
 
     def read(self):
         raise EOFError("ubus subscribe network.interface ended (exit status 255)")
