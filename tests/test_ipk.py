@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "tools" / "build_ipk.py"
 MAKEFILE = REPO / "openwrt" / "Makefile"
 EPOCH = "1700000000"
-# bytes, the whole core .ipk (issue 4: 60 KB; issue 13 added record sets, conflicts, status)
 SIZE_BUDGET = 72_000  # bytes, the whole core .ipk (docs/design/openwrt-package.md says why not 60)
 CORE, UPSTREAM, RFC2136 = "ddns-agent", "ddns-agent-upstream", "ddns-agent-rfc2136"
 PROVIDERS = "ddns-agent-providers"
