@@ -34,7 +34,8 @@ def read_members(r, ptype: str | None, source: tuple, upstream: frozenset) -> tu
     if ptype in providers.REGISTRY and not getattr(_load(ptype), "multi", True):
         r.fail("a record with several interfaces or devices needs a provider that holds several records "
                "of one name (cloudflare, rfc2136, dnspod, tencentcloud, alidns); %s keeps one address "
-               "per name and type: use one record per interface" % ptype, listed[0][0], r.line(listed[0][0]))
+               "per name and type (docs/record-sets.md): use one record per interface, each on its own "
+               "name" % ptype, listed[0][0], r.line(listed[0][0]))
     return None, None, tuple(dict.fromkeys(listed))
 
 
