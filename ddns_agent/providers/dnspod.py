@@ -21,7 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, holding, ours_holding
 
 DEFAULT_ENDPOINT = "https://dnsapi.cn"
 DEFAULT_LINE = "默认"
@@ -115,7 +115,11 @@ class DNSPod(Provider):
             params["ttl"] = str(rec.ttl)
         code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
         if code == ALREADY_EXISTS:
-            return self._holding(rec, address)
+            found = holding(self._matches(rec), address)
+            if found is None:
+                raise UnconfirmedError("DNSPod says %s %s exists but does not list it" % (rec, address),
+                                       provider=self.type)
+            return found
         record = data.get("record")
         if not isinstance(record, dict) or record.get("id") in (None, ""):
             raise self._malformed("Record.Create")
@@ -146,15 +150,6 @@ class DNSPod(Provider):
         if not remote.id:
             raise NotFoundError("no DNSPod record id for %s" % rec, provider=self.type)
         self._call("Record.Remove", {"domain": rec.domain, "record_id": remote.id})
-
-    def _holding(self, rec: RecordSpec, address: str) -> Remote:
-        """The listed record holding `address` (after a 104), the rest as its `others`."""
-        matches = self._matches(rec)
-        ours = next((m for m in matches if m.value == address), None)
-        if ours is None:
-            raise UnconfirmedError("DNSPod says %s %s exists but does not list it" % (rec, address),
-                                   provider=self.type)
-        return Remote(ours.id, ours.value, ours.ttl, tuple(m for m in matches if m is not ours))
 
     def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
         """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
