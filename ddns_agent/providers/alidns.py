@@ -4,6 +4,7 @@ Requests are POSTs with every parameter, signature included, in a form body. GET
 string is the other documented form; POST keeps the signed parameters out of URLs, and the HTTP
 seam never resends a POST on its own: a resent request would carry a used SignatureNonce.
 Errors come back as HTTP 4xx with a JSON Code. The AccessKey secret keys the HMAC and is never sent.
+One RR holds several A/AAAA records per line (record sets): listed, added and deleted by id.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, holding, ours_holding
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
 
 DEFAULT_ENDPOINT = "https://alidns.aliyuncs.com"
@@ -34,7 +35,7 @@ AUTH_CODES = frozenset(("SignatureDoesNotMatch", "IncompleteSignature", "Invalid
                         "SignatureNonceUsed"))
 CLOCK_SKEW = "InvalidTimeStamp.Expired"
 DUPLICATE = "DomainRecordDuplicate"  # the same RR, type, value and line exist already
-NOT_YOURS = "DomainRecordNotBelongToUser"  # what a stale or foreign record id gets
+NOT_YOURS = "DomainRecordNotBelongToUser"  # what a stale, deleted or foreign record id gets
 PAGE = 100
 MAX_PAGES = 30
 CHECK_PAGE = 20
@@ -44,6 +45,7 @@ class AliDns(Provider):
     """A, AAAA records through Alibaba Cloud DNS with a RAM AccessKey (AliyunDNSFullAccess)."""
 
     type = "alidns"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -60,6 +62,10 @@ class AliDns(Provider):
         Every other such record comes back in `others`: the agent manages the first only.
         """
         return first_of(self._matches(rec))
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record of exactly rec.name and rec.type on the default line (a record set), all pages."""
+        return self._matches(rec)
 
     def _matches(self, rec: RecordSpec) -> list:
         """Every record of exactly rec.name and rec.type on the default line, in listed order."""
@@ -85,16 +91,19 @@ class AliDns(Provider):
         return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
-        """AddDomainRecord on the default line (TTL only when set); an identical record is adopted."""
+        """AddDomainRecord on the default line (TTL only when set), also beside other values of the RR.
+
+        An identical record (DomainRecordDuplicate) is adopted: the one holding `address`.
+        """
         params = {"DomainName": rec.domain, "RR": _rr(rec), "Type": rec.type, "Value": address}
         if rec.ttl:
             params["TTL"] = rec.ttl
         data = self._call("AddDomainRecord", params, accept=(DUPLICATE,))
         if data.get("Code") == DUPLICATE:
-            found = self.find(rec)
+            found = holding(self._matches(rec), address)
             if found is None:
-                raise UnconfirmedError("Alibaba Cloud DNS says %s exists but does not list it" % rec,
-                                       provider=self.type)
+                raise UnconfirmedError("Alibaba Cloud DNS says %s %s exists but does not list it"
+                                       % (rec, address), provider=self.type)
             return found
         return Remote(self._record_id(data, "AddDomainRecord"), address, rec.ttl or DEFAULT_TTL)
 
@@ -114,6 +123,13 @@ class AliDns(Provider):
             return Remote(remote.id, address, ttl)
         return ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
                             DUPLICATE, self.type)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """DeleteDomainRecord by id; NotFoundError when it is gone already (NotBelongToUser): done."""
+        if not remote.id:
+            raise NotFoundError("no Alibaba Cloud DNS record id for %s" % rec, provider=self.type)
+        self._record_id(self._call("DeleteDomainRecord", {"RecordId": remote.id}, known_id=True),
+                        "DeleteDomainRecord")
 
     def _ours(self, rec: RecordSpec, record_id: str) -> Remote:
         """Record `record_id` as listed now (one read); NotFoundError if absent."""
