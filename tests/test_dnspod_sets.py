@@ -156,3 +156,11 @@ def test_the_fake_refuses_removes_and_pages_as_dnsapi_cn_does(api):
     removed = api.post("Record.Remove", record_id=record_id)
     assert set(removed) == {"status"} and removed["status"]["code"] == "1"
     assert code("Record.Remove", record_id=record_id) == "8"  # gone
+
+
+def test_code_8_to_a_listing_is_a_refusal_not_a_gone_record(api):
+    # Record.List uses 8 for a bad `length`; only an action naming a record_id means "record gone" by it
+    api.server.inject(Fault(body=json.dumps({"status": {"code": "8", "message": "Length invalid"}})))
+    with pytest.raises(RejectedError, match="refused Record.List: 8 Length invalid") as info:
+        api.provider().find_all(rec())
+    assert not isinstance(info.value, NotFoundError)
