@@ -108,7 +108,8 @@ def test_an_exact_duplicate_is_refused_and_the_record_holding_it_adopted(api):
 def test_the_free_edition_holds_ten_records_per_rr_and_line(api):
     for i in range(1, 11):
         api.provider().create(rec(), "198.51.100.%d" % i)
-    with pytest.raises(RejectedError, match="QuotaExceeded.ARecord"):
+    with pytest.raises(RejectedError, match="QuotaExceeded.ARecord .*: the edition allows no more records of "
+                       "home.example.com A on this line"):
         api.provider().create(rec(), "198.51.100.11")
     assert len(api.fake.named("home")) == 10
 

@@ -102,8 +102,10 @@ def test_an_exact_duplicate_is_refused_and_the_record_holding_it_adopted(api):
 def test_a_free_plan_holds_two_records_per_name_and_line(api):
     api.provider().create(rec(), "203.0.113.5")
     api.provider().create(rec(), "198.51.100.7")
-    with pytest.raises(RejectedError, match="500025"):
+    with pytest.raises(RejectedError, match="500025 .*: the plan allows no more records of "
+                       "home.example.com A on this line") as info:
         api.provider().create(rec(), "192.0.2.9")
+    assert info.value.status == "500025"
     api.provider().create(rec(type="AAAA"), "2001:db8::1")
     api.provider().create(rec(type="AAAA"), "2001:db8::2")
     with pytest.raises(RejectedError, match="33 AAAA record count"):

@@ -120,7 +120,8 @@ def test_an_exact_duplicate_is_refused_and_the_record_holding_it_adopted(api):
 def test_a_free_plan_holds_two_records_per_name_and_line(api):
     for address in ("203.0.113.5", "198.51.100.7"):
         api.provider().create(rec(), address)
-    with pytest.raises(RejectedError, match="LimitExceeded.SubdomainRollLimit"):
+    with pytest.raises(RejectedError, match="LimitExceeded.SubdomainRollLimit .*: the plan allows no more "
+                       "records of home.example.com A on this line"):
         api.provider().create(rec(), "192.0.2.9")
     for address in ("2001:db8::1", "2001:db8::2"):
         api.provider().create(rec(type="AAAA"), address)

@@ -35,6 +35,8 @@ AUTH_CODES = frozenset(("SignatureDoesNotMatch", "IncompleteSignature", "Invalid
                         "SignatureNonceUsed"))
 CLOCK_SKEW = "InvalidTimeStamp.Expired"
 DUPLICATE = "DomainRecordDuplicate"  # the same RR, type, value and line exist already
+#: AddDomainRecord: the records of one RR, type and line are used up (the AAAA name is unverified)
+FULL_CODES = ("QuotaExceeded.ARecord", "QuotaExceeded.AAAARecord")
 NOT_YOURS = "DomainRecordNotBelongToUser"  # what a stale, deleted or foreign record id gets
 PAGE = 100
 MAX_PAGES = 30
@@ -98,7 +100,13 @@ class AliDns(Provider):
         params = {"DomainName": rec.domain, "RR": _rr(rec), "Type": rec.type, "Value": address}
         if rec.ttl:
             params["TTL"] = rec.ttl
-        data = self._call("AddDomainRecord", params, accept=(DUPLICATE,))
+        try:
+            data = self._call("AddDomainRecord", params, accept=(DUPLICATE,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the edition allows no more records of %s on this line (free: 10, "
+                                "paid: 90)" % (e, rec), status=e.status, provider=self.type)
         if data.get("Code") == DUPLICATE:
             found = holding(self._matches(rec), address)
             if found is None:

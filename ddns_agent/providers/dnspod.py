@@ -37,6 +37,8 @@ BAN_WAIT_S = 3600.0
 BAD_RECORD_ID = "8"  # for actions taking a record_id; Record.List uses 8 for a bad `length`
 NO_RECORDS = "10"
 ALREADY_EXISTS = "104"
+#: Record.Create: the plan's records per name and line are used up (round robin; AAAA count)
+FULL_CODES = frozenset(("25", "33", "500025"))
 #: Record.List rows per request; over 3000 the service cuts the answer to 3000 (records.rst)
 PAGE = 3000
 MAX_PAGES = 10
@@ -113,7 +115,13 @@ class DNSPod(Provider):
                   "record_line": self._line_of(rec), "value": address}
         if rec.ttl:
             params["ttl"] = str(rec.ttl)
-        code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
+        try:
+            code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the plan allows no more records of %s on this line (a free plan "
+                                "holds 2)" % (e, rec), status=e.status, provider=self.type)
         if code == ALREADY_EXISTS:
             found = holding(self._matches(rec), address)
             if found is None:

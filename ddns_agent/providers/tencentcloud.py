@@ -34,6 +34,8 @@ DEFAULT_LINE = "默认"
 DEFAULT_TTL = 600  # CreateRecord without TTL (documented default)
 NO_RECORDS = "ResourceNotFound.NoDataOfRecord"
 ALREADY_EXISTS = "InvalidParameter.DomainRecordExist"
+#: CreateRecord: the plan's records per name and line are used up (A round robin; AAAA count)
+FULL_CODES = ("LimitExceeded.SubdomainRollLimit", "LimitExceeded.AAAACountLimit")
 CLOCK_SKEW = "AuthFailure.SignatureExpire"
 #: codes meaning "this record id is not (or no longer) there", for a call made with a known id
 GONE_PREFIXES = ("InvalidParameter.RecordIdInvalid", "ResourceNotFound")
@@ -107,7 +109,13 @@ class TencentCloud(Provider):
                   "RecordLine": self._line_of(rec), "Value": address}
         if rec.ttl:
             params["TTL"] = rec.ttl
-        body = self._call("CreateRecord", params, accept=(ALREADY_EXISTS,))
+        try:
+            body = self._call("CreateRecord", params, accept=(ALREADY_EXISTS,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the plan allows no more records of %s on this line" % (e, rec),
+                                status=e.status, provider=self.type)
         if "Error" in body:
             found = holding(self._matches(rec), address)
             if found is None:
