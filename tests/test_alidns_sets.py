@@ -154,3 +154,12 @@ def test_the_fake_refuses_deletes_as_the_service_does(api):
     assert api.code({"Action": "DeleteDomainRecord", "RecordId": record_id}) == (200, None)
     assert api.code({"Action": "DeleteDomainRecord", "RecordId": record_id}) == (
         400, "DomainRecordNotBelongToUser")
+
+
+def test_a_set_member_never_adopts_a_record_it_did_not_create(api):
+    foreign = api.fake.add("example.com", "home", "A", "198.51.100.7")  # made by someone else
+    member = RecordSpec("home_v4", "example.com", "home", "A", in_set=True)
+    made = api.provider().create(member, "198.51.100.7")
+    assert (made.id, made.value) == (None, "198.51.100.7")  # held, but not ours: never deleted later
+    assert "DescribeSubDomainRecords" not in api.actions() and len(api.fake.records) == 1
+    assert api.fake.value(foreign) == "198.51.100.7"

@@ -166,3 +166,12 @@ def test_code_8_to_a_listing_is_a_refusal_not_a_gone_record(api):
     with pytest.raises(RejectedError, match="refused Record.List: 8 Length invalid") as info:
         api.provider().find_all(rec())
     assert not isinstance(info.value, NotFoundError)
+
+
+def test_a_set_member_never_adopts_a_record_it_did_not_create(api):
+    foreign = api.fake.add("example.com", "home", "A", "198.51.100.7")  # made by someone else
+    member = RecordSpec("home_v4", "example.com", "home", "A", in_set=True)
+    made = api.provider().create(member, "198.51.100.7")
+    assert (made.id, made.value) == (None, "198.51.100.7")  # held, but not ours: never deleted later
+    assert "Record.List" not in api.actions() and len(api.fake.records) == 1
+    assert api.fake.value(foreign) == "198.51.100.7"

@@ -95,7 +95,8 @@ class AliDns(Provider):
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """AddDomainRecord on the default line (TTL only when set), also beside other values of the RR.
 
-        An identical record (DomainRecordDuplicate) is adopted: the one holding `address`.
+        An identical record (DomainRecordDuplicate) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
         """
         params = {"DomainName": rec.domain, "RR": _rr(rec), "Type": rec.type, "Value": address}
         if rec.ttl:
@@ -108,6 +109,8 @@ class AliDns(Provider):
             raise RejectedError("%s: the edition allows no more records of %s on this line (free: 10, "
                                 "paid: 90)" % (e, rec), status=e.status, provider=self.type)
         if data.get("Code") == DUPLICATE:
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
             found = holding(self._matches(rec), address)
             if found is None:
                 raise UnconfirmedError("Alibaba Cloud DNS says %s %s exists but does not list it"

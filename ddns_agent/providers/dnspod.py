@@ -109,7 +109,8 @@ class DNSPod(Provider):
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """Record.Create on the configured line, also beside other values of the name (a record set).
 
-        An identical existing record (code 104) is adopted: the one holding `address`.
+        An identical existing record (code 104) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
         """
         params = {"domain": rec.domain, "sub_domain": _sub(rec), "record_type": rec.type,
                   "record_line": self._line_of(rec), "value": address}
@@ -123,6 +124,8 @@ class DNSPod(Provider):
             raise RejectedError("%s: the plan allows no more records of %s on this line (a free plan "
                                 "holds 2)" % (e, rec), status=e.status, provider=self.type)
         if code == ALREADY_EXISTS:
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
             found = holding(self._matches(rec), address)
             if found is None:
                 raise UnconfirmedError("DNSPod says %s %s exists but does not list it" % (rec, address),

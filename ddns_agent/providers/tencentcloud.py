@@ -103,7 +103,8 @@ class TencentCloud(Provider):
     def create(self, rec: RecordSpec, address: str) -> Remote:
         """CreateRecord on the configured line (TTL only when set), also beside other values of the name.
 
-        An identical record (DomainRecordExist) is adopted: the one holding `address`.
+        An identical record (DomainRecordExist) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
         """
         params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordType": rec.type,
                   "RecordLine": self._line_of(rec), "Value": address}
@@ -117,6 +118,8 @@ class TencentCloud(Provider):
             raise RejectedError("%s: the plan allows no more records of %s on this line" % (e, rec),
                                 status=e.status, provider=self.type)
         if "Error" in body:
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
             found = holding(self._matches(rec), address)
             if found is None:
                 raise UnconfirmedError("Tencent Cloud says %s %s exists but does not list it"
