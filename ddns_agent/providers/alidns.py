@@ -121,8 +121,8 @@ class AliDns(Provider):
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """UpdateDomainRecord by id, always with a TTL (without one the record falls back to 600).
 
-        DomainRecordDuplicate is success only when our record holds `address`; when another
-        record holds it, ours is stale and this raises ProviderError naming both.
+        DomainRecordDuplicate is success only when our record holds `address` (and the TTL asked
+        for); when another record holds it, ours is stale and this raises ProviderError naming both.
         """
         if not remote.id:
             raise NotFoundError("no Alibaba Cloud DNS record id for %s" % rec, provider=self.type)
@@ -132,8 +132,13 @@ class AliDns(Provider):
         if data.get("Code") != DUPLICATE:
             self._record_id(data, "UpdateDomainRecord")
             return Remote(remote.id, address, ttl)
-        return ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
+        ours = ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
                             DUPLICATE, self.type)
+        if rec.ttl and ours.ttl not in (None, rec.ttl):  # never report a TTL that was not set
+            raise RejectedError("Alibaba Cloud DNS refused to change only the TTL of record %s to %d (%s): "
+                                "it keeps %d" % (ours.id, rec.ttl, DUPLICATE, ours.ttl), status=DUPLICATE,
+                                provider=self.type)
+        return ours
 
     def delete(self, rec: RecordSpec, remote: Remote) -> None:
         """DeleteDomainRecord by id; NotFoundError when it is gone already (NotBelongToUser): done."""
