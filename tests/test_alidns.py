@@ -319,7 +319,7 @@ def test_the_fake_checks_what_the_service_checks(api):
     assert send(dict(listing, PageSize="many")) == (400, "InvalidParameter")
     assert send({"Action": "AddDomainRecord", "DomainName": "example.com", "RR": "home", "Type": "A"}) == \
         (400, "MissingParameter")
-    assert send({"Action": "DeleteDomainRecord", "RecordId": "1"}) == (404, "InvalidAction.NotFound")
+    assert send({"Action": "DeleteDomain", "DomainName": "example.com"}) == (404, "InvalidAction.NotFound")
     assert api.fake.records == {}
 
 
@@ -527,5 +527,5 @@ def test_the_fake_refuses_records_and_requests_the_service_refuses(api):
     assert code(dict(add, SignatureMethod="HMAC-SHA256")) == (400, "IncompleteSignature")
     assert code(dict(add, Format="XML")) == (200, b"<?xml")  # the API's default format is XML
     assert code({}, "PUT") == (400, "UnsupportedHTTPMethod")
-    assert code({"Action": "DeleteDomainRecord", "RecordId": "1"}) == (404, "InvalidAction.NotFound")
+    assert code({"Action": "DeleteDomain", "DomainName": "example.com"}) == (404, "InvalidAction.NotFound")
     assert api.fake.records == {}

@@ -77,8 +77,8 @@ def test_first_run_finds_the_existing_record_with_one_signed_request(api):
     found = api.provider().find(rec())
     assert (found.id, found.value, found.ttl) == (record_id, "203.0.113.5", 600)
     [sent] = api.server.requests
-    assert api.params() == {"Domain": "example.com", "Subdomain": "home", "RecordType": "A", "Offset": 0,
-                            "Limit": 100}
+    assert api.params() == {"Domain": "example.com", "Subdomain": "home", "RecordType": "A",
+                            "RecordLine": "默认", "Offset": 0, "Limit": 100}
     assert sent.headers["x-tc-version"] == "2021-03-23"
     assert "SignedHeaders=content-type;host;x-tc-action," in sent.headers["authorization"]
     assert sent.headers["host"] == "127.0.0.1:%d" % api.server.port
@@ -312,7 +312,7 @@ def test_the_fake_checks_what_the_service_checks(api):
                                      "Value": "203.0.113.7"}) == "InvalidParameter"
     assert send("CreateRecord", {"Domain": "example.com", "RecordType": "A", "Value": "203.0.113.7"}) == \
         "MissingParameter"
-    assert send("DeleteRecord", {"Domain": "example.com", "RecordId": 1}) == "InvalidAction"
+    assert send("DeleteDomain", {"Domain": "example.com"}) == "InvalidAction"
     assert api.fake.records == {}
 
 

@@ -4,6 +4,7 @@ Requests are POSTs with every parameter, signature included, in a form body. GET
 string is the other documented form; POST keeps the signed parameters out of URLs, and the HTTP
 seam never resends a POST on its own: a resent request would carry a used SignatureNonce.
 Errors come back as HTTP 4xx with a JSON Code. The AccessKey secret keys the HMAC and is never sent.
+One RR holds several A/AAAA records per line (record sets): listed, added and deleted by id.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, holding, ours_holding
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
 
 DEFAULT_ENDPOINT = "https://alidns.aliyuncs.com"
@@ -34,7 +35,9 @@ AUTH_CODES = frozenset(("SignatureDoesNotMatch", "IncompleteSignature", "Invalid
                         "SignatureNonceUsed"))
 CLOCK_SKEW = "InvalidTimeStamp.Expired"
 DUPLICATE = "DomainRecordDuplicate"  # the same RR, type, value and line exist already
-NOT_YOURS = "DomainRecordNotBelongToUser"  # what a stale or foreign record id gets
+#: AddDomainRecord: the records of one RR, type and line are used up (the AAAA name is unverified)
+FULL_CODES = ("QuotaExceeded.ARecord", "QuotaExceeded.AAAARecord")
+NOT_YOURS = "DomainRecordNotBelongToUser"  # what a stale, deleted or foreign record id gets
 PAGE = 100
 MAX_PAGES = 30
 CHECK_PAGE = 20
@@ -44,6 +47,7 @@ class AliDns(Provider):
     """A, AAAA records through Alibaba Cloud DNS with a RAM AccessKey (AliyunDNSFullAccess)."""
 
     type = "alidns"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -60,6 +64,10 @@ class AliDns(Provider):
         Every other such record comes back in `others`: the agent manages the first only.
         """
         return first_of(self._matches(rec))
+
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record of exactly rec.name and rec.type on the default line (a record set), all pages."""
+        return self._matches(rec)
 
     def _matches(self, rec: RecordSpec) -> list:
         """Every record of exactly rec.name and rec.type on the default line, in listed order."""
@@ -85,24 +93,36 @@ class AliDns(Provider):
         return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
-        """AddDomainRecord on the default line (TTL only when set); an identical record is adopted."""
+        """AddDomainRecord on the default line (TTL only when set), also beside other values of the RR.
+
+        An identical record (DomainRecordDuplicate) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
+        """
         params = {"DomainName": rec.domain, "RR": _rr(rec), "Type": rec.type, "Value": address}
         if rec.ttl:
             params["TTL"] = rec.ttl
-        data = self._call("AddDomainRecord", params, accept=(DUPLICATE,))
+        try:
+            data = self._call("AddDomainRecord", params, accept=(DUPLICATE,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the edition allows no more records of %s on this line (free: 10, "
+                                "paid: 90)" % (e, rec), status=e.status, provider=self.type)
         if data.get("Code") == DUPLICATE:
-            found = self.find(rec)
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
+            found = holding(self._matches(rec), address)
             if found is None:
-                raise UnconfirmedError("Alibaba Cloud DNS says %s exists but does not list it" % rec,
-                                       provider=self.type)
+                raise UnconfirmedError("Alibaba Cloud DNS says %s %s exists but does not list it"
+                                       % (rec, address), provider=self.type)
             return found
         return Remote(self._record_id(data, "AddDomainRecord"), address, rec.ttl or DEFAULT_TTL)
 
     def update(self, rec: RecordSpec, remote: Remote, address: str) -> Remote:
         """UpdateDomainRecord by id, always with a TTL (without one the record falls back to 600).
 
-        DomainRecordDuplicate is success only when our record holds `address`; when another
-        record holds it, ours is stale and this raises ProviderError naming both.
+        DomainRecordDuplicate is success only when our record holds `address` (and the TTL asked
+        for); when another record holds it, ours is stale and this raises ProviderError naming both.
         """
         if not remote.id:
             raise NotFoundError("no Alibaba Cloud DNS record id for %s" % rec, provider=self.type)
@@ -112,8 +132,20 @@ class AliDns(Provider):
         if data.get("Code") != DUPLICATE:
             self._record_id(data, "UpdateDomainRecord")
             return Remote(remote.id, address, ttl)
-        return ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
+        ours = ours_holding(self._matches(rec), remote.id, address, "Alibaba Cloud DNS", "UpdateDomainRecord",
                             DUPLICATE, self.type)
+        if rec.ttl and ours.ttl not in (None, rec.ttl):  # never report a TTL that was not set
+            raise RejectedError("Alibaba Cloud DNS refused to change only the TTL of record %s to %d (%s): "
+                                "it keeps %d" % (ours.id, rec.ttl, DUPLICATE, ours.ttl), status=DUPLICATE,
+                                provider=self.type)
+        return ours
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """DeleteDomainRecord by id; NotFoundError when it is gone already (NotBelongToUser): done."""
+        if not remote.id:
+            raise NotFoundError("no Alibaba Cloud DNS record id for %s" % rec, provider=self.type)
+        self._record_id(self._call("DeleteDomainRecord", {"RecordId": remote.id}, known_id=True),
+                        "DeleteDomainRecord")
 
     def _ours(self, rec: RecordSpec, record_id: str) -> Remote:
         """Record `record_id` as listed now (one read); NotFoundError if absent."""

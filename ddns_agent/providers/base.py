@@ -63,6 +63,14 @@ def first_of(matches: list) -> Remote | None:
     return Remote(ours.id, ours.value, ours.ttl, tuple(matches[1:]))
 
 
+def holding(matches: list, address: str) -> Remote | None:
+    """The record among `matches` holding `address` (after "it exists already"), the rest as its `others`."""
+    ours = next((m for m in matches if m.value == address), None)
+    if ours is None:
+        return None
+    return Remote(ours.id, ours.value, ours.ttl, tuple(m for m in matches if m is not ours))
+
+
 def ours_holding(matches: list, record_id: str, address: str, who: str, action: str, code: object,
                  provider: str) -> Remote:
     """After "an identical record exists" to an update of `record_id`: ours, if it holds `address`.

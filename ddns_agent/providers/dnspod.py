@@ -2,7 +2,8 @@
 
 Form POSTs to <endpoint>/<Action> with login_token "ID,Token"; the answer's status.code (a string)
 says what happened, HTTP 200 or not. Auth failures stop at once: more than 30 failed logins in
-5 minutes ban the account for an hour. Never log the login_token.
+5 minutes ban the account for an hour. Never log the login_token. One name holds several A/AAAA
+records per line (record sets).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, holding, ours_holding
 
 DEFAULT_ENDPOINT = "https://dnsapi.cn"
 DEFAULT_LINE = "默认"
@@ -33,9 +34,14 @@ AUTH_CODES = frozenset(("-1", "-7", "-8", "83", "85", "50", "51", "52", "53", "5
 LIMIT_CODES = frozenset(("-2", "-99"))
 LIMIT_WAIT_S = 600.0
 BAN_WAIT_S = 3600.0
-BAD_RECORD_ID = "8"
+BAD_RECORD_ID = "8"  # for actions taking a record_id; Record.List uses 8 for a bad `length`
 NO_RECORDS = "10"
 ALREADY_EXISTS = "104"
+#: Record.Create: the plan's records per name and line are used up (round robin; AAAA count)
+FULL_CODES = frozenset(("25", "33", "500025"))
+#: Record.List rows per request; over 3000 the service cuts the answer to 3000 (records.rst)
+PAGE = 3000
+MAX_PAGES = 10
 #: DNSPod wants `ProgramName/Version (contact-email)` and bans other User-Agents (specs §1); this
 #: default is well formed but reaches no one: `option contact_email` should name the user
 DEFAULT_CONTACT = "ddns-agent@users.noreply.github.com"
@@ -46,6 +52,7 @@ class DNSPod(Provider):
     """A, AAAA records through the legacy DNSPod API (DNSPod Token of the main account)."""
 
     type = "dnspod"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -67,37 +74,62 @@ class DNSPod(Provider):
         """
         return first_of(self._matches(rec))
 
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record of rec.name and rec.type on the configured line (a record set), every page read."""
+        return self._matches(rec)
+
     def _matches(self, rec: RecordSpec) -> list:
         """Every record of rec.name and rec.type on the configured line, in listed order."""
         sub = _sub(rec)
-        code, data = self._call("Record.List", {"domain": rec.domain, "sub_domain": sub,
-                                                "record_type": rec.type}, accept=(NO_RECORDS,))
-        records = data.get("records") if code == "1" else []
-        if not isinstance(records or [], list):
-            raise self._malformed("Record.List")
         line = self._line_of(rec)
-        found = []
-        for item in records or []:
+        found: list = []
+        for page in range(MAX_PAGES):
+            code, data = self._call("Record.List", {"domain": rec.domain, "sub_domain": sub,
+                                                    "record_type": rec.type, "offset": str(page * PAGE),
+                                                    "length": str(PAGE)}, accept=(NO_RECORDS,))
+            records = data.get("records") if code == "1" else []
+            if not isinstance(records or [], list):
+                raise self._malformed("Record.List")
+            self._pick(records or [], sub, rec.type, line, found)
+            if len(records or []) < PAGE:
+                break
+        return found
+
+    def _pick(self, records: list, sub: str, type: str, line: str, found: list) -> None:
+        """Append the listed records of exactly `sub`, `type` and `line` to `found`."""
+        for item in records:
             if (isinstance(item, dict) and str(item.get("name", "")).lower() == sub.lower()
-                    and item.get("type") == rec.type and line in (item.get("line"), item.get("line_id"))):
+                    and item.get("type") == type and line in (item.get("line"), item.get("line_id"))):
                 if item.get("id") in (None, "") or not isinstance(item.get("value"), str):
                     raise self._malformed("Record.List")
                 ttl = str(item.get("ttl", ""))
                 ttl = int(ttl) if ttl.isascii() and ttl.isdigit() else None  # "²".isdigit() is True
                 found.append(Remote(str(item["id"]), item["value"], ttl))
-        return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
-        """Record.Create on the configured line; an identical existing record is adopted."""
+        """Record.Create on the configured line, also beside other values of the name (a record set).
+
+        An identical existing record (code 104) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
+        """
         params = {"domain": rec.domain, "sub_domain": _sub(rec), "record_type": rec.type,
                   "record_line": self._line_of(rec), "value": address}
         if rec.ttl:
             params["ttl"] = str(rec.ttl)
-        code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
+        try:
+            code, data = self._call("Record.Create", params, accept=(ALREADY_EXISTS,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the plan allows no more records of %s on this line (a free plan "
+                                "holds 2)" % (e, rec), status=e.status, provider=self.type)
         if code == ALREADY_EXISTS:
-            found = self.find(rec)
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
+            found = holding(self._matches(rec), address)
             if found is None:
-                raise UnconfirmedError("DNSPod says %s exists but does not list it" % rec, provider=self.type)
+                raise UnconfirmedError("DNSPod says %s %s exists but does not list it" % (rec, address),
+                                       provider=self.type)
             return found
         record = data.get("record")
         if not isinstance(record, dict) or record.get("id") in (None, ""):
@@ -123,6 +155,12 @@ class DNSPod(Provider):
         if code == ALREADY_EXISTS:  # success only if it is our record that holds the address
             return ours_holding(self._matches(rec), remote.id, address, "DNSPod", action, "104", self.type)
         return Remote(remote.id, address, ttl)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """Record.Remove by id; NotFoundError (code 8) when it is gone already, which counts as done."""
+        if not remote.id:
+            raise NotFoundError("no DNSPod record id for %s" % rec, provider=self.type)
+        self._call("Record.Remove", {"domain": rec.domain, "record_id": remote.id})
 
     def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
         """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""
@@ -183,7 +221,7 @@ class DNSPod(Provider):
         if code in LIMIT_CODES:
             raise RateLimitedError("DNSPod asks to slow down: %s" % what, retry_after=LIMIT_WAIT_S,
                                    status=code, provider=self.type)
-        if code == BAD_RECORD_ID:
+        if code == BAD_RECORD_ID and "record_id" in params:
             raise NotFoundError("DNSPod record is gone: %s" % what, status=code, provider=self.type)
         raise RejectedError("DNSPod refused %s: %s" % (action, what), status=code, provider=self.type)
 

@@ -5,10 +5,12 @@ content-type and host. Errors come back as HTTP 200 with Response.Error.Code. Up
 ModifyDynamicDNS (one request, A or AAAA); it always carries the TTL: configured, or the one
 the record has (without it the action resets the TTL to the domain default).
 Only the SecretKey is secret; it never leaves this process (it keys the HMAC and is not sent).
+One name holds several A/AAAA records per line (record sets): listed, created and deleted by id.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from ddns_agent import jsonlib
@@ -21,7 +23,7 @@ from ddns_agent.errors import (
     UnconfirmedError,
 )
 from ddns_agent.http import raise_for_status, url_join
-from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, ours_holding
+from ddns_agent.providers.base import Provider, RecordSpec, Remote, brief, first_of, holding, ours_holding
 from ddns_agent.providers.signing import tc3_sign
 
 DEFAULT_ENDPOINT = "https://dnspod.tencentcloudapi.com"
@@ -32,6 +34,8 @@ DEFAULT_LINE = "默认"
 DEFAULT_TTL = 600  # CreateRecord without TTL (documented default)
 NO_RECORDS = "ResourceNotFound.NoDataOfRecord"
 ALREADY_EXISTS = "InvalidParameter.DomainRecordExist"
+#: CreateRecord: the plan's records per name and line are used up (A round robin; AAAA count)
+FULL_CODES = ("LimitExceeded.SubdomainRollLimit", "LimitExceeded.AAAACountLimit")
 CLOCK_SKEW = "AuthFailure.SignatureExpire"
 #: codes meaning "this record id is not (or no longer) there", for a call made with a known id
 GONE_PREFIXES = ("InvalidParameter.RecordIdInvalid", "ResourceNotFound")
@@ -40,12 +44,14 @@ TRANSIENT_PREFIXES = ("InternalError", "ServiceUnavailable", "FailedOperation.Un
 PAGE = 100
 MAX_PAGES = 30
 CHECK_LIMIT = 20
+LINE_ID = re.compile(r"^\d+(=\d+)?$")  # "0", "10=1": a line given by id rather than name
 
 
 class TencentCloud(Provider):
     """A, AAAA records through DNSPod API 3.0 with a CAM key (SecretId/SecretKey)."""
 
     type = "tencentcloud"
+    multi = True
 
     def __init__(self, options: dict, http) -> None:
         super().__init__(options, http)
@@ -63,16 +69,21 @@ class TencentCloud(Provider):
         """
         return first_of(self._matches(rec))
 
+    def find_all(self, rec: RecordSpec) -> list:
+        """Every record named rec.name of rec.type on the configured line (a record set), every page read."""
+        return self._matches(rec)
+
     def _matches(self, rec: RecordSpec) -> list:
         """Every record named exactly rec.name of rec.type on the configured line, in listed order."""
         sub = _sub(rec)
         line = self._line_of(rec)
         offset = 0
-        found = []
+        found: list = []
+        query = {"Domain": rec.domain, "Subdomain": sub, "RecordType": rec.type,
+                 "RecordLineId" if LINE_ID.match(line) else "RecordLine": line}
         for _ in range(MAX_PAGES):
-            body = self._call("DescribeRecordList", {"Domain": rec.domain, "Subdomain": sub,
-                                                     "RecordType": rec.type, "Offset": offset,
-                                                     "Limit": PAGE}, accept=(NO_RECORDS,))
+            body = self._call("DescribeRecordList", dict(query, Offset=offset, Limit=PAGE),
+                              accept=(NO_RECORDS,))
             if "Error" in body:
                 return found
             records = body.get("RecordList")
@@ -90,17 +101,29 @@ class TencentCloud(Provider):
         return found
 
     def create(self, rec: RecordSpec, address: str) -> Remote:
-        """CreateRecord on the configured line (TTL only when set); an identical record is adopted."""
+        """CreateRecord on the configured line (TTL only when set), also beside other values of the name.
+
+        An identical record (DomainRecordExist) is adopted: the one holding `address`; for a set
+        member it is not ours (Remote without id).
+        """
         params = {"Domain": rec.domain, "SubDomain": _sub(rec), "RecordType": rec.type,
                   "RecordLine": self._line_of(rec), "Value": address}
         if rec.ttl:
             params["TTL"] = rec.ttl
-        body = self._call("CreateRecord", params, accept=(ALREADY_EXISTS,))
+        try:
+            body = self._call("CreateRecord", params, accept=(ALREADY_EXISTS,))
+        except RejectedError as e:
+            if e.status not in FULL_CODES:
+                raise
+            raise RejectedError("%s: the plan allows no more records of %s on this line" % (e, rec),
+                                status=e.status, provider=self.type)
         if "Error" in body:
-            found = self.find(rec)
+            if rec.in_set:  # a record we did not create holds it: never adopted into a set
+                return Remote(None, address)
+            found = holding(self._matches(rec), address)
             if found is None:
-                raise UnconfirmedError("Tencent Cloud says %s exists but does not list it" % rec,
-                                       provider=self.type)
+                raise UnconfirmedError("Tencent Cloud says %s %s exists but does not list it"
+                                       % (rec, address), provider=self.type)
             return found
         return Remote(self._record_id(body, "CreateRecord"), address, rec.ttl or DEFAULT_TTL)
 
@@ -118,6 +141,12 @@ class TencentCloud(Provider):
                                 ALREADY_EXISTS, self.type)
         self._record_id(body, "ModifyDynamicDNS")
         return Remote(remote.id, address, ttl)
+
+    def delete(self, rec: RecordSpec, remote: Remote) -> None:
+        """DeleteRecord by id; NotFoundError when it is gone already (RecordIdInvalid): counts as done."""
+        if not remote.id or not str(remote.id).isdigit():
+            raise NotFoundError("no Tencent Cloud record id for %s" % rec, provider=self.type)
+        self._call("DeleteRecord", {"Domain": rec.domain, "RecordId": int(remote.id)}, known_id=True)
 
     def _ttl_of(self, rec: RecordSpec, record_id: str) -> int:
         """The TTL record `record_id` has now (one read); NotFoundError when it is not listed."""

@@ -18,6 +18,11 @@ returns home2 and homelab too, listed before the exact name); UpdateDomainRecord
 Value and Line identical to a record's answers DomainRecordDuplicate (counted in
 `duplicate_updates`); AddDomainRecord of an existing record answers DomainRecordDuplicate.
 UpdateDomainRecord without TTL sets the default 600 whatever the record had, as the real one does.
+One RR holds several records with different values, up to `max_round_robin` per RR, type and line
+(the free edition's 10, help doc "Weight configuration"); one more answers QuotaExceeded.ARecord
+(for AAAA the code is this fake's choice). DeleteDomainRecord of an unknown or deleted id answers
+DomainRecordNotBelongToUser "The DNS record does not exist in your account." (as users report it),
+a locked record DomainRecordLocked; success echoes the RecordId.
 Codes the docs do not give (TTL out of range, bad value) are this fake's choice and marked so.
 """
 
@@ -47,6 +52,7 @@ ACTIONS = {
     "AddDomainRecord": (("DomainName", "RR", "Type", "Value"), ("TTL", "Priority")),
     "UpdateDomainRecord": (("RecordId", "RR", "Type", "Value"), ("TTL", "Priority")),
     "DescribeDomains": ((), ("PageNumber", "PageSize")),
+    "DeleteDomainRecord": (("RecordId",), ()),
 }
 
 
@@ -76,6 +82,7 @@ class AliDnsFake:
         self.records: dict = {}  # str id -> {domain, rr, type, value, ttl, line}
         self.locked: set = set()  # record ids locked in the console
         self.max_records = 100
+        self.max_round_robin = 10  # free edition: records of one RR, type and line
         self.requests: list = []
         self.actions: list = []  # the action of every request that passed the signature check
         self.nonces: set = set()
@@ -171,7 +178,8 @@ class AliDnsFake:
                 return error("InvalidParameter", "The specified parameter %s is not valid." % name)
         self.actions.append(action)
         return {"DescribeSubDomainRecords": self._sub_records, "AddDomainRecord": self._add,
-                "UpdateDomainRecord": self._update, "DescribeDomains": self._domains}[action](params)
+                "UpdateDomainRecord": self._update, "DescribeDomains": self._domains,
+                "DeleteDomainRecord": self._delete}[action](params)
 
     def _zone(self, params: dict) -> str | None:
         name = params.get("DomainName")
@@ -235,6 +243,10 @@ class AliDnsFake:
             return error("DomainRecordDuplicate", "The DNS record already exists.")
         if len(self.records) >= self.max_records:
             return error("QuotaExceeded.Record", "The number of records exceeds the quota of the edition.")
+        key = ("domain", "rr", "type", "line")
+        if sum(all(r[k] == rec[k] for k in key) for r in self.records.values()) >= self.max_round_robin:
+            return error("QuotaExceeded.%sRecord" % rec["type"], "The number of %s records of this host "
+                         "exceeds the quota of the edition." % rec["type"])
         self.writes += 1
         return json_response({"RequestId": str(uuid.uuid4()).upper(), "RecordId": self.add(**rec)})
 
@@ -256,6 +268,16 @@ class AliDnsFake:
             return error("DomainRecordDuplicate", "The DNS record already exists.")
         self.writes += 1
         self.records[record_id] = rec
+        return json_response({"RequestId": str(uuid.uuid4()).upper(), "RecordId": record_id})
+
+    def _delete(self, params: dict) -> FakeResponse:
+        record_id = params["RecordId"]
+        if record_id not in self.records:
+            return error("DomainRecordNotBelongToUser", "The DNS record does not exist in your account.")
+        if record_id in self.locked:
+            return error("DomainRecordLocked", "The DNS record is locked.")
+        self.writes += 1
+        del self.records[record_id]
         return json_response({"RequestId": str(uuid.uuid4()).upper(), "RecordId": record_id})
 
     def _domains(self, params: dict) -> FakeResponse:

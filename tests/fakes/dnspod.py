@@ -7,13 +7,19 @@ Checks, in order:
   API answers (our choice; the docs only say "ban"). A URL in the parentheses is refused.
 - POST only (code "2"), form-urlencoded body; `format=json` (else an XML answer, the API default).
 - login_token equal to the expected `ID,Token` (code "-1"); after 30 failures every call gets "-8".
-- domain or domain_id known (code "6"). Actions Domain.Info, Record.List/Create/Modify/Ddns; others
-  HTTP 404. Domain.Info answers the domain with its id as a string (used by NewFuture ddns).
+- domain or domain_id known (code "6"). Actions Domain.Info, Record.List/Create/Modify/Ddns/Remove;
+  others HTTP 404. Domain.Info answers the domain with its id as a string (used by NewFuture ddns).
 Record.List answers ids and ttl as strings, Modify/Ddns the id as an int (documented shapes); an
 empty list is code "10" unless error_on_empty=no. Record.Ddns without sub_domain moves the record
 to '@' and without value takes the caller's address, as documented.
 Create, Modify and Ddns to a record identical to another one (name, type, line, value, TTL)
-answer code "104" (Domain record already exists).
+answer code "104" (Domain record already exists). One name holds several records with different
+values (round robin), up to `max_round_robin` per name, type and line: records.rst says a free plan
+holds two ("免费套餐域名只能存在两条轮循记录"); a third Create answers 500025 (A) or 33 (AAAA).
+Record.List pages with `offset` (code "7" when not a number) and `length` (code "8" when not a
+positive number); more than 3000 rows are cut to 3000 whatever the length (records.rst).
+Record.Remove needs record_id ("6" when missing, "8" when unknown or gone) and answers the bare
+status envelope.
 Abuse rule: more than 5 no-change modifications of one record within an hour lock it for an hour
 (code "21" here; the docs give no code). `noop_modifications` counts them for tests to assert 0.
 """
@@ -29,6 +35,7 @@ from fakes import FakeRequest, FakeResponse, json_response, register_secret, tex
 UA_SHAPE = re.compile(r"^[^\s/()][^/()]*/[^\s/()]+ \([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\)$")
 LINES = {"默认": "0", "电信": "10=0", "联通": "10=1", "移动": "10=3", "境外": "3=0"}
 MAX_TTL = 604800
+MAX_ROWS = 3000  # Record.List never answers more rows than this
 
 
 def answer(code: str, message: str, **extra) -> FakeResponse:
@@ -42,12 +49,13 @@ class DNSPodFake:
     """Domains and records in memory; counts requests, writes and no-change modifications."""
 
     def __init__(self, login_token: str, domains: tuple = ("example.com",), min_ttl: int = 600,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, max_round_robin: int = 2) -> None:
         self.login_token = login_token
         register_secret(login_token, "DNSPod login_token")
         register_secret(login_token.partition(",")[2], "DNSPod login_token (token part)")
         self.domains = {name: 9842292 + i for i, name in enumerate(domains)}
         self.min_ttl = min_ttl  # free plans: 600 s
+        self.max_round_robin = max_round_robin  # free plans: 2 records per name, type and line
         self.clock = clock
         self.records: dict = {}  # int id -> {domain, name, type, line, value, ttl}
         self.requests: list = []
@@ -81,7 +89,8 @@ class DNSPodFake:
             return answer("2", "Only POST method is allowed")
         action = req.route.strip("/")
         handler = {"Domain.Info": self._domain, "Record.List": self._list, "Record.Create": self._create,
-                   "Record.Modify": self._modify, "Record.Ddns": self._ddns}.get(action)
+                   "Record.Modify": self._modify, "Record.Ddns": self._ddns,
+                   "Record.Remove": self._remove}.get(action)
         if handler is None:
             return text_response("<html>404 Not Found</html>", 404, "text/html")
         if not req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -116,6 +125,13 @@ class DNSPodFake:
                  and form.get("record_type", r["type"]) == r["type"]]
         if not found and form.get("error_on_empty", "yes") != "no":
             return answer("10", "No records")
+        offset, length = form.get("offset", "0"), form.get("length", str(MAX_ROWS))
+        if not offset.isdigit():
+            return answer("7", "Offset invalid")
+        if not length.isdigit() or int(length) < 1:
+            return answer("8", "Length invalid")
+        total = len(found)
+        found = found[int(offset):int(offset) + min(int(length), MAX_ROWS)]
         records = [{"id": str(rid), "name": r["name"], "line": r["line"],
                     "line_id": LINES.get(r["line"], "0"), "type": r["type"], "ttl": str(r["ttl"]),
                     "value": r["value"], "weight": None, "mx": "0", "enabled": "1", "status": "enabled",
@@ -123,7 +139,7 @@ class DNSPodFake:
                     "updated_on": "2024-01-01 00:00:00", "use_aqb": "no"} for rid, r in found]
         return answer("1", "Action completed successful", domain=self._info(domain),
                       info={"sub_domains": str(len({r["name"] for _, r in found})),
-                            "record_total": str(len(found)), "records_num": str(len(found))},
+                            "record_total": str(total), "records_num": str(len(found))},
                       records=records)
 
     def _validate(self, rec: dict) -> FakeResponse | None:
@@ -156,6 +172,11 @@ class DNSPodFake:
             return error
         if any(r == rec for r in self.records.values()):
             return answer("104", "Domain record already exists")
+        key = ("domain", "name", "type", "line")
+        if sum(all(r[k] == rec[k] for k in key) for r in self.records.values()) >= self.max_round_robin:
+            if rec["type"] == "A":
+                return answer("500025", "A record load balancing over the limit")
+            return answer("33", "AAAA record count over the limit")
         self.writes += 1
         record_id = self.add(domain, rec["name"], rec["type"], rec["value"], rec["line"], rec["ttl"])
         return answer("1", "Action completed successful",
@@ -176,6 +197,15 @@ class DNSPodFake:
             return answer("8", "Record id invalid")
         value = form.get("value") or req.headers.get("x-client-address", "127.0.0.1")
         return self._change(form, domain, form.get("sub_domain") or "@", old["type"], value, old["ttl"])
+
+    def _remove(self, form: dict, domain: str, req: FakeRequest) -> FakeResponse:
+        if not form.get("record_id"):
+            return answer("6", "Parameter record_id missing")
+        if self._record(form, domain) is None:
+            return answer("8", "Record id invalid")
+        self.writes += 1
+        del self.records[int(form["record_id"])]
+        return answer("1", "Action completed successful")
 
     def _record(self, form: dict, domain: str) -> dict | None:
         record_id = form.get("record_id", "")

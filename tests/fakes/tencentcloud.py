@@ -18,7 +18,12 @@ Records live in memory; DescribeRecordList's Subdomain is an exact filter as doc
 ModifyDynamicDNS without `Ttl` resets the record's TTL to the domain default (`default_ttl`), as
 the real one does; CreateRecord without `TTL` uses it too. CreateRecord or ModifyDynamicDNS
 making a record identical to another one (name, type, line, value) answers
-InvalidParameter.DomainRecordExist.
+InvalidParameter.DomainRecordExist. One name holds several records with different values, up to
+`max_round_robin` per name, type and line (free plan: two, as the legacy docs say for the same
+backend); one more answers LimitExceeded.SubdomainRollLimit (A) or LimitExceeded.AAAACountLimit.
+DescribeRecordList filters by RecordLineId when given (RecordLine is then ignored, as documented)
+and pages with Offset/Limit (1-3000, else InvalidParameterValue.LimitInvalid). DeleteRecord of an
+unknown or gone id answers InvalidParameter.RecordIdInvalid ("记录编号错误。").
 Changing nothing with ModifyDynamicDNS is counted in `noop_modifications` (the legacy API locks a
 record for those, same backend: tests assert 0).
 """
@@ -55,6 +60,7 @@ ACTIONS = {
     "ModifyDynamicDNS": {"Domain": (S, True), "DomainId": (N, False), "SubDomain": (S, False),
                          "RecordId": (N, True), "RecordLine": (S, True), "RecordLineId": (S, False),
                          "Value": (S, True), "Ttl": (N, False)},
+    "DeleteRecord": {"Domain": (S, True), "DomainId": (N, False), "RecordId": (N, True)},
     "DescribeDomainList": {"Type": (S, False), "Offset": (N, False), "Limit": (N, False),
                            "GroupId": (N, False), "Keyword": (S, False)},
 }
@@ -76,12 +82,13 @@ class TencentCloudFake:
     """Domains and records in memory; counts requests, writes and no-change modifications."""
 
     def __init__(self, secret_id: str, secret_key: str, domains: tuple = ("example.com",),
-                 min_ttl: int = 600, clock=time.time) -> None:
+                 min_ttl: int = 600, clock=time.time, max_round_robin: int = 2) -> None:
         self.secret_id = secret_id
         self.secret_key = secret_key
         register_secret(secret_key, "Tencent Cloud secret_key")
         self.domains = {name: 80800000 + i for i, name in enumerate(domains)}
         self.min_ttl = min_ttl  # DNSPod free plan: 600 s
+        self.max_round_robin = max_round_robin  # free plan: 2 records per name, type and line
         self.default_ttl = 600  # the domain's default: CreateRecord/ModifyDynamicDNS without a TTL give it
         self.clock = clock
         self.records: dict = {}  # int id -> {domain, name, type, line, value, ttl}
@@ -184,7 +191,7 @@ class TencentCloudFake:
         if params["Domain"] not in self.domains:
             return error("InvalidParameterValue.DomainNotExists", "当前域名有误，请返回重新操作。")
         return {"DescribeRecordList": self._list, "CreateRecord": self._create,
-                "ModifyDynamicDNS": self._modify}[action](params)
+                "ModifyDynamicDNS": self._modify, "DeleteRecord": self._delete}[action](params)
 
     def _domains(self, params: dict) -> FakeResponse:
         names = sorted(self.domains)
@@ -209,7 +216,10 @@ class TencentCloudFake:
             if sub is not None and not (sub.lower() in r["name"].lower() if self.subdomain_is_keyword
                                         else sub.lower() == r["name"].lower()):
                 continue
-            if params.get("RecordLine", r["line"]) != r["line"]:
+            if "RecordLineId" in params:
+                if params["RecordLineId"] != LINES.get(r["line"]):
+                    continue
+            elif params.get("RecordLine", r["line"]) != r["line"]:
                 continue
             if params.get("Keyword", "") not in r["name"]:
                 continue
@@ -253,6 +263,11 @@ class TencentCloudFake:
                 rec["name"], rec["type"], rec["line"], rec["value"]) for r in self.records.values()
                if r["domain"] == rec["domain"]):
             return error("InvalidParameter.DomainRecordExist", "记录已经存在，无需再次添加。")
+        key = ("domain", "name", "type", "line")
+        if sum(all(r[k] == rec[k] for k in key) for r in self.records.values()) >= self.max_round_robin:
+            if rec["type"] == "A":
+                return error("LimitExceeded.SubdomainRollLimit", "子域名负载均衡数量超出限制。")
+            return error("LimitExceeded.AAAACountLimit", "AAAA记录数量超出限制。")
         self.writes += 1
         return ok(RecordId=int(self.add(**rec)))
 
@@ -276,3 +291,13 @@ class TencentCloudFake:
         self.records[params["RecordId"]] = rec
         return ok(RecordId=params["RecordId"])
 
+
+    def _delete(self, params: dict) -> FakeResponse:
+        old = self.records.get(params["RecordId"])
+        if old is None or old["domain"] != params["Domain"]:
+            return error("InvalidParameter.RecordIdInvalid", "记录编号错误。")
+        if old["domain"] in self.locked:
+            return error("FailedOperation.DomainIsLocked", "锁定域名不能进行此操作。")
+        self.writes += 1
+        del self.records[params["RecordId"]]
+        return ok()
