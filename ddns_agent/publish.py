@@ -170,10 +170,12 @@ def _reconcile(members: list, found: list, ours: set, ttl: int | None) -> tuple:
 def _member(p: _Counting, spec: RecordSpec, m: dict, read_back: bool) -> dict | None:
     """One member's request; the member as owned afterwards (None: deleted)."""
     action, address = m["action"], m["address"]
-    done = {"address": address, "source": m.get("source"), "id": m.get("id")}
+    ttl = m.get("ttl") if type(m.get("ttl")) is int else None
+    done = {"address": address, "source": m.get("source"), "id": m.get("id"), "ttl": ttl}
     try:
-        if action == "update":
-            done["id"] = p.call("update", spec, Remote(m["id"], m.get("previous")), address).id
+        if action == "update":  # the member's TTL, kept from its last answer, spares a read first
+            held = p.call("update", spec, Remote(m["id"], m.get("previous"), ttl), address)
+            done.update(id=held.id, ttl=held.ttl)
         elif action == "delete":
             p.call("delete", spec, Remote(m["id"], address))
             return None
@@ -187,15 +189,17 @@ def _member(p: _Counting, spec: RecordSpec, m: dict, read_back: bool) -> dict | 
         if read_back:  # an earlier attempt may have landed
             held = next((r for r in p.call("find_all", spec) if r.value == address), None)
             if held is not None:
-                done["id"] = held.id
+                done.update(id=held.id, ttl=held.ttl)
                 return done
-        done["id"] = p.call("create", spec, address).id
+        made = p.call("create", spec, address)
+        done.update(id=made.id, ttl=made.ttl)
     return done
 
 
 def _before(m: dict) -> dict:
     """A member as owned before its action."""
-    return {"address": m.get("previous") or m["address"], "source": m.get("source"), "id": m.get("id")}
+    return {"address": m.get("previous") or m["address"], "source": m.get("source"), "id": m.get("id"),
+            "ttl": m.get("ttl")}
 
 
 def publish_set(item, provider, saved: dict | None, policy, sleep, rand,

@@ -130,14 +130,14 @@ def diff(wanted: list, mine: list, gone: dict) -> list:
         m = {"address": address, "source": source, "action": "keep", "id": None}
         members.append(m)
         if address in kept:
-            m["id"] = kept[address].get("id")
+            m.update(id=kept[address].get("id"), ttl=kept[address].get("ttl"))
             continue
         old = next((f for f in free if f.get("source") == source), free[0] if free else None)
         if old is None:
             m.update(action="create", why="%s: %s joins the set" % (source, address))
         else:
             free.remove(old)
-            m.update(action="update", id=old["id"], previous=old["address"],
+            m.update(action="update", id=old["id"], previous=old["address"], ttl=old.get("ttl"),
                      why="%s: %s replaces %s" % (source, address, old["address"]))
     for m in free:
         why = gone.get(m.get("source")) or "%s no longer has it" % m.get("source")

@@ -150,11 +150,13 @@ def test_a_free_dnspod_plan_refuses_the_third_record_and_the_other_member_stays(
     assert_no_secret(env, (done,), side.secret)
 
 
-def test_one_member_change_is_one_request(side):
-    # with `option ttl` the update needs no read of the record's TTL (members keep no TTL in state)
+@pytest.mark.parametrize("ttl", ["600", None], ids=["option-ttl", "provider-ttl"])
+def test_one_member_change_is_one_request(side, ttl):
+    # without `option ttl` the member's TTL kept from its last answer spares reading it first
     env, server = side.env, side.server
     wan = "\tlist interface 'wan'\n"
-    env.config(env.conf.read_text().replace(wan, "\toption ttl '600'\n" + wan))
+    if ttl:
+        env.config(env.conf.read_text().replace(wan, "\toption ttl '%s'\n" % ttl + wan))
     env.interface("wan", wan_status("203.0.113.5"))
     env.interface("wanb", wan_status("198.51.100.7"))
     assert env.run("update").returncode == 0
@@ -165,6 +167,7 @@ def test_one_member_change_is_one_request(side):
     assert len(server.requests) == 1
     assert side.held() == ["198.51.100.9", "203.0.113.5"]
     assert [m["address"] for m in env.saved()["home"]["members"]] == ["203.0.113.5", "198.51.100.9"]
+    assert sorted(r["ttl"] for r in side.fake.records.values()) == [600, 600]  # the TTL kept
 
 
 def test_an_address_a_foreign_record_holds_is_never_adopted_nor_deleted(side):
