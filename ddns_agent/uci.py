@@ -59,8 +59,8 @@ class Section:
         return "<Section %s %s line %d: %d options>" % (self.type, self.name, self.line, len(self.options))
 
 
-def _plain_line(text: str) -> list | None:
-    """[(word, is_plain)] of a line of bare and single-quoted words only; None for anything else."""
+def _plain_line(text: str, line: int) -> list | None:
+    """_commands' words of a line of bare and single-quoted words only; None for anything else."""
     if '"' in text or "\\" in text or ";" in text or "#" in text:
         return None
     parts = text.split("'")
@@ -70,12 +70,12 @@ def _plain_line(text: str) -> list | None:
     words = []
     for i, part in enumerate(parts):
         if i % 2:
-            words.append((part, False))
+            words.append((part, line, False))
             continue
         part = part.translate(_SPACES)
         if (i and part[:1] != " " and (part or i < last)) or (i < last and part and part[-1] != " "):
             return None  # a quoted part glued to another part: one word of several parts
-        words += [(w, True) for w in part.split(" ") if w]
+        words += [(w, line, True) for w in part.split(" ") if w]
     return words
 
 
@@ -88,12 +88,12 @@ def _commands(text: str, path: str):
         nl = text.find("\n", pos)
         if nl < 0:
             nl = end
-        words = _plain_line(text[pos:nl])
+        words = _plain_line(text[pos:nl], line)
         if words is None:
             pos, line = yield from _tokens(text, path, pos, line)
             continue
         if words:
-            yield [(w, line, plain) for w, plain in words], line
+            yield words, line
         line += 1
         pos = nl + 1
 
