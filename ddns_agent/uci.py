@@ -30,6 +30,8 @@ _KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option
 
 def _is_word(text: str, extra: str = "_") -> bool:
     """Non-empty and only ASCII letters, digits and characters of `extra` (UCI names: `_`)."""
+    if text.isalnum() and text.isascii():
+        return True
     for c in extra:
         text = text.replace(c, "a")
     return text.isascii() and text.isalnum()
@@ -68,14 +70,15 @@ def _plain_line(text: str, line: int) -> list | None:
     if last % 2:
         return None  # an open quote: it may go on over the next lines
     words = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            words.append((part, line, False))
-            continue
-        part = part.translate(_SPACES)
+    for i in range(0, last + 1, 2):
+        part = parts[i].translate(_SPACES)
         if (i and part[:1] != " " and (part or i < last)) or (i < last and part and part[-1] != " "):
             return None  # a quoted part glued to another part: one word of several parts
-        words += [(w, line, True) for w in part.split(" ") if w]
+        # printable: no whitespace but " ", so split() splits as _TOKEN does
+        words += [(w, line, True) for w in (part.split() if part.isprintable() else
+                                            filter(None, part.split(" ")))]
+        if i < last:
+            words.append((parts[i + 1], line, False))
     return words
 
 
