@@ -114,11 +114,11 @@ def ddns_client(root: Path, provider: str, cafile: str):
     return argv, env, set_address, lambda: cache.unlink(missing_ok=True)
 
 
-def stdlib_client(root: Path, provider: str, cafile: str):
-    """The agent again with DDNS_AGENT_HTTP=stdlib (http.client, no urllib3 import): informational."""
-    return agent_client(root, provider, cafile, "stdlib", "stdlib")
+def urllib3_client(root: Path, provider: str, cafile: str):
+    """The agent again with DDNS_AGENT_HTTP=urllib3 (the optional transport): informational."""
+    return agent_client(root, provider, cafile, "urllib3", "urllib3")
 
 
-CLIENTS = {"agent": agent_client, "stdlib": stdlib_client, "ddclient": ddclient_client,
+CLIENTS = {"agent": agent_client, "urllib3": urllib3_client, "ddclient": ddclient_client,
            "inadyn": inadyn_client, "ddns": ddns_client}
-AGENTS = ("agent", "stdlib")
+AGENTS = ("agent", "urllib3")

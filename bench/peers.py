@@ -160,7 +160,7 @@ def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict
                     out["skipped"][c] = REFUSED.get((provider, c), "first run failed") + " [%s]" % e
             for mode in ("change", "noop"):
                 which = [c for c in clients
-                         if mode == "change" or (c != "stdlib" and (provider, c) not in NO_NOOP)]
+                         if mode == "change" or (c != "urllib3" and (provider, c) not in NO_NOOP)]
                 log("peers: %s, %s, %d x %d runs of %s" % (provider, mode, PASSES, runs, ", ".join(which)))
                 _timed(mode, which, cs, served, published, runs, out)
         finally:
@@ -171,9 +171,9 @@ def compare(root: Path, ca, provider: str, status: dict, runs: int, log) -> dict
     for peer in clients[len(AGENTS):]:
         a, p = out["clients"]["agent"], out["clients"][peer]
         p["ratio"] = {m: ratios(a["_" + m], p["_" + m]) for m in ("change", "noop") if "_" + m in p}
-        p["ratio"]["stdlib_change"] = ratios(out["clients"]["stdlib"]["_change"], p["_change"])
+        p["ratio"]["urllib3_change"] = ratios(out["clients"]["urllib3"]["_change"], p["_change"])
         for m in p["ratio"]:  # each pass's median: does the figure hold from pass to pass?
-            x, y = (out["clients"]["stdlib" if m.startswith("stdlib") else "agent"], p)
+            x, y = (out["clients"]["urllib3" if m.startswith("urllib3") else "agent"], p)
             k = "_change" if m != "noop" else "_noop"
             n = len(y[k]) // PASSES
             p["ratio"][m]["passes"] = [ratios(x[k][i * n:(i + 1) * n], y[k][i * n:(i + 1) * n])["median"]
@@ -312,10 +312,10 @@ def provider_rows(r: dict, status: dict) -> list:
                     d["change_rss_mb"]["median"], verdict(m_ok), a["first_run_requests"],
                     d["first_run_requests"], verdict(q_ok)),
                  TARGET, t_ok and m_ok and q_ok, d["ratio"]["change"]["median"], {"peer": fast}))
-    if "stdlib_change" in d["ratio"]:  # what the urllib3 import costs, for scale
-        x = d["ratio"]["stdlib_change"]
-        rows.append(("peers.%s.stdlib" % p, "peers %s, 1 changed record: agent (stdlib transport) / %s"
-                     % (title, fast), "%s (%s)" % (_ratio(x), _side(cl["stdlib"], "change")), "-", None,
+    if "urllib3_change" in d["ratio"]:  # the optional transport, for scale
+        x = d["ratio"]["urllib3_change"]
+        rows.append(("peers.%s.urllib3" % p, "peers %s, 1 changed record: agent (urllib3 transport) / %s"
+                     % (title, fast), "%s (%s)" % (_ratio(x), _side(cl["urllib3"], "change")), "-", None,
                      x["median"], None))
     return rows
 

@@ -17,10 +17,14 @@ if os.environ.get("DDNS_AGENT_JSON") == "ujson":
 else:
     import json as _json
 
+    # json.dumps builds a new encoder on every call that passes options: 3 calls per changed record
+    _COMPACT = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
     def dumps(obj, indent: int = 0) -> str:
         """Serialise `obj`; `indent` > 0 pretty-prints."""
-        return _json.dumps(obj, indent=indent or None, ensure_ascii=False,
-                           separators=(", ", ": ") if indent else (",", ":"))
+        if not indent:
+            return _COMPACT.encode(obj)
+        return _json.dumps(obj, indent=indent, ensure_ascii=False, separators=(", ", ": "))
 
 
 def loads(text):

@@ -157,6 +157,8 @@ def scrub(text: str, partial: bool = False) -> str:
 
 def has_control(value: str) -> str:
     """A name for the first control character in `value` ("a line break", "U+001B"), else ""."""
+    if value.isprintable():  # no C0/C1 control nor U+2028/2029 (all non-printable): no loop in Python
+        return ""
     for c in value:
         if c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029":
             return {"\n": "a line break", "\r": "a carriage return", "\t": "a tab",

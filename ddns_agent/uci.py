@@ -21,6 +21,7 @@ _TOKEN = re.compile(r"""
   | (?P<esc>\\.)
   | (?P<open>['"])
 """, re.X | re.S)
+_SPACES = str.maketrans("\t\r\v\f", "    ")  # what _TOKEN's `ws` matches, as spaces
 # Other checks use str methods or re's cache on first use: compiling costs more than a whole parse.
 _DQ_ESCAPE = r"\\(?:\r?\n|(.))"
 _KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option",
@@ -29,6 +30,8 @@ _KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option
 
 def _is_word(text: str, extra: str = "_") -> bool:
     """Non-empty and only ASCII letters, digits and characters of `extra` (UCI names: `_`)."""
+    if text.isalnum() and text.isascii():
+        return True
     for c in extra:
         text = text.replace(c, "a")
     return text.isascii() and text.isalnum()
@@ -58,12 +61,50 @@ class Section:
         return "<Section %s %s line %d: %d options>" % (self.type, self.name, self.line, len(self.options))
 
 
+def _plain_line(text: str, line: int) -> list | None:
+    """_commands' words of a line of bare and single-quoted words only; None for anything else."""
+    if '"' in text or "\\" in text or ";" in text or "#" in text:
+        return None
+    parts = text.split("'")
+    last = len(parts) - 1
+    if last % 2:
+        return None  # an open quote: it may go on over the next lines
+    words = []
+    for i in range(0, last + 1, 2):
+        part = parts[i].translate(_SPACES)
+        if (i and part[:1] != " " and (part or i < last)) or (i < last and part and part[-1] != " "):
+            return None  # a quoted part glued to another part: one word of several parts
+        # printable: no whitespace but " ", so split() splits as _TOKEN does
+        words += [(w, line, True) for w in (part.split() if part.isprintable() else
+                                            filter(None, part.split(" ")))]
+        if i < last:
+            words.append((parts[i + 1], line, False))
+    return words
+
+
 def _commands(text: str, path: str):
     """Yield (words, line) per command; a word is (text, line, is_plain). Raises on unterminated quotes."""
+    # Line by line with str methods, which costs a few regex matches less per line than _TOKEN's
+    # one match per token; a line _plain_line does not take goes through _TOKEN.
+    pos, line, end = 0, 1, len(text)
+    while pos < end:
+        nl = text.find("\n", pos)
+        if nl < 0:
+            nl = end
+        words = _plain_line(text[pos:nl], line)
+        if words is None:
+            pos, line = yield from _tokens(text, path, pos, line)
+            continue
+        if words:
+            yield words, line
+        line += 1
+        pos = nl + 1
+
+
+def _tokens(text: str, path: str, pos: int, line: int):
+    """Yield _commands' commands from `pos` to the end of its line (or text); return (pos, line) there."""
     words = []
     word = None  # [parts, line, is_plain] while inside a word
-    line = 1
-    pos = 0
     match = _TOKEN.match
     while True:
         m = match(text, pos)
@@ -97,9 +138,9 @@ def _commands(text: str, path: str):
                 yield words, words[0][1]
                 words = []
             if kind == "end":
-                return
+                return len(text), line
             if kind == "nl":
-                line += 1
+                return m.end(), line + 1
         pos = m.end()
 
 

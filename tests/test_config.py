@@ -91,6 +91,30 @@ def test_adjacent_parts_concatenate():
     assert options("config agent\n option v ab'c d'\"e f\"g\n") == {"v": "abc de fg"}
 
 
+def test_whitespace_inside_single_quotes_and_glued_quoted_parts_are_kept():
+    text = "config agent\n\toption a '\t x\r'\t\n option b 'c''d'\n option c '' \n option 'd' e'f'\n"
+    [section] = parse(text, "F")
+    assert section.options == {"a": ("\t x\r", 2), "b": ("cd", 3), "d": ("ef", 5)}  # c: empty removes
+
+
+UCI_WORD = st.one_of(st.text("ab_.:\xa0\x1c-", min_size=1, max_size=4),
+                     st.text("ab \t\r#;\"", max_size=4).map("'{}'".format))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text("ab_", min_size=1, max_size=3), st.lists(UCI_WORD, max_size=2))
+                .map(lambda x: " \t".join([x[0], *x[1]])), max_size=6))
+def test_a_line_reads_the_same_when_a_semicolon_ends_it(lines):
+    # plain lines take a fast path, a `;` sends them through the token by token grammar
+    def read(text: str):
+        try:
+            return [(s.type, s.name, s.line, s.options) for s in parse(text, "F")]
+        except ConfigError as e:
+            return str(e)
+    text = "config agent main\n" + "".join("option " + line + "\n" for line in lines)
+    assert read(text) == read(text.replace("\n", ";\n"))
+
+
 def test_quoted_values_span_lines_and_later_lines_keep_their_numbers():
     text = "config agent\n option a 'one\ntwo'\n option b \"x\ny\"\n option c z\n"
     [section] = parse(text, "F")
