@@ -9,27 +9,17 @@ import time
 import pytest
 from fakes import Fault
 from fakes.alidns import AliDnsFake
+from test_alidns import KEY_ID, KEY_SECRET
+from test_alidns import Api as BaseApi
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError
 from ddns_agent.providers.alidns import AliDns
 from ddns_agent.providers.base import RecordSpec, Remote
 from ddns_agent.providers.signing import rpc_query, rpc_signature, rpc_string_to_sign
-from ddns_agent.secret import Secret
-
-KEY_ID = "LTAI5tQ8mZ2xWcT4bN8vR1sL"
-KEY_SECRET = "q7Hk2mZ9xWcT4bN8vR1sL6pY3fJ0dE"
 
 
-class Api:
-    """The fake, its server and an Http for the current transport."""
-
-    def __init__(self, fake, server, http) -> None:
-        self.fake, self.server, self.http = fake, server, http
-
-    def provider(self, secret: str = KEY_SECRET, **options) -> AliDns:
-        opts = {"access_key_id": KEY_ID, "access_key_secret": Secret(secret), "endpoint": self.server.url}
-        opts.update(options)
-        return AliDns(opts, self.http)
+class Api(BaseApi):
+    """The shared provider-test helper with a bare client's calls, to show what the fake refuses."""
 
     def actions(self) -> list:
         return [r.form.get("Action") for r in self.server.requests]

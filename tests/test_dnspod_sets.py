@@ -8,28 +8,16 @@ from urllib.parse import urlencode
 import pytest
 from fakes import Fault
 from fakes.dnspod import DNSPodFake
+from test_dnspod import LOGIN_TOKEN
+from test_dnspod import Api as BaseApi
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError
 from ddns_agent.providers.base import RecordSpec, Remote
 from ddns_agent.providers.dnspod import DNSPod
-from ddns_agent.secret import Secret
-
-LOGIN_TOKEN = "13490,6b5976c68aba5b14a0558b77c17c3932"
 
 
-class Api:
-    """The fake, its server and an Http for the current transport."""
-
-    def __init__(self, fake, server, http) -> None:
-        self.fake, self.server, self.http = fake, server, http
-
-    def provider(self, token: str = LOGIN_TOKEN, **options) -> DNSPod:
-        opts = {"login_token": Secret(token), "endpoint": self.server.url}
-        opts.update(options)
-        return DNSPod(opts, self.http)
-
-    def actions(self) -> list:
-        return [r.route.strip("/") for r in self.server.requests]
+class Api(BaseApi):
+    """The shared provider-test helper with a bare client's calls, to show what the fake refuses."""
 
     def post(self, action: str, **params) -> dict:
         """A bare client's call, to show what the fake refuses; the status envelope."""

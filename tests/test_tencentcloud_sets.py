@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fakes import Fault
 from fakes.tencentcloud import TencentCloudFake
+from test_tencentcloud import SECRET_ID, SECRET_KEY
+from test_tencentcloud import Api as BaseApi
 
 from ddns_agent.errors import AuthError, NotFoundError, RejectedError
 from ddns_agent.providers.base import RecordSpec, Remote
-from ddns_agent.providers.signing import tc3_sign
 from ddns_agent.providers.tencentcloud import TencentCloud
-from ddns_agent.secret import Secret
-
-SECRET_ID = "AKIDq7Hk2mZ9xWcT4bN8vR1sL6pY3fJ0dE5g"
-SECRET_KEY = "Vb3xQ9mK2pL7wN4rT8yU1iO6aS5dF0gH"
 
 
-class Api:
-    """The fake, its server and an Http for the current transport."""
-
-    def __init__(self, fake, server, http) -> None:
-        self.fake, self.server, self.http = fake, server, http
-
-    def provider(self, key: str = SECRET_KEY, **options) -> TencentCloud:
-        opts = {"secret_id": SECRET_ID, "secret_key": Secret(key), "endpoint": self.server.url}
-        opts.update(options)
-        return TencentCloud(opts, self.http)
-
-    def actions(self) -> list:
-        return [r.headers.get("x-tc-action") for r in self.server.requests]
-
-    def signed_post(self, action: str, params: dict) -> dict:
-        """POST `params` signed as a bare client would; the answer's Response."""
-        body = json.dumps(params).encode()
-        signed = {"Content-Type": "application/json", "Host": "127.0.0.1:%d" % self.server.port,
-                  "X-TC-Action": action}
-        ts = int(time.time())
-        headers = dict(signed, **{"X-TC-Version": "2021-03-23", "X-TC-Timestamp": str(ts),
-                                  "Authorization": tc3_sign(SECRET_ID, SECRET_KEY, "dnspod", ts, signed,
-                                                            body).authorization})
-        return self.http.request("POST", self.server.url + "/", headers, body).json()["Response"]
+class Api(BaseApi):
+    """The shared provider-test helper with a bare client's calls, to show what the fake refuses."""
 
     def code(self, action: str, params: dict) -> str | None:
         """The error code a bare signed call gets (None: success)."""
