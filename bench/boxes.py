@@ -81,6 +81,9 @@ class Box:
         for key, domain, name, rtype in records:
             text += RECORD.format(key=key, provider=provider, domain=domain, name=name, type=rtype)
         self.conf.write_text(text)
+        # mode 0600, as opkg installs /etc/config/ddns_agent (INSTALL_CONF): an inline secret in a
+        # file others can read gets a warning on every run, which no installed agent pays
+        self.conf.chmod(0o600)
 
     def wan(self, v4: str, v6: str | None = None) -> None:
         """Serve a real WAN capture with these addresses (as `ubus call` prints it)."""
