@@ -111,18 +111,49 @@ def parse_retry_after(value: str, date: str | None = None, now: float | None = N
     An HTTP-date is measured from the answer's own Date header when given, so clock skew
     between router and server does not matter; else from `now` (default: the system clock).
     """
-    from email.utils import mktime_tz, parsedate_tz
     value = (value or "").strip()
     if value.isdigit():
         # str.isdigit() also accepts "²" and "١"; and 400 digits do not fit a float
         return float(value) if value.isascii() and len(value) <= 12 else None
-    when, base = parsedate_tz(value), parsedate_tz(date or "")
+    when, base = http_date(value), http_date(date or "")
     if when is None:
         return None
-    if base is None and now is None:
-        import time
-        now = time.time()
-    return max(0.0, float(mktime_tz(when) - (mktime_tz(base) if base else now)))
+    if base is None:
+        base = time.time() if now is None else now
+    return max(0.0, when - base)
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def http_date(text: str) -> float | None:
+    """Unix time of an HTTP-date in any of RFC 9110's three formats (section 5.6.7); None otherwise.
+
+    IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and
+    asctime "Sun Nov  6 08:49:37 1994". Not email.utils: the email package is its own package on
+    OpenWrt, and this is all the agent needed it for.
+    """
+    words = text.replace(",", " ").replace("-", " ").split()
+    if len(words) == 6 and words[5] == "GMT":  # IMF-fixdate, RFC 850
+        day, month, year, clock = words[1], words[2], words[3], words[4]
+    elif len(words) == 5:  # asctime
+        month, day, clock, year = words[1], words[2], words[3], words[4]
+    else:
+        return None
+    hms = clock.split(":")
+    numbers = [day, year] + hms
+    if month.lower() not in _MONTHS or len(hms) != 3 or not all(n.isdigit() and n.isascii() for n in numbers):
+        return None
+    y, d, (hh, mm, ss) = int(year), int(day), map(int, hms)
+    if not (1 <= d <= 31 and hh < 24 and mm < 60 and ss <= 60):
+        return None
+    if len(year) == 2:  # RFC 850: a year more than 50 years ahead is in the past century
+        y += 2000 if y + 2000 <= time.gmtime().tm_year + 50 else 1900
+    import calendar
+    try:
+        return float(calendar.timegm((y, _MONTHS.index(month.lower()) + 1, d, hh, mm, ss)))
+    except (ValueError, OverflowError):
+        return None
 
 
 def raise_for_status(resp: Response, provider: str = "") -> None:
@@ -138,26 +169,40 @@ def raise_for_status(resp: Response, provider: str = "") -> None:
 
 
 class _Dest:
-    """A parsed request URL."""
+    """A parsed request URL (scheme, host, port, target), without urllib.parse: one per request."""
 
-    __slots__ = ("scheme", "host", "port", "target", "where", "safe")
+    __slots__ = ("scheme", "host", "port", "target", "where", "safe", "host_header")
 
     def __init__(self, url: str) -> None:
-        from urllib.parse import urlsplit
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
-            parts, port = None, None
-        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        scheme, sep, rest = url.partition("://")
+        self.scheme = scheme.lower()
+        cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+        authority, target = rest[:cut].rpartition("@")[2], rest[cut:].partition("#")[0]
+        host, port = authority, ""
+        if authority.startswith("["):
+            host, bracket, port = authority[1:].partition("]")
+            if not bracket or port[:1] not in ("", ":"):
+                host = ""
+            port = port[1:]
+        elif ":" in authority:
+            host, _, port = authority.partition(":")
+        default = 443 if self.scheme == "https" else 80
+        port_ok = not port or port.isdigit() and port.isascii() and 0 < int(port) < 65536
+        if not (sep and self.scheme in ("http", "https") and host and port_ok
+                and _printable(host + target) and target.isascii()):
             raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
-        self.scheme = parts.scheme.lower()
-        self.host = parts.hostname
-        self.port = port or (443 if self.scheme == "https" else 80)
-        self.target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-        host = "[%s]" % self.host if ":" in self.host else self.host
-        self.where = "%s:%d" % (host, self.port)
+        self.host = host.lower()
+        self.port = int(port or default)
+        self.target = target if target.startswith("/") else "/" + target
+        bracketed = "[%s]" % self.host if ":" in self.host else self.host
+        self.where = "%s:%d" % (bracketed, self.port)
+        self.host_header = bracketed if self.port == default else self.where
         self.safe = safe_url(url)
+
+
+def _printable(text: str) -> bool:
+    """No space or control character: they cannot go into a request line unquoted."""
+    return text.isprintable() and " " not in text
 
 
 class NoAnswer(UnconfirmedError):

@@ -1,7 +1,8 @@
-"""The two transports behind the seam in http.py: http.client, and urllib3 when it imports.
+"""The two transports behind the seam in http.py: HTTP/1.1 on socket + ssl, and urllib3 when asked for.
 
-Both read every answer through `_BoundedIO`, so a request ends at its deadline however slowly the
-server drips its status line, headers or body.
+Both bound every read by the request's deadline (`_Wire`, and `_BoundedIO` under urllib3's
+http.client), so a request ends in time however slowly the server drips its status line, headers
+or body.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import io
 
 from ddns_agent import USER_AGENT
-from ddns_agent.errors import UnconfirmedError
+from ddns_agent.errors import ConfigError, UnconfirmedError
 from ddns_agent.http import (
     MAX_BODY,
     Http,
@@ -33,9 +34,17 @@ class _BoundedIO(io.RawIOBase):
         super().__init__()
         self._sock = sock
         self._deadline = deadline
+        # as socket.makefile does: the fd stays open until this reader is closed too, because
+        # http.client closes the connection's socket before an answer without length is read
+        sock._io_refs += 1
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock._decref_socketios()
+        super().close()
 
     def readinto(self, buffer) -> int:
         self._sock.settimeout(min(self._deadline.left(), self._deadline.read_s))
@@ -66,119 +75,277 @@ def _response_class(deadline: _Deadline):
     return BoundedResponse
 
 
-def _joined(base):
-    """`base` (HTTP[S]Connection) that can hold what `request` sends and write it as one segment.
+#: limits on an answer's head, as http.client has them: a hostile server cannot grow it without end
+MAX_LINE = 65536
+MAX_HEADERS = 100
+_NO_BODY = (204, 304)
 
-    http.client writes the head and the body separately: two TLS records, two syscalls and two
-    wake-ups of the server per request. Held, they go out in one write.
+
+class _Wire:
+    """One HTTP/1.1 connection (plain or TLS) and what has been read from it but not yet used.
+
+    Every read waits at most until the request's deadline (and at most `read_s`), so a server
+    dripping its answer a byte at a time is cut off like a silent one.
     """
 
-    class Joined(base):
-        held = None
+    __slots__ = ("sock", "buf", "deadline")
 
-        def send(self, data) -> None:
-            if self.held is not None and isinstance(data, (bytes, bytearray)):
-                self.held.append(bytes(data))
-            else:
-                super().send(data)
+    def __init__(self, sock, deadline: _Deadline) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.deadline = deadline
 
-        def request_joined(self, method: str, target: str, body, headers: dict) -> None:
-            self.held = []
-            try:
-                self.request(method, target, body=body, headers=headers)
-                data = b"".join(self.held)
-            finally:
-                self.held = None
-            self.send(data)
+    def _fill(self) -> bool:
+        """Read what the server sent next into `buf`; False at end of stream."""
+        self.sock.settimeout(min(self.deadline.left(), self.deadline.read_s))
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
 
-    return Joined
+    def line(self) -> bytes | None:
+        """The next CRLF- (or LF-) terminated line without its ending; None when the stream ended first."""
+        start = 0
+        while True:
+            end = self.buf.find(b"\n", start)
+            if end > MAX_LINE or end < 0 and len(self.buf) > MAX_LINE:
+                raise _Bad("a header line longer than %d bytes" % MAX_LINE)
+            if end >= 0:
+                line = bytes(self.buf[:end])
+                del self.buf[:end + 1]
+                return line[:-1] if line.endswith(b"\r") else line
+            start = len(self.buf)
+            if not self._fill():
+                return None
+
+    def take(self, n: int) -> bytes | None:
+        """Exactly `n` bytes; None when the stream ended first."""
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def rest(self) -> bytes:
+        """Everything up to the end of the stream (an answer without length), refused past MAX_BODY."""
+        while self._fill():
+            if len(self.buf) > MAX_BODY:
+                raise _TooLarge()
+        data, self.buf = bytes(self.buf), bytearray()
+        return data
+
+    def close(self) -> None:
+        """Close the socket (a TLS one without waiting for the server's close_notify)."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Bad(Exception):
+    """The answer is not HTTP/1.x as RFC 9112 frames it."""
+
+
+class _TooLarge(Exception):
+    """The answer's body is over MAX_BODY."""
+
+
+def _request_head(method: str, dest: _Dest, headers: dict, body: bytes | None) -> bytes:
+    """The request line and headers, as http.client would write them (Host first, Content-Length)."""
+    lines = ["%s %s HTTP/1.1" % (method, dest.target), "Host: " + dest.host_header]
+    for name, value in headers.items():
+        value = str(value)
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise ConfigError("header %s: a line break or colon cannot be sent in an HTTP header" % name)
+        lines.append("%s: %s" % (name, value))
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: %d" % len(body or b""))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _read_answer(wire: _Wire, method: str) -> tuple:
+    """(status, headers with lower-case names, body, keep_alive) of the next answer on `wire`.
+
+    1xx interim answers are skipped; the body is framed by chunked coding, Content-Length, or the
+    end of the stream, in that order (RFC 9112 section 6.3).
+    """
+    while True:
+        line = wire.line()
+        if line is None:
+            raise _Closed()
+        version, _, rest = line.partition(b" ")
+        code = rest[:3]
+        if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or rest[3:4] not in (b"", b" "):
+            raise _Bad("not an HTTP/1.x status line")
+        status = int(code)
+        headers = _read_headers(wire)
+        if not 100 <= status < 200 or status == 101:
+            break
+    tokens = {t.strip() for t in headers.get("connection", "").lower().split(",")}
+    keep = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
+    if method == "HEAD" or status in _NO_BODY or 100 <= status < 200:
+        return status, headers, b"", keep
+    if "transfer-encoding" in headers:
+        if headers["transfer-encoding"].lower().rpartition(",")[2].strip() != "chunked":
+            return status, headers, wire.rest(), False
+        return status, headers, _read_chunked(wire), keep
+    length = headers.get("content-length")
+    if length is None:
+        return status, headers, wire.rest(), False
+    values = {v.strip() for v in length.split(",")}  # "5, 5" is one length said twice (RFC 9110 8.6)
+    if len(values) != 1 or not next(iter(values)).isdigit() or not next(iter(values)).isascii():
+        raise _Bad("Content-Length %r" % length[:40])
+    n = int(values.pop())
+    if n > MAX_BODY:
+        raise _TooLarge()
+    body = wire.take(n)
+    if body is None:
+        raise _Short()
+    return status, headers, body, keep
+
+
+def _read_headers(wire: _Wire) -> dict:
+    """Header fields up to the empty line; names lower-cased, a repeated name keeps its last value."""
+    headers: dict = {}
+    name = None
+    for _ in range(MAX_HEADERS + 1):
+        line = wire.line()
+        if line is None:
+            raise _Short()
+        if not line:
+            return headers
+        text = line.decode("latin-1")
+        if text[0] in " \t" and name is not None:  # obsolete line folding: part of the last value
+            headers[name] += " " + text.strip()
+            continue
+        name, colon, value = text.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _Bad("a header line without a field name")
+        name = name.lower()
+        headers[name] = value.strip()
+    raise _Bad("more than %d header fields" % MAX_HEADERS)
+
+
+def _read_chunked(wire: _Wire) -> bytes:
+    """A chunked body (its trailer fields are read and dropped)."""
+    chunks, size = [], 0
+    while True:
+        line = wire.line()
+        if line is None:
+            raise _Short()
+        digits = line.split(b";", 1)[0].strip()
+        if not digits or digits.strip(b"0123456789abcdefABCDEF") or len(digits) > 16:
+            raise _Bad("a chunk size that is not hexadecimal")
+        n = int(digits, 16)
+        if n == 0:
+            break
+        size += n
+        if size > MAX_BODY:
+            raise _TooLarge()
+        chunk = wire.take(n + 2)
+        if chunk is None:
+            raise _Short()
+        chunks.append(chunk[:-2])
+    while True:  # trailer fields, then the empty line
+        line = wire.line()
+        if line is None:
+            raise _Short()
+        if not line:
+            return b"".join(chunks)
+
+
+class _Closed(Exception):
+    """The connection ended before any answer."""
+
+
+class _Short(Exception):
+    """The connection ended inside the answer."""
 
 
 class StdlibHttp(Http):
-    """http.client, one kept-alive connection per (scheme, host, port)."""
+    """HTTP/1.1 on the stdlib's socket and ssl, one kept-alive connection per (scheme, host, port).
+
+    Not http.client: its import (with the email package it parses headers with) costs more than
+    a changed record's whole request, and this transport is what every router runs
+    (docs/design/http.md). Answers are framed as RFC 9112 says; anything else is refused.
+    """
 
     name = "stdlib"
 
     def __init__(self, timeouts: Timeouts, ssl_context=None, user_agent: str = USER_AGENT) -> None:
         super().__init__(timeouts, ssl_context, user_agent)
-        import http.client
         import socket
-        self._client = http.client
+        self._socket = socket
         self._timeouts = (TimeoutError, socket.timeout)  # distinct classes before Python 3.10
         self._conns: dict = {}
-        self._response_class = _response_class(self._deadline)
-        self._classes = {"http": _joined(http.client.HTTPConnection),
-                         "https": _joined(http.client.HTTPSConnection)}
 
-    def _open(self, dest: _Dest):
+    def _open(self, dest: _Dest) -> _Wire:
         try:
             timeout = min(self.timeouts.connect_s, self._deadline.left())
         except OSError:
             raise _connect_error(dest, TimeoutError("timed out"))
-        if dest.scheme == "https":
-            conn = self._classes["https"](dest.host, dest.port, timeout=timeout, context=self.ssl_context)
-        else:
-            conn = self._classes["http"](dest.host, dest.port, timeout=timeout)
-        conn.response_class = self._response_class
+        # an ASCII name as bytes: the resolver and ssl need no idna codec for it
+        host = dest.host.encode("ascii") if dest.host.isascii() else dest.host
+        sock = None
         try:
-            conn.connect()  # TCP and TLS handshake, under the connect timeout
+            sock = self._socket.create_connection((host, dest.port), timeout)
+            if dest.scheme == "https":
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=host)  # the handshake, verified
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors; CertificateError is a ValueError
-            conn.close()
+            if sock is not None:
+                sock.close()
             raise _connect_error(dest, exc)
-        conn.sock.settimeout(self.timeouts.read_s)
-        return conn
+        return _Wire(sock, self._deadline)
 
     def _send(self, method: str, dest: _Dest, headers: dict, body: bytes | None) -> Response:
+        data = _request_head(method, dest, headers, body) + (body or b"")  # refused before connecting
         key = (dest.scheme, dest.host, dest.port)
-        conn = self._conns.pop(key, None)
-        if conn is not None and not _is_idle_alive(conn.sock):
-            conn.close()  # the server closed it while idle; nothing was sent on it
-            conn = None
-        reused = conn is not None
-        if conn is None:
-            conn = self._open(dest)
-        client = self._client
+        wire = self._conns.pop(key, None)
+        if wire is not None and (wire.buf or not _is_idle_alive(wire.sock)):
+            wire.close()  # closed (or sent something unasked) while idle; nothing was sent on it
+            wire = None
+        reused = wire is not None
+        if wire is None:
+            wire = self._open(dest)
         try:
             try:
-                conn.sock.settimeout(min(self.timeouts.read_s, self._deadline.left()))
-                conn.request_joined(method, dest.target, body, headers)
+                wire.sock.settimeout(min(self.timeouts.read_s, self._deadline.left()))
+                wire.sock.sendall(data)
             except OSError as exc:
                 if not reused or isinstance(exc, self._timeouts):
                     raise
                 # The pooled socket died between the idle check and the write (broken pipe,
                 # reset, TLS EOF): the server never got this whole request, so sending it on
                 # a fresh connection is safe.
-                conn.close()
-                conn = self._open(dest)
-                conn.request_joined(method, dest.target, body, headers)
-            answer = conn.getresponse()
-            status = answer.status
-            headers_in = {k.lower(): v for k, v in answer.getheaders()}
-            data = _read_all(answer.read, dest)
-            if answer.length:  # http.client's read(n) returns short instead of raising
-                raise client.IncompleteRead(data, answer.length)
-        except (client.HTTPException, OSError, UnconfirmedError) as exc:
-            conn.close()
-            if isinstance(exc, client.RemoteDisconnected):
+                wire.close()
+                wire = self._open(dest)
+                wire.sock.settimeout(min(self.timeouts.read_s, self._deadline.left()))
+                wire.sock.sendall(data)
+            status, headers_in, body_in, keep = _read_answer(wire, method)
+        except (OSError, _Bad, _Closed, _Short, _TooLarge) as exc:
+            wire.close()
+            if isinstance(exc, _Closed):
                 raise _closed(dest)
             if isinstance(exc, self._timeouts):
                 raise self._timeout_error(dest)
-            if isinstance(exc, client.IncompleteRead):
+            if isinstance(exc, _Short):
                 raise _incomplete(dest)
-            if isinstance(exc, UnconfirmedError):
-                raise
+            if isinstance(exc, _TooLarge):
+                raise UnconfirmedError("answer from %s is larger than %d bytes" % (dest.where, MAX_BODY))
+            if isinstance(exc, _Bad):
+                raise UnconfirmedError("no answer from %s: %s" % (dest.where, exc))
             raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
-        if answer.will_close:
-            conn.close()
+        if keep and not wire.buf:
+            self._conns[key] = wire
         else:
-            self._conns[key] = conn
-        return Response(status, headers_in, data, dest.safe)
+            wire.close()
+        return Response(status, headers_in, body_in, dest.safe)
 
     def close(self) -> None:
         """Close every kept-alive connection."""
         conns, self._conns = self._conns, {}
-        for conn in conns.values():
-            conn.close()
+        for wire in conns.values():
+            wire.close()
 
 
 def _is_idle_alive(sock) -> bool:

@@ -20,6 +20,7 @@ from ddns_agent.http import (
     Timeouts,
     Urllib3Http,
     make_http,
+    http_date,
     parse_retry_after,
     raise_for_status,
     safe_url,
@@ -355,6 +356,18 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412600.0) == 0.0
     assert parse_retry_after("soon") is None
+
+
+@pytest.mark.parametrize("text", ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                  "Sun Nov  6 08:49:37 1994"])
+def test_http_dates_are_read_in_all_three_formats_rfc_9110_names(text):
+    assert http_date(text) == 784111777.0  # what email.utils makes of each
+
+
+@pytest.mark.parametrize("text", ["", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+                                  "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT", "tomorrow"])
+def test_what_is_no_http_date_gives_no_hint(text):
+    assert http_date(text) is None and parse_retry_after(text) is None
 
 
 def test_429_without_retry_after_has_no_hint_and_4xx_is_left_to_the_provider():

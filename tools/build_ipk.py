@@ -118,8 +118,7 @@ def parse_makefile(path: Path, name: str = "") -> Recipe:
     r.license = top.get("PKG_LICENSE", "")
     r.section, r.title, r.url = info.get("SECTION", ""), info.get("TITLE", ""), info.get("URL", "")
     r.arch = info.get("PKGARCH", "")
-    # every `+pkg`, including `$(if $(PYTHON3_EMAIL_SPLIT),+python3-email)`: all opkg releases
-    # (22.03 to 24.10) ship email/ as its own package
+    # every `+pkg`, conditional ones (`$(if ...,+pkg)`) included
     r.depends = ["libc"] + re.findall(r"\+([A-Za-z0-9][A-Za-z0-9_.+-]*)", info.get("DEPENDS", ""))
     extra = info.get("EXTRA_DEPENDS", "")
     if extra:  # package-pack.mk puts EXTRA_DEPENDS first, versions expanded
