@@ -66,52 +66,35 @@ def _host(url: str) -> tuple:
 def fetch(url: str, family: int, deadline: float, context=None) -> str:
     """GET `url` over IPv`family` and return the body text; SourceError on any failure.
 
-    Not through ddns_agent.http on purpose: its transports cannot pin the address family, and an
-    A record must not learn the IPv6 address of a dual-stack URL. `context` is the ssl.SSLContext
-    for https (default: ddns_agent.http's verified one).
+    Not through ddns_agent.http's Http on purpose: its transports cannot pin the address family,
+    and an A record must not learn the IPv6 address of a dual-stack URL. The request and answer go
+    through the stdlib transport's HTTP/1.1 reader. `context` is the ssl.SSLContext for https
+    (default: ddns_agent.http's verified one).
     """
-    import http.client
+    from ddns_agent.http import _Deadline, _Dest, ssl_context
+    from ddns_agent.transports import _Bad, _Closed, _read_answer, _request_head, _Short, _TooLarge, _Wire
 
     scheme, host, port, path = _host(url)
     if scheme == "https" and context is None:
-        from ddns_agent.http import ssl_context
-
         context = ssl_context()  # verified; falls back to OpenWrt's ca-bundle
-    af = socket.AF_INET if family == 4 else socket.AF_INET6
-    opened = []
-
-    class Connection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            infos = socket.getaddrinfo(host, port, af, socket.SOCK_STREAM)
-            sock = socket.socket(af, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                sock.connect(infos[0][4])
-                if scheme == "https":
-                    sock = context.wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-            self.sock = sock
-            opened.append(sock)  # http.client drops self.sock once the answer says "close"
-
     where = "%s://%s" % (scheme, host)
-    conn = Connection(host, port, timeout=max(0.01, deadline - time.monotonic()))
+    clock = _Deadline(max(0.01, deadline - time.monotonic()))  # every read ends by `deadline`
+    clock.at = deadline
+    name = host.encode("ascii") if host.isascii() else host  # no idna codec for an ASCII name
+    sock = None
     try:
-        conn.request("GET", path, headers={"Accept": "text/plain, application/json;q=0.9, */*;q=0.1",
-                                           "User-Agent": _agent()})
-        answer = conn.getresponse()
-        body = bytearray()
-        while True:
-            if time.monotonic() >= deadline:
-                raise SourceError("ip_url %s: answer too slow" % where)
-            opened[0].settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = answer.read1(4096)
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > ANSWER_LIMIT:
-                raise SourceError("ip_url %s: answer larger than %d KiB" % (where, ANSWER_LIMIT // 1024))
+        infos = socket.getaddrinfo(name, port, socket.AF_INET if family == 4 else socket.AF_INET6,
+                                   socket.SOCK_STREAM)
+        sock = socket.socket(infos[0][0], socket.SOCK_STREAM)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        sock.connect(infos[0][4])
+        if scheme == "https":
+            sock = context.wrap_socket(sock, server_hostname=name)
+        wire = _Wire(sock, clock, ANSWER_LIMIT)
+        sock.sendall(_request_head("GET", _Dest(url), {
+            "Accept": "text/plain, application/json;q=0.9, */*;q=0.1", "User-Agent": _agent(),
+            "Accept-Encoding": "identity", "Connection": "close"}, None))
+        status, _, body, _ = _read_answer(wire, "GET")
     except socket.gaierror as e:
         raise SourceError("ip_url %s has no IPv%d address: %s" % (where, family, e.strerror or e))
     except socket.timeout:
@@ -119,12 +102,15 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
     except OSError as e:
         # ssl.SSLError carries the verification failure in `reason` (e.g. CERTIFICATE_VERIFY_FAILED).
         raise SourceError("ip_url %s: %s" % (where, getattr(e, "reason", None) or e.strerror or e))
-    except http.client.HTTPException as e:
-        raise SourceError("ip_url %s: malformed HTTP answer (%s)" % (where, e.__class__.__name__))
+    except _TooLarge:
+        raise SourceError("ip_url %s: answer larger than %d KiB" % (where, ANSWER_LIMIT // 1024))
+    except (_Bad, _Closed, _Short) as e:
+        raise SourceError("ip_url %s: malformed HTTP answer (%s)" % (where, str(e) or "connection closed"))
     finally:
-        conn.close()
-    if answer.status != 200:
-        raise SourceError("ip_url %s answered HTTP %d" % (where, answer.status))
+        if sock is not None:
+            sock.close()
+    if status != 200:
+        raise SourceError("ip_url %s answered HTTP %d" % (where, status))
     return body.decode("utf-8", "replace")
 
 

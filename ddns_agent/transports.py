@@ -88,12 +88,13 @@ class _Wire:
     dripping its answer a byte at a time is cut off like a silent one.
     """
 
-    __slots__ = ("sock", "buf", "deadline")
+    __slots__ = ("sock", "buf", "deadline", "limit")
 
-    def __init__(self, sock, deadline: _Deadline) -> None:
+    def __init__(self, sock, deadline: _Deadline, limit: int | None = None) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.deadline = deadline
+        self.limit = MAX_BODY if limit is None else limit  # the largest body accepted
 
     def _fill(self) -> bool:
         """Read what the server sent next into `buf`; False at end of stream."""
@@ -127,9 +128,9 @@ class _Wire:
         return data
 
     def rest(self) -> bytes:
-        """Everything up to the end of the stream (an answer without length), refused past MAX_BODY."""
+        """Everything up to the end of the stream (an answer without length), refused past the limit."""
         while self._fill():
-            if len(self.buf) > MAX_BODY:
+            if len(self.buf) > self.limit:
                 raise _TooLarge()
         data, self.buf = bytes(self.buf), bytearray()
         return data
@@ -147,7 +148,7 @@ class _Bad(Exception):
 
 
 class _TooLarge(Exception):
-    """The answer's body is over MAX_BODY."""
+    """The answer's body is over the wire's limit."""
 
 
 def _request_head(method: str, dest: _Dest, headers: dict, body: bytes | None) -> bytes:
@@ -196,7 +197,7 @@ def _read_answer(wire: _Wire, method: str) -> tuple:
     if len(values) != 1 or not next(iter(values)).isdigit() or not next(iter(values)).isascii():
         raise _Bad("Content-Length %r" % length[:40])
     n = int(values.pop())
-    if n > MAX_BODY:
+    if n > wire.limit:
         raise _TooLarge()
     body = wire.take(n)
     if body is None:
@@ -240,7 +241,7 @@ def _read_chunked(wire: _Wire) -> bytes:
         if n == 0:
             break
         size += n
-        if size > MAX_BODY:
+        if size > wire.limit:
             raise _TooLarge()
         chunk = wire.take(n + 2)
         if chunk is None:
@@ -331,7 +332,7 @@ class StdlibHttp(Http):
             if isinstance(exc, _Short):
                 raise _incomplete(dest)
             if isinstance(exc, _TooLarge):
-                raise UnconfirmedError("answer from %s is larger than %d bytes" % (dest.where, MAX_BODY))
+                raise UnconfirmedError("answer from %s is larger than %d bytes" % (dest.where, wire.limit))
             if isinstance(exc, _Bad):
                 raise UnconfirmedError("no answer from %s: %s" % (dest.where, exc))
             raise UnconfirmedError("no answer from %s: %s" % (dest.where, _reason(exc)))
