@@ -179,9 +179,10 @@ host, _, port = hostport.partition(":")
 s = socket.create_connection((host.encode(), int(port)), 10)
 %s
 body = os.environ["FLOOR_BODY"].encode()
-s.sendall(("%%s /%%s HTTP/1.1\\r\\nHost: %%s\\r\\nAuthorization: %%s\\r\\nContent-Type: application/json\\r\\n"
-           "Content-Length: %%d\\r\\n\\r\\n" %% (os.environ["FLOOR_METHOD"], path, hostport, os.environ["FLOOR_AUTH"],
-                                               len(body))).encode() + body)
+head = ("%%s /%%s HTTP/1.1\\r\\nHost: %%s\\r\\nAuthorization: %%s\\r\\nContent-Type: application/json\\r\\n"
+        "Content-Length: %%d\\r\\n\\r\\n") %% (os.environ["FLOOR_METHOD"], path, hostport,
+                                             os.environ["FLOOR_AUTH"], len(body))
+s.sendall(head.encode() + body)
 buf = b""
 while b"\\r\\n\\r\\n" not in buf:
     buf += s.recv(65536)
@@ -191,8 +192,8 @@ while len(got) < n:
     got += s.recv(65536)
 assert head.startswith(b"HTTP/1.1 200 "), head[:20]
 """
-FLOOR_STDLIB = FLOOR_RAW % (", ssl", "s = ssl.create_default_context(cafile=os.environ[\"FLOOR_CA\"]).wrap_socket("
-                                    "s, server_hostname=host.encode())")
+FLOOR_STDLIB = FLOOR_RAW % (", ssl", "s = ssl.create_default_context(cafile=os.environ[\"FLOOR_CA\"])"
+                                    ".wrap_socket(s, server_hostname=host.encode())")
 FLOOR_PLAIN = FLOOR_RAW % ("", "")
 
 

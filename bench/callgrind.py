@@ -5,8 +5,8 @@
 One `update` with 1 and with N changed Cloudflare records, over TLS to the suite's fake on loopback,
 each run under callgrind; then the same PATCHes from a bare http.client loop on one connection
 (`floor`), and written and read by hand on socket + ssl (`raw`, what no HTTP library can undercut).
-Prints the totals and (instructions(N) - instructions(1)) / (N - 1) for each. Instruction counts do not move with
-the machine's load, unlike the wall-clock figure of group `records`.
+Prints the totals and (instructions(N) - instructions(1)) / (N - 1) for each. Instruction counts
+do not move with the machine's load, unlike the wall-clock figure of group `records`.
 """
 
 from __future__ import annotations
@@ -53,12 +53,20 @@ for rid in os.environ["FLOOR_IDS"].split(","):
     while b"\\r\\n\\r\\n" not in buf:
         buf += s.recv(65536)
     head, _, buf = buf.partition(b"\\r\\n\\r\\n")
-    n = int([h.split(b":", 1)[1] for h in head.split(b"\\r\\n") if h.lower().startswith(b"content-length:")][0])
+    n = int([h.split(b":", 1)[1] for h in head.split(b"\\r\\n")
+             if h.lower().startswith(b"content-length:")][0])
     while len(buf) < n:
         buf += s.recv(65536)
     buf = buf[n:]
     assert head.startswith(b"HTTP/1.1 200 "), head[:20]
 """
+
+
+#: the floor under a changed-record run, step by step
+LADDER = [("python3 -c pass", "pass"),
+          ("+ import socket, ssl, json", "import socket, ssl, json"),
+          ("+ a verifying context with the CA file",
+           "import socket, ssl, json, os; ssl.create_default_context(cafile=os.environ['X'])")]
 
 
 def instructions(argv: list, env: dict, out: Path) -> int:
@@ -76,9 +84,13 @@ def main() -> int:
         return 1
     import trustme
     root = Path(tempfile.mkdtemp(prefix="ddns-callgrind-"))
+    boxes.PY = boxes.clean_interpreter(root)  # as run.py's children: no .pth code at start
     served = boxes.cloudflare(trustme.CA())
     counts = {}
     try:
+        for name, code in LADDER:
+            counts[name] = instructions([boxes.PY, "-c", code], {"X": served.server.cafile},
+                                        root / "ladder.out")
         for count in (1, n):
             box = boxes.Box(root, "cg-%d" % count)
             box.config("cf", boxes.cloudflare_options(served),
@@ -102,6 +114,15 @@ def main() -> int:
         per = (counts[side, n] - counts[side, 1]) / (n - 1)
         print("%-5s 1 record %.1f M, %d records %.1f M: %.3f M instructions per extra record"
               % (side, counts[side, 1] / 1e6, n, counts[side, n] / 1e6, per / 1e6))
+    print("what one changed record costs, step by step (instructions):")
+    steps = [(name, counts[name]) for name, _ in LADDER] + [
+        ("+ connect, TLS handshake, one PATCH by hand (raw, 1 record)", counts["raw", 1]),
+        ("the agent's whole `update` (1 record)", counts["agent", 1])]
+    last = 0
+    for name, total in steps:
+        print("  %-62s %7.1f M  (+%.1f M)" % (name, total / 1e6, (total - last) / 1e6))
+        last = total
+    print("  agent / raw floor: %.2fx" % (counts["agent", 1] / counts["raw", 1]))
     return 0
 
 

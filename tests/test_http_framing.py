@@ -220,8 +220,8 @@ def test_answers_rfc_9112_does_not_frame_are_refused_naming_what(scripted, ca, t
 
 def test_a_chunked_body_past_the_limit_is_refused(scripted, ca, tmp_path, monkeypatch):
     monkeypatch.setattr(transports, "MAX_BODY", 10)
-    server = scripted((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n"
-                       b"0\r\n\r\n", "close"))
+    server = scripted((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", "close"))
     with pytest.raises(UnconfirmedError, match="larger than 10 bytes"):
         _http(server, ca, tmp_path).request("GET", server.url + "/")
 
