@@ -161,7 +161,10 @@ def _request_head(method: str, dest: _Dest, headers: dict, body: bytes | None) -
         lines.append("%s: %s" % (name, value))
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append("Content-Length: %d" % len(body or b""))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError("a header holds a character HTTP cannot carry (only Latin-1)")
 
 
 def _read_answer(wire: _Wire, method: str) -> tuple:
@@ -170,10 +173,12 @@ def _read_answer(wire: _Wire, method: str) -> tuple:
     1xx interim answers are skipped; the body is framed by chunked coding, Content-Length, or the
     end of the stream, in that order (RFC 9112 section 6.3).
     """
+    first = True
     while True:
         line = wire.line()
         if line is None:
-            raise _Closed()
+            raise _Closed() if first and not wire.buf else _Short()
+        first = False
         version, _, rest = line.partition(b" ")
         code = rest[:3]
         if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or rest[3:4] not in (b"", b" "):
@@ -183,13 +188,14 @@ def _read_answer(wire: _Wire, method: str) -> tuple:
         if not 100 <= status < 200 or status == 101:
             break
     tokens = {t.strip() for t in headers.get("connection", "").lower().split(",")}
-    keep = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
+    keep = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens) and status != 101
     if method == "HEAD" or status in _NO_BODY or 100 <= status < 200:
         return status, headers, b"", keep
     if "transfer-encoding" in headers:
         if headers["transfer-encoding"].lower().rpartition(",")[2].strip() != "chunked":
             return status, headers, wire.rest(), False
-        return status, headers, _read_chunked(wire), keep
+        # with a Content-Length beside it the answer may be a smuggling attempt: not reused
+        return status, headers, _read_chunked(wire), keep and "content-length" not in headers
     length = headers.get("content-length")
     if length is None:
         return status, headers, wire.rest(), False
@@ -246,6 +252,8 @@ def _read_chunked(wire: _Wire) -> bytes:
         chunk = wire.take(n + 2)
         if chunk is None:
             raise _Short()
+        if chunk[-2:] != b"\r\n":
+            raise _Bad("a chunk longer than its size")
         chunks.append(chunk[:-2])
     while True:  # trailer fields, then the empty line
         line = wire.line()
@@ -353,7 +361,9 @@ def _is_idle_alive(sock) -> bool:
     """True when an idle kept-alive socket has nothing to read (a closed one reads EOF)."""
     import select
     try:
-        return sock is not None and not select.select([sock], [], [], 0)[0]
+        # bytes ssl already decrypted do not show in select: they are as unasked-for as the rest
+        pending = getattr(sock, "pending", int)()
+        return sock is not None and not pending and not select.select([sock], [], [], 0)[0]
     except (OSError, ValueError):  # ValueError: fd past FD_SETSIZE; a new connection is fine
         return False
 

@@ -211,6 +211,7 @@ def test_the_request_is_one_write_with_host_length_and_user_agent(scripted, ca, 
     (b"HTTP/1.1 200 OK\r\n no name\r\n\r\n", "field name"),
     (b"ICY 200 OK\r\n\r\n", "status line"),
     (b"HTTP/1.1 2000 OK\r\n\r\n", "status line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokay\r\n0\r\n\r\n", "longer than its size"),
 ])
 def test_answers_rfc_9112_does_not_frame_are_refused_naming_what(scripted, ca, tmp_path, answer, words):
     server = scripted((answer, "close"))
@@ -227,6 +228,8 @@ def test_a_chunked_body_past_the_limit_is_refused(scripted, ca, tmp_path, monkey
 
 
 @pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 20",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nshort",
     b"HTTP/1.1 200 OK\r\nContent-Len"])
@@ -234,6 +237,22 @@ def test_an_answer_cut_short_is_incomplete(scripted, ca, tmp_path, answer):
     server = scripted((answer, "close"))
     with pytest.raises(UnconfirmedError, match="incomplete answer"):
         _http(server, ca, tmp_path).request("POST", server.url + "/", body=b"x")
+
+
+def test_chunked_beside_a_content_length_is_read_chunked_and_not_reused(scripted, ca, tmp_path):
+    server = scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"2\r\nok\r\n0\r\n\r\n", OK)
+    http = _http(server, ca, tmp_path)
+    assert http.request("GET", server.url + "/").body == b"ok"
+    assert http.request("GET", server.url + "/").body == b"ok"
+    assert server.connections == 2
+
+
+def test_a_header_value_outside_latin_1_is_a_config_error_before_connecting(scripted, ca, tmp_path):
+    server = scripted(OK)
+    with pytest.raises(ConfigError, match="Latin-1"):
+        _http(server, ca, tmp_path).request("GET", server.url + "/", headers={"X-Name": "家"})
+    assert server.connections == 0
 
 
 def test_bytes_after_the_answer_mean_the_connection_is_not_reused(scripted, ca, tmp_path):
