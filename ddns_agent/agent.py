@@ -43,12 +43,20 @@ def config_hash(record, provider) -> str:
 class Observer:
     """Reads each interface or device once per cycle; also gives netifd fingerprints from that read.
 
-    Always read under the state lock, never taken from the fast path's look before it: a run that
-    waited for the lock must publish the address of now, not the one it saw when it started.
+    Read under the state lock: a run that waited for the lock must publish the address of now, not
+    the one it saw when it started. `handed`: {interface: `ubus call` output} the fast path read
+    before the lock, which quick.handed_over() vouches is still the newest look (one spawn fewer).
     """
 
-    def __init__(self, state_dir: str | None = None) -> None:
+    def __init__(self, state_dir: str | None = None, handed: dict | None = None) -> None:
         self.cache = sources.Cache(state_dir)
+        for interface, text in (handed or {}).items():
+            from ddns_agent import netifd
+
+            try:
+                self.cache.put(("netifd", interface), netifd.decode(text, interface))
+            except DdnsError:  # malformed: the cycle reads it itself and says why
+                pass
 
     def observe(self, record):
         """The record's Selection (address or reason); [(source, Selection)] for a record set."""
@@ -114,8 +122,8 @@ class Agent:
             records = sources.related_records(records, interface)
         return records
 
-    def _plan(self, records: list, saved: dict, force: bool, event: bool = False):
-        observer = Observer(self.state_dir)
+    def _plan(self, records: list, saved: dict, force: bool, event: bool = False, handed: dict | None = None):
+        observer = Observer(self.state_dir, handed)
         selections = {r.key: observer.observe(r) for r in records}
         hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
         blind = frozenset(r.key for r in records if not self._readable(r))
@@ -152,28 +160,37 @@ class Agent:
 
     # -- update -----------------------------------------------------------------------------
 
-    def update(self, interface: str | None = None, force: bool = False, event: bool | None = None) -> int:
+    def update(self, interface: str | None = None, force: bool = False, event: bool | None = None,
+               seen: tuple | None = None) -> int:
         """Run one cycle under the state lock; returns the exit code.
 
         `event` (default: an `--interface` run, as hotplug starts them) makes a record that failed
-        wait out its back-off unless its address changed; see plan.plan_record.
+        wait out its back-off unless its address changed; see plan.plan_record. `seen`: what the
+        fast path read (quick.Args.seen), used when quick.handed_over() says it is still the newest.
         """
         state.ensure_dir(self.state_dir)
         with state.Lock(self.state_dir):
             # the run's time starts once the lock is ours: waiting for it is not this run's work
             self.deadline = time.monotonic() + RUN_TIMEOUTS * self._longest_timeout()
-            return self._update_locked(interface, force, interface is not None if event is None else event)
+            handed = None
+            if seen is not None:
+                from ddns_agent import quick
+
+                handed = quick.handed_over(self.state_dir, seen)
+            return self._update_locked(interface, force, interface is not None if event is None else event,
+                                       handed)
 
     def _longest_timeout(self) -> float:
         return max([float(self.cfg.agent.timeout)] + [
             float(pc.options["timeout"]) for pc in self.cfg.providers.values() if pc.options.get("timeout")])
 
-    def _update_locked(self, interface: str | None, force: bool, event: bool) -> int:
+    def _update_locked(self, interface: str | None, force: bool, event: bool,
+                       handed: dict | None = None) -> int:
         data = state.read(self.state_dir, self.log.notice)
         saved = data["records"]
         before = dict((k, dict(v)) for k, v in saved.items())
         records = self._records(interface)
-        p, hashes, observer = self._plan(records, saved, force, event)
+        p, hashes, observer = self._plan(records, saved, force, event, handed)
         now = self.clock()
         bad = set()  # keys of records that are not right after this run
         for item in p.items:

@@ -21,6 +21,7 @@ class _Update:
         self.interface = fast.interface
         self.verbose = False
         self.force = False
+        self.seen = fast.seen  # what the fast path read (quick.handed_over)
 
 
 def main(argv: "list | None" = None) -> int:

@@ -72,7 +72,7 @@ def run(args) -> int:
 
         agent = Agent(cfg, state_dir, log)
         if args.command == "update":
-            return agent.update(args.interface, args.force)
+            return agent.update(args.interface, args.force, seen=getattr(args, "seen", None))
         return agent.watch()
     except ConfigError as e:
         log.fatal(str(e))

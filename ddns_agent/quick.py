@@ -35,12 +35,13 @@ UBUS_LIMIT = 1 << 20  # bytes of `ubus call` output read at most
 class Args:
     """The few arguments of `[--config F] [--state-dir D] update [--interface I]`."""
 
-    __slots__ = ("config", "state_dir", "interface")
+    __slots__ = ("config", "state_dir", "interface", "seen")
 
     def __init__(self) -> None:
         self.config = None
         self.state_dir = None
         self.interface = None
+        self.seen = None  # what unchanged() read, for the full cycle: see handed_over()
 
 
 def parse(argv: list) -> "Args | None":
@@ -196,6 +197,7 @@ def unchanged(args: Args) -> bool:
     state_dir = args.state_dir or DEFAULT_STATE_DIR
     try:
         with open(os.path.join(state_dir, NAME)) as f:
+            mark = _identity(os.fstat(f.fileno()))
             lines = f.read().split("\n")
         if lines[0] != "quick 1" or not lines[1].startswith("config "):
             return False
@@ -233,10 +235,32 @@ def unchanged(args: Args) -> bool:
         text = _ubus_status(iface)
         if text is None:
             return False
-        # not handed to the full cycle: it reads again under the lock (the last address wins)
         if fingerprint(text) != known:
+            args.seen = (mark, iface, text)
             return False
     return True
+
+
+def _identity(st) -> tuple:
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def handed_over(state_dir: str, seen: "tuple | None") -> dict:
+    """{interface: `ubus call` output} that unchanged() read and the cycle may use instead of reading.
+
+    Called under the state lock. Every run that publishes first removes the summary (agent._intend),
+    and every cycle that ends right rewrites it, so a summary still the one unchanged() read means
+    no run has published or looked since that read: it is the newest look, and a run that read
+    later waits for this one and reads again. Anything else: {} (read again, the last address wins).
+    """
+    if seen is None:
+        return {}
+    try:
+        if _identity(os.stat(os.path.join(state_dir, NAME))) != seen[0]:
+            return {}
+    except OSError:
+        return {}
+    return {seen[1]: seen[2]}
 
 
 # -- netlink devices: one RTM_GETLINK and one RTM_GETADDR dump, without socket/struct/ipaddress ----

@@ -122,3 +122,56 @@ def test_a_replaced_token_or_ca_file_takes_the_full_cycle(env, tmp_path):
     ca.write_text("another CA\n")
     os.utime(ca, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert probe(env, "update")[1] == "True"
+
+
+def ubus_calls(log: Path, interface: str) -> int:
+    return sum(("network.interface.%s " % interface) in line for line in log.read_text().splitlines())
+
+
+@pytest.mark.parametrize("args", [("update",), ("update", "--interface", "wan")])
+def test_a_changed_address_is_read_once_per_run(env, tmp_path, args):
+    env.run("update")
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_changed.json")
+    log = tmp_path / "ubus.log"
+    env.env["UBUS_STANDIN_LOG"] = str(log)
+    out = env.run(*args)
+    assert out.returncode == 0, out.stderr
+    assert [line.split("published ")[1] for line in published(out)] == [
+        "198.51.100.54 (was 203.0.113.54)"]
+    # the fast path's look is handed to the cycle: one `ubus call` (one process) for wan, not two
+    assert ubus_calls(log, "wan") == 1
+
+
+def test_a_run_overtaken_before_the_lock_reads_the_address_again(env, monkeypatch):
+    from ddns_agent import cli, commands
+
+    env.run("update")
+    for name in ("PATH", "UBUS_STANDIN_DIR", "DDNS_AGENT_LOG"):
+        monkeypatch.setenv(name, env.env[name])
+    env.interface("wan", REAL / "dhcp-public" / "status_wan_changed.json")
+    fast = quick.parse(["--config", str(env.conf), "--state-dir", str(env.state), "update"])
+    assert not quick.unchanged(fast) and fast.seen is not None  # it saw 198.51.100.54
+    # before this run gets the lock, another one publishes that address, then the address changes
+    assert published(env.run("update"))
+    later = json.loads((REAL / "dhcp-public" / "status_wan_changed.json").read_text())
+    later["ipv4-address"][0]["address"] = "192.0.2.77"
+    env.interface("wan", later)
+    assert commands.run(cli._Update(fast)) == 0
+    assert env.saved()["home"]["address"] == "192.0.2.77"  # the address of now, not the one it saw
+
+
+def test_a_hung_ubus_sends_the_fast_path_to_the_full_cycle(env, monkeypatch):
+    import signal
+
+    env.run("update")
+    for name in ("PATH", "UBUS_STANDIN_DIR"):
+        monkeypatch.setenv(name, env.env[name])
+    monkeypatch.setenv("UBUS_STANDIN_SLEEP", "30")
+    monkeypatch.setattr(quick, "UBUS_TIMEOUT_S", 0.3)
+    fast = quick.parse(["--config", str(env.conf), "--state-dir", str(env.state), "update"])
+    assert quick.unchanged(fast) is False
+    assert fast.seen is None
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # the timer is gone with its handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with pytest.raises(ChildProcessError):  # the stand-in was killed and reaped
+        os.waitpid(-1, os.WNOHANG)
