@@ -22,6 +22,7 @@ import measure
 
 GROUPS = ("update", "nochange", "hotplug", "requests", "records", "event", "openwrt", "luci", "peers")
 EVENT_CHANGES = 20
+TMPFS = "/dev/shm"  # where every side keeps its files (main)
 OPENWRT_CHANGES = 10
 
 
@@ -279,7 +280,10 @@ def main(argv: list | None = None) -> int:
     ca = trustme.CA()
     rows: list = []
     try:
-        with tempfile.TemporaryDirectory(prefix="ddns-bench-") as tmp:
+        # on tmpfs, as a router's /tmp and /var/run (the agent's state_dir) are: on this machine's
+        # ext4 /tmp each atomic replace (write + rename over a file) costs ~1.1 ms against ~0.04 ms
+        where = TMPFS if os.path.isdir(TMPFS) else None
+        with tempfile.TemporaryDirectory(prefix="ddns-bench-", dir=where) as tmp:
             root = Path(tmp)
             if not args.site_as_is:
                 boxes.PY = boxes.clean_interpreter(root)
