@@ -211,9 +211,7 @@ class Agent:
                 bad |= {i.record.key for i in todo}
         earliest = self._schedule(saved, records, now)
         if saved != before:
-            from ddns_agent.status import mark_since
-
-            mark_since(before, saved, now)
+            state.mark_since(before, saved, now)
             state.write(self.state_dir, data)
         ifaces = {interface} if interface else {i for r in records for i in sources.interfaces_of(r)}
         for iface in ifaces:

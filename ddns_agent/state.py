@@ -186,6 +186,34 @@ def write_atomic(path: str, text: str) -> None:
         raise StateError("cannot write %s: %s" % (path, _why(e)))
 
 
+#: results that mean "the record holds our address": one `since` across re-checks
+_HOLDS = ("published", "unchanged")
+
+
+def mark_since(before: dict, saved: dict, now: float) -> None:
+    """Set `since` on each entry whose result or address changed in this run (published = unchanged).
+
+    Here, not in status.py (which reads it): a run that writes state need not load the command.
+    """
+    for key, entry in saved.items():
+        old = before.get(key) or {}
+
+        def kind(e: dict) -> tuple:
+            r = e.get("result")
+            return ("published" if r in _HOLDS else r), e.get("address")
+
+        if kind(old) != kind(entry) or not entry.get("since"):
+            result, c = entry.get("result"), entry.get("conflict")
+            at = entry.get("time_failed") if result == "failed" else entry.get("time")
+            if result == "held":
+                at = c.get("seen_at") if isinstance(c, dict) else None
+            entry["since"] = at if kind(entry)[0] in ("published", "failed", "held") and _is_time(at) else now
+
+
+def _is_time(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def write(state_dir: str, data: dict) -> None:
     """Replace the state file atomically (write a temp file, then rename); one record per line."""
     # not dumps(indent=...): pretty-printing runs json's pure-Python encoder, ~25 us per record

@@ -13,25 +13,6 @@ import time
 
 SCHEMA = 1
 NOTIFY_FILE = "notify.json"
-#: results that mean "the record holds our address": one `since` across re-checks
-_GOOD = ("published", "unchanged")
-
-
-def mark_since(before: dict, saved: dict, now: float) -> None:
-    """Set `since` on each entry whose result or address changed in this run (published = unchanged)."""
-    for key, entry in saved.items():
-        old = before.get(key) or {}
-
-        def kind(e: dict) -> tuple:
-            r = e.get("result")
-            return ("published" if r in _GOOD else r), e.get("address")
-
-        if kind(old) != kind(entry) or not entry.get("since"):
-            result, c = entry.get("result"), entry.get("conflict")
-            at = entry.get("time_failed") if result == "failed" else entry.get("time")
-            if result == "held":
-                at = c.get("seen_at") if isinstance(c, dict) else None
-            entry["since"] = at if kind(entry)[0] in ("published", "failed", "held") and _time(at) else now
 
 
 def _notifications(state_dir: str) -> dict:

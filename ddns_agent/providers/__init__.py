@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 #: options every provider section may carry (allow_insecure_http: accept an http:// endpoint or url)
 COMMON_OPTIONS = ("type", "endpoint", "cacert", "timeout", "allow_insecure_http")
@@ -139,7 +139,7 @@ def load(type_name: str):
     info = REGISTRY[type_name]
     name = "ddns_agent.providers." + info.module
     try:
-        module = importlib.import_module(name)
+        __import__(name)  # not importlib.import_module: importing importlib is 1.6 M instructions
     except ModuleNotFoundError as e:
         if e.name != name or type_name not in PACKAGES:
             raise
@@ -147,4 +147,4 @@ def load(type_name: str):
 
         raise ConfigError("provider type %s is not installed: opkg install %s"
                           % (type_name, PACKAGES[type_name]), option="type")
-    return getattr(module, info.cls)
+    return getattr(sys.modules[name], info.cls)
