@@ -30,7 +30,7 @@ CF_TOKEN = "cf-bench-token-Q7dLk2"
 DNSPOD_TOKEN = "13490,6b5976c68aba5b14a0558b77c17c3932"
 
 LAUNCHER = """import sys
-sys.path.insert(0, %r)
+sys.path[0] = %r
 from ddns_agent.cli import main
 sys.exit(main())
 """
