@@ -1,7 +1,5 @@
 """The commands behind cli.main once the fast path has passed: arguments, wiring, exit codes."""
 
-from __future__ import annotations
-
 import sys
 
 from ddns_agent.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK

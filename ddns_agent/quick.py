@@ -126,12 +126,8 @@ def clear(state_dir: str) -> None:
         pass
 
 
-class _Expired(Exception):
-    """SIGALRM during the ubus read."""
-
-
 def _expire(signum, frame) -> None:
-    raise _Expired()
+    raise TimeoutError()  # nothing else in the read raises it: os.read on a pipe never times out
 
 
 def _ubus_status(interface: str) -> "bytes | None":
@@ -166,7 +162,7 @@ def _ubus_status(interface: str) -> "bytes | None":
             chunks.append(data)
             size += len(data)
         _signal.setitimer(_signal.ITIMER_REAL, 0)
-    except _Expired:
+    except TimeoutError:
         pass
     finally:
         _signal.setitimer(_signal.ITIMER_REAL, 0)
