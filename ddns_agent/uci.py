@@ -9,7 +9,7 @@ from ddns_agent.errors import ConfigError
 
 # One alternative per lexical element; every character of the input matches one of them.
 # Double quotes use the unrolled-loop form so that an unterminated quote fails in linear time.
-_TOKEN = re.compile(r"""
+_TOKEN_RE = r"""
     (?P<ws>[ \t\r\v\f]+)
   | (?P<nl>\n)
   | (?P<sep>;)
@@ -20,9 +20,16 @@ _TOKEN = re.compile(r"""
   | (?P<cont>\\(?:\r?\n|\Z))
   | (?P<esc>\\.)
   | (?P<open>['"])
-""", re.X | re.S)
-_SPACES = str.maketrans("\t\r\v\f", "    ")  # what _TOKEN's `ws` matches, as spaces
-# Other checks use str methods or re's cache on first use: compiling costs more than a whole parse.
+"""
+_token: list = []  # _TOKEN_RE compiled, on the first line _LINE does not take
+_WORD = r"""[^ \t\r\v\f\n'"\\;\#]+|'[^'\n]*'"""  # a bare word, or single quotes on one line
+# The common line in one match: a bare keyword and at most two more words, each bare or single-quoted
+# and separated by whitespace, then perhaps a comment. Any other line (double quotes, backslashes, `;`,
+# glued parts, a quote going on over lines, more words) goes through _TOKEN_RE; both read such a
+# line the same (tests/test_config.py compares them).
+_LINE = re.compile(r"""[ \t\r\v\f]*(?:([^ \t\r\v\f\n'"\\;\#]+)(?:[ \t\r\v\f]+(%s)(?:[ \t\r\v\f]+(%s))?)?"""
+                   r"""[ \t\r\v\f]*)?(?:\#[^\n]*)?(?:\n|\Z)""" % (_WORD, _WORD))
+# Other checks use str methods or re's cache on first use: compiling one costs more than parsing a config.
 _DQ_ESCAPE = r"\\(?:\r?\n|(.))"
 _KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option",
              "list": "list", "l": "list", "package": "package", "p": "package"}
@@ -61,51 +68,16 @@ class Section:
         return "<Section %s %s line %d: %d options>" % (self.type, self.name, self.line, len(self.options))
 
 
-def _plain_line(text: str, line: int) -> list | None:
-    """_commands' words of a line of bare and single-quoted words only; None for anything else."""
-    if '"' in text or "\\" in text or ";" in text or "#" in text:
-        return None
-    parts = text.split("'")
-    last = len(parts) - 1
-    if last % 2:
-        return None  # an open quote: it may go on over the next lines
-    words = []
-    for i in range(0, last + 1, 2):
-        part = parts[i].translate(_SPACES)
-        if (i and part[:1] != " " and (part or i < last)) or (i < last and part and part[-1] != " "):
-            return None  # a quoted part glued to another part: one word of several parts
-        # printable: no whitespace but " ", so split() splits as _TOKEN does
-        words += [(w, line, True) for w in (part.split() if part.isprintable() else
-                                            filter(None, part.split(" ")))]
-        if i < last:
-            words.append((parts[i + 1], line, False))
-    return words
-
-
-def _commands(text: str, path: str):
-    """Yield (words, line) per command; a word is (text, line, is_plain). Raises on unterminated quotes."""
-    # Line by line with str methods, which costs a few regex matches less per line than _TOKEN's
-    # one match per token; a line _plain_line does not take goes through _TOKEN.
-    pos, line, end = 0, 1, len(text)
-    while pos < end:
-        nl = text.find("\n", pos)
-        if nl < 0:
-            nl = end
-        words = _plain_line(text[pos:nl], line)
-        if words is None:
-            pos, line = yield from _tokens(text, path, pos, line)
-            continue
-        if words:
-            yield words, line
-        line += 1
-        pos = nl + 1
-
-
 def _tokens(text: str, path: str, pos: int, line: int):
-    """Yield _commands' commands from `pos` to the end of its line (or text); return (pos, line) there."""
+    """Yield (words, line) per command from `pos` to the end of its line (or text); return (pos, line) there.
+
+    A word is (text, line, is_plain). Raises on an unterminated quote.
+    """
+    if not _token:
+        _token.append(re.compile(_TOKEN_RE, re.X | re.S))
     words = []
     word = None  # [parts, line, is_plain] while inside a word
-    match = _TOKEN.match
+    match = _token[0].match
     while True:
         m = match(text, pos)
         kind = m.lastgroup if m else "end"
@@ -163,67 +135,97 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
             raise err
         errors.append(err)
 
-    commands = _commands(text, path)
+    pos, line, end = 0, 1, len(text)
+    match = _LINE.match
+    slow = None  # _tokens' commands of a line _LINE does not take
     while True:
-        try:
-            words, line = next(commands)
-        except StopIteration:
-            return sections
-        except ConfigError as err:
-            if errors is None:
-                raise
-            errors.append(err)
-            return sections
-        keyword, _, is_plain = words[0]
-        command = _KEYWORDS.get(keyword) if is_plain else None
-        args = [w[0] for w in words[1:]]
+        if slow is None:
+            if pos >= end:
+                return sections
+            m = match(text, pos)
+            if m is None:
+                slow = _tokens(text, path, pos, line)
+                continue
+            keyword, name, value = m.groups()
+            pos = m.end()
+            line += 1
+            if keyword is None:
+                continue  # blank or comment
+            command = _KEYWORDS.get(keyword)
+            if name is not None and name[0] == "'":
+                name = name[1:-1]
+            if value is not None and value[0] == "'":
+                value = value[1:-1]
+            at = line - 1
+            if command == "option" and current and value and _is_word(name):
+                # the common case, in short: what _set does for an option with a value
+                previous = current.options.get(name)
+                if previous is None or type(previous[0]) is str:
+                    current.options[name] = (value, at)
+                    continue
+            args = [] if name is None else [name] if value is None else [name, value]
+        else:
+            try:
+                words, at = next(slow)
+            except StopIteration as done:
+                slow = None
+                pos, line = done.value
+                continue
+            except ConfigError as err:
+                if errors is None:
+                    raise
+                errors.append(err)
+                return sections
+            keyword, _, is_plain = words[0]
+            command = _KEYWORDS.get(keyword) if is_plain else None
+            args = [w[0] for w in words[1:]]
         if command is None:
-            fail("invalid command %r (expected config, option, list or package)" % keyword, line)
+            fail("invalid command %r (expected config, option, list or package)" % keyword, at)
         elif command == "package":
             if not args or not args[0]:
-                fail("package needs a name", line)
+                fail("package needs a name", at)
             elif not _is_word(args[0], "_-"):
-                fail("invalid package name %r" % args[0], line)
+                fail("invalid package name %r" % args[0], at)
             elif len(args) > 1:
-                fail("too many arguments", line)
+                fail("too many arguments", at)
         elif command == "config":
             current = False
             if not args or not args[0]:
-                fail("config needs a section type", line)
+                fail("config needs a section type", at)
                 continue
             stype = args[0]
             name = args[1] if len(args) > 1 else ""
             if len(args) > 2:
-                fail("too many arguments (quote a name that contains spaces)", line, name)
+                fail("too many arguments (quote a name that contains spaces)", at, name)
             elif not _is_type(stype):
-                fail("invalid section type %r" % stype, line)
+                fail("invalid section type %r" % stype, at)
             elif name and not _is_word(name):
-                fail("invalid section name %r (use only letters, digits and _)" % name, line)
+                fail("invalid section name %r (use only letters, digits and _)" % name, at)
             elif name in by_name:
                 current = by_name[name]
                 if current.type != stype:
                     fail("section %r was declared with type %r on line %d" % (name, current.type,
-                                                                             current.line), line, name)
+                                                                             current.line), at, name)
                     current = False
             else:
                 index = counts.get(stype, 0)
                 counts[stype] = index + 1
-                current = Section(stype, name or "@%s[%d]" % (stype, index), line, not name)
+                current = Section(stype, name or "@%s[%d]" % (stype, index), at, not name)
                 sections.append(current)
                 if name:
                     by_name[name] = current
         elif current is None:
-            fail("%s outside a section (add a 'config TYPE NAME' line above it)" % command, line)
+            fail("%s outside a section (add a 'config TYPE NAME' line above it)" % command, at)
         elif current is False:
             pass  # the section line was already reported
         elif not args or not args[0]:
-            fail("%s needs a name" % command, line, current.name)
+            fail("%s needs a name" % command, at, current.name)
         elif not _is_word(args[0]):
-            fail("invalid option name %r (use only letters, digits and _)" % args[0], line, current.name)
+            fail("invalid option name %r (use only letters, digits and _)" % args[0], at, current.name)
         elif len(args) > 2:
-            fail("too many arguments (quote a value that contains spaces)", line, current.name, args[0])
+            fail("too many arguments (quote a value that contains spaces)", at, current.name, args[0])
         else:
-            _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", line, fail)
+            _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", at, fail)
 
 
 def _set(section: Section, is_list: bool, name: str, value: str, line: int, fail) -> None:
