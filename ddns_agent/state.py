@@ -27,8 +27,11 @@ FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER
           "time_failed": _NUMBER, "hold_until": _NUMBER, "next_check": _NUMBER, "result": (str,),
           "error": (str,), "note": (str,), "failures": (int,), "stopped": (bool,), "pending": (str,),
           "failed_address": (str,), "ttl": (int,), "read_error": (str,), "duplicates": (list,),
-          "members": (list,), "conflict": (dict,), "since": _NUMBER}
-
+          "members": (list,), "conflict": (dict,), "since": _NUMBER, "source": (str,)}
+#: (field, exact type) -> True, or the bound of a number: 0 <= value < bound. A Unix time in
+#: range excludes NaN, inf and 1e300; 2 ** failures must stay small; no bool where a number belongs.
+_LIMITS = {(name, kind): 1e11 if kinds is _NUMBER else True for name, kinds in FIELDS.items() for kind in kinds}
+_LIMITS.update({("failures", int): 1000000, ("ttl", int): 2 ** 31})
 
 def _refuse(state_dir: str, why: str) -> ConfigError:
     return ConfigError("%s %s" % (state_dir, why), section="agent", option="state_dir")
@@ -130,28 +133,17 @@ def read(state_dir: str, notice=None) -> dict:
             _tell(notice, "%s: record %s: not an object; ignored" % (path, key))
             del records[key]
             continue
-        for name, value in list(entry.items()):
-            kinds = FIELDS.get(name)
-            if kinds is None or value is None or (type(value) is str and str in kinds):
-                continue  # not ours to check, or the common case: a string where one belongs
-            if not _fits(name, value, kinds):
-                _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
-                del entry[name]
+        wrong = ()
+        for name, value in entry.items():
+            limit = _LIMITS.get((name, type(value)))
+            if limit is True or (limit is not None and 0 <= value < limit):
+                continue  # the common case, in one lookup: a field of a right type (and in range)
+            if value is not None and name in FIELDS:
+                wrong += (name,)
+        for name in wrong:
+            _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
+            del entry[name]
     return data
-
-
-def _fits(name: str, value, kinds: tuple) -> bool:
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    if not isinstance(value, kinds):
-        return False
-    if isinstance(value, float) or (isinstance(value, int) and kinds is _NUMBER):
-        return 0 <= value < 1e11  # a Unix time in range: NaN, inf and 1e300 are not
-    if name == "failures":
-        return 0 <= value < 1000000  # 2 ** failures must stay small
-    if name == "ttl":
-        return 0 <= value < 2 ** 31
-    return True
 
 
 def _tell(notice, text: str) -> None:

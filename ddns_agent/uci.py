@@ -135,97 +135,89 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
             raise err
         errors.append(err)
 
-    pos, line, end = 0, 1, len(text)
-    match = _LINE.match
-    slow = None  # _tokens' commands of a line _LINE does not take
-    while True:
-        if slow is None:
-            if pos >= end:
-                return sections
-            m = match(text, pos)
-            if m is None:
-                slow = _tokens(text, path, pos, line)
-                continue
-            keyword, name, value = m.groups()
-            pos = m.end()
-            line += 1
-            if keyword is None:
-                continue  # blank or comment
-            command = _KEYWORDS.get(keyword)
-            if name is not None and name[0] == "'":
-                name = name[1:-1]
-            if value is not None and value[0] == "'":
-                value = value[1:-1]
-            at = line - 1
-            if command == "option" and current and value and _is_word(name):
-                # the common case, in short: what _set does for an option with a value
-                previous = current.options.get(name)
-                if previous is None or type(previous[0]) is str:
-                    current.options[name] = (value, at)
-                    continue
-            args = [] if name is None else [name] if value is None else [name, value]
-        else:
-            try:
-                words, at = next(slow)
-            except StopIteration as done:
-                slow = None
-                pos, line = done.value
-                continue
-            except ConfigError as err:
-                if errors is None:
-                    raise
-                errors.append(err)
-                return sections
-            keyword, _, is_plain = words[0]
-            command = _KEYWORDS.get(keyword) if is_plain else None
-            args = [w[0] for w in words[1:]]
+    def command(keyword: str, is_plain: bool, args: list, line: int) -> None:
+        nonlocal current
+        command = _KEYWORDS.get(keyword) if is_plain else None
         if command is None:
-            fail("invalid command %r (expected config, option, list or package)" % keyword, at)
+            fail("invalid command %r (expected config, option, list or package)" % keyword, line)
         elif command == "package":
             if not args or not args[0]:
-                fail("package needs a name", at)
+                fail("package needs a name", line)
             elif not _is_word(args[0], "_-"):
-                fail("invalid package name %r" % args[0], at)
+                fail("invalid package name %r" % args[0], line)
             elif len(args) > 1:
-                fail("too many arguments", at)
+                fail("too many arguments", line)
         elif command == "config":
             current = False
             if not args or not args[0]:
-                fail("config needs a section type", at)
-                continue
+                return fail("config needs a section type", line)
             stype = args[0]
             name = args[1] if len(args) > 1 else ""
             if len(args) > 2:
-                fail("too many arguments (quote a name that contains spaces)", at, name)
+                fail("too many arguments (quote a name that contains spaces)", line, name)
             elif not _is_type(stype):
-                fail("invalid section type %r" % stype, at)
+                fail("invalid section type %r" % stype, line)
             elif name and not _is_word(name):
-                fail("invalid section name %r (use only letters, digits and _)" % name, at)
+                fail("invalid section name %r (use only letters, digits and _)" % name, line)
             elif name in by_name:
                 current = by_name[name]
                 if current.type != stype:
                     fail("section %r was declared with type %r on line %d" % (name, current.type,
-                                                                             current.line), at, name)
+                                                                             current.line), line, name)
                     current = False
             else:
                 index = counts.get(stype, 0)
                 counts[stype] = index + 1
-                current = Section(stype, name or "@%s[%d]" % (stype, index), at, not name)
+                current = Section(stype, name or "@%s[%d]" % (stype, index), line, not name)
                 sections.append(current)
                 if name:
                     by_name[name] = current
         elif current is None:
-            fail("%s outside a section (add a 'config TYPE NAME' line above it)" % command, at)
+            fail("%s outside a section (add a 'config TYPE NAME' line above it)" % command, line)
         elif current is False:
             pass  # the section line was already reported
         elif not args or not args[0]:
-            fail("%s needs a name" % command, at, current.name)
+            fail("%s needs a name" % command, line, current.name)
         elif not _is_word(args[0]):
-            fail("invalid option name %r (use only letters, digits and _)" % args[0], at, current.name)
+            fail("invalid option name %r (use only letters, digits and _)" % args[0], line, current.name)
         elif len(args) > 2:
-            fail("too many arguments (quote a value that contains spaces)", at, current.name, args[0])
+            fail("too many arguments (quote a value that contains spaces)", line, current.name, args[0])
         else:
-            _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", at, fail)
+            _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", line, fail)
+
+    pos, line, end = 0, 1, len(text)
+    match = _LINE.match
+    while pos < end:
+        m = match(text, pos)
+        if m is None:  # a line only the token grammar reads
+            commands = _tokens(text, path, pos, line)
+            try:
+                while True:
+                    words, at = next(commands)
+                    command(words[0][0], words[0][2], [w[0] for w in words[1:]], at)
+            except StopIteration as done:
+                pos, line = done.value
+            except ConfigError as err:  # an unterminated quote ends the parse
+                if errors is None or err in errors:
+                    raise
+                errors.append(err)
+                return sections
+            continue
+        pos = m.end()
+        line += 1
+        keyword, name, value = m.groups()
+        if keyword == "option" and value and current:  # the common case, as _set would do it
+            v = value[1:-1] if value[0] == "'" else value
+            n = name[1:-1] if name[0] == "'" else name
+            if v and (n.isalnum() and n.isascii() or _is_word(n)):
+                previous = current.options.get(n)
+                if previous is None or type(previous[0]) is str:
+                    current.options[n] = (v, line - 1)
+                    continue
+        if keyword is not None:
+            command(keyword, True, [] if name is None else [w[1:-1] if w[0] == "'" else w for w in (
+                (name,) if value is None else (name, value))], line - 1)
+    return sections
 
 
 def _set(section: Section, is_list: bool, name: str, value: str, line: int, fail) -> None:
@@ -421,16 +413,27 @@ def _dns_labels(value: str, what: str, wildcard: bool = False) -> str:
     return name
 
 
+_DOMAINS: dict = {}  # valid domain -> its form: the records of a config mostly share one or two
+
+
 def domain(value: str) -> str:
     """A zone name of at least two labels, lower-case ASCII (IDNs converted); one trailing dot is dropped."""
+    name = _DOMAINS.get(value)
+    if name is not None:
+        return name
     name = _dns_labels(value[:-1] if value.endswith(".") else value, "domain")
     if "." not in name:
         raise Invalid("invalid domain %r: needs at least two labels, like example.com" % value)
+    if len(_DOMAINS) >= 64:  # `watch` re-reads edited configs for months
+        _DOMAINS.clear()
+    _DOMAINS[value] = name
     return name
 
 
 def relative_name(value: str) -> str:
     """`@` or a name relative to the zone; `*` may be its first label."""
+    if value.isalnum() and value.isascii() and len(value) <= 63:
+        return value.lower()  # one label of letters and digits: what _dns_labels would say, sooner
     return "@" if value == "@" else _dns_labels(value, "name", wildcard=True)
 
 
