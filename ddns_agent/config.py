@@ -277,7 +277,7 @@ _RECORD_TYPES: dict = {}  # provider type -> what _record_options gives for it
 
 
 def _record_options(ptype: str | None) -> tuple:
-    """(options a record of provider type `ptype` takes, the same as a set, (option, converter) of its own)."""
+    """(options a record of provider type `ptype` takes, the same as a set, its own (option, converter))."""
     known = _RECORD_TYPES.get(ptype)
     if known is None:
         if ptype in REGISTRY:

@@ -30,7 +30,8 @@ FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER
           "members": (list,), "conflict": (dict,), "since": _NUMBER, "source": (str,)}
 #: (field, exact type) -> True, or the bound of a number: 0 <= value < bound. A Unix time in
 #: range excludes NaN, inf and 1e300; 2 ** failures must stay small; no bool where a number belongs.
-_LIMITS = {(name, kind): 1e11 if kinds is _NUMBER else True for name, kinds in FIELDS.items() for kind in kinds}
+_LIMITS = {(name, kind): 1e11 if kinds is _NUMBER else True
+           for name, kinds in FIELDS.items() for kind in kinds}
 _LIMITS.update({("failures", int): 1000000, ("ttl", int): 2 ** 31})
 
 def _refuse(state_dir: str, why: str) -> ConfigError:
