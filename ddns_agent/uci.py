@@ -199,7 +199,7 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
             except StopIteration as done:
                 pos, line = done.value
             except ConfigError as err:  # an unterminated quote ends the parse
-                if errors is None or err in errors:
+                if errors is None:
                     raise
                 errors.append(err)
                 return sections
