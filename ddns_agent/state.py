@@ -34,6 +34,7 @@ _LIMITS = {(name, kind): 1e11 if kinds is _NUMBER else True
            for name, kinds in FIELDS.items() for kind in kinds}
 _LIMITS.update({("failures", int): 1000000, ("ttl", int): 2 ** 31})
 
+
 def _refuse(state_dir: str, why: str) -> ConfigError:
     return ConfigError("%s %s" % (state_dir, why), section="agent", option="state_dir")
 

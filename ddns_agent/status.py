@@ -19,15 +19,14 @@ _GOOD = ("published", "unchanged")
 
 def mark_since(before: dict, saved: dict, now: float) -> None:
     """Set `since` on each entry whose result or address changed in this run (published = unchanged)."""
-    kind = _kind
     for key, entry in saved.items():
         old = before.get(key) or {}
-        if kind(old) != kind(entry) or not entry.get("since"):
+        if _kind(old) != _kind(entry) or not entry.get("since"):
             result, c = entry.get("result"), entry.get("conflict")
             at = entry.get("time_failed") if result == "failed" else entry.get("time")
             if result == "held":
                 at = c.get("seen_at") if isinstance(c, dict) else None
-            entry["since"] = at if kind(entry)[0] in ("published", "failed", "held") and _time(at) else now
+            entry["since"] = at if _kind(entry)[0] in ("published", "failed", "held") and _time(at) else now
 
 
 def _kind(e: dict) -> tuple:
