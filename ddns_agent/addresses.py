@@ -131,12 +131,16 @@ def refusal(address, allow_private: bool = False) -> str | None:
     setups publish those on purpose); loopback, link-local, unspecified, multicast, broadcast, reserved,
     IPv4-mapped, IPv4-compatible, discard-only and zoned addresses stay refused.
     """
-    key = (address, allow_private)
-    if key not in _REFUSALS:  # every record of a run asks about the same few addresses
+    # every record of a run asks about the same few addresses; the key is the address's class, int
+    # and zone: hashing and comparing the object itself runs ipaddress's Python __hash__ and __eq__
+    key = (address, allow_private) if type(address) is str else (
+        type(address), address._ip, getattr(address, "_scope_id", None), allow_private)
+    why = _REFUSALS.get(key, key)
+    if why is key:
         if len(_REFUSALS) >= 256:  # `watch` lives for months of privacy addresses
             _REFUSALS.clear()
-        _REFUSALS[key] = _refusal(address, allow_private)
-    return _REFUSALS[key]
+        why = _REFUSALS[key] = _refusal(address, allow_private)
+    return why
 
 
 _REFUSALS: dict = {}

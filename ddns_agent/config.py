@@ -182,12 +182,13 @@ class _Reader:
             return default
         value, line = entry
         try:
-            if isinstance(value, list):
+            if type(value) is list:
                 raise uci.Invalid("expected a single value (use option, not list)")
-            bad = has_control(value.replace("\n", "").replace("\r", "").replace("\t", "")
-                              if name in _MULTILINE else value)
-            if bad:  # headers, URLs and secrets are single lines; the value may be a secret
-                raise uci.Invalid("holds %s; expected one line of printable text" % bad)
+            if not value.isprintable():  # headers, URLs and secrets are single lines; may be a secret
+                bad = has_control(value.replace("\n", "").replace("\r", "").replace("\t", "")
+                                  if name in _MULTILINE else value)
+                if bad:
+                    raise uci.Invalid("holds %s; expected one line of printable text" % bad)
             return convert(value)
         except uci.Invalid as e:
             self.fail(str(e), name, line)
@@ -269,54 +270,75 @@ def _sources(r: _Reader) -> tuple:
     return tuple(dict.fromkeys(w for w in words if w in _SOURCES)) or ("auto",)
 
 
+_TYPE = uci.choice(("A", "AAAA"), str.upper)
+_TTL = uci.number("an integer 1-86400", 1, 86400)
+_UNSET = (None, 0)
+_RECORD_TYPES: dict = {}  # provider type -> what _record_options gives for it
+
+
+def _record_options(ptype: str | None) -> tuple:
+    """(options a record of provider type `ptype` takes, the same as a set, its own (option, converter))."""
+    known = _RECORD_TYPES.get(ptype)
+    if known is None:
+        if ptype in REGISTRY:
+            extra = REGISTRY[ptype].record_options
+        else:  # unknown provider: accept what any provider type would
+            extra = tuple(o for info in REGISTRY.values() for o in info.record_options)
+        known = _RECORD_TYPES[ptype] = (
+            _RECORD_OPTIONS + extra, frozenset(_RECORD_OPTIONS + extra),
+            (("stun_server", uci.host_port), ("ip_url", uci.url), ("takeover", uci.to_bool))
+            + tuple((o, str) for o in extra))
+    return known
+
+
 def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
     sec = r.section
+    opts = sec.options
     errors_before = len(r.errors)
     provider = r.get("provider", required=True)
     if provider is not None and provider not in provider_types:
         r.fail("no provider section named %r%s" % (provider, uci.hint(provider, provider_types)),
                "provider", r.line("provider"))
     ptype = provider_types.get(provider)
-    if ptype in REGISTRY:
-        extra = REGISTRY[ptype].record_options
-    else:  # unknown provider: accept what any provider type would
-        extra = tuple(o for info in REGISTRY.values() for o in info.record_options)
-    r.allow(_RECORD_OPTIONS + extra)
+    allowed, allowed_set, converters = _record_options(ptype)
+    if not allowed_set.issuperset(opts):
+        r.allow(allowed)
+    # options left out cost no call: a config of many records reads each of them
     domain = r.get("domain", uci.domain, required=True)
     name = r.get("name", uci.relative_name, "@")
-    rtype = r.get("type", uci.choice(("A", "AAAA"), str.upper), "A")
-    suffix = r.get("ipv6_suffix", uci.ipv6_suffix)
+    rtype = r.get("type", _TYPE, "A")
+    suffix = r.get("ipv6_suffix", uci.ipv6_suffix) if "ipv6_suffix" in opts else None
     if suffix is not None and rtype != "AAAA":
         r.fail("needs type AAAA (this record is type %s)" % rtype, "ipv6_suffix",
                r.line("ipv6_suffix"))
-    source = _sources(r)
+    source = _sources(r) if "source" in opts else ("auto",)
     listed = ()
-    if any(isinstance(sec.options.get(o, ("",))[0], list) for o in ("interface", "device")):
+    if type(opts.get("interface", _UNSET)[0]) is list or type(opts.get("device", _UNSET)[0]) is list:
         from ddns_agent.recordset import read_members  # `list interface`: a record set
 
         interface, device, listed = read_members(r, ptype, source, _UPSTREAM_SOURCES)
     else:
         interface = r.get("interface", uci.interface_name)
-        device = r.get("device", uci.device_name)
-    if not ("interface" in sec.options or "device" in sec.options or _UPSTREAM_SOURCES.issuperset(source)):
+        device = r.get("device", uci.device_name) if "device" in opts else None
+    if not ("interface" in opts or "device" in opts or _UPSTREAM_SOURCES.issuperset(source)):
         r.fail("needs option interface (a netifd name like wan) or device (like eth0) "
                "for source %s" % " ".join(source), "interface")
     options = {}
-    converters = ((("stun_server", uci.host_port), ("ip_url", uci.url), ("takeover", uci.to_bool))
-                  + tuple((o, str) for o in extra))
     for opt, convert in converters:
-        value = r.get(opt, convert)
-        if value is not None:
-            options[opt] = value
+        if opt in opts:
+            value = r.get(opt, convert)
+            if value is not None:
+                options[opt] = value
     record = RecordConfig(
         sec.name, provider, domain, name, rtype, interface, device, suffix,
-        r.get("ttl", uci.number("an integer 1-86400", 1, 86400)),
-        r.get("enabled", uci.to_bool, True), r.get("allow_private", uci.to_bool, False), source,
+        r.get("ttl", _TTL) if "ttl" in opts else None,
+        r.get("enabled", uci.to_bool, True) if "enabled" in opts else True,
+        r.get("allow_private", uci.to_bool, False) if "allow_private" in opts else False, source,
         options, sec.line)
     record.members = listed
     if domain and len(record.fqdn) > 253:
         r.fail("the full name %s is longer than 253 characters" % record.fqdn, "name", r.line("name"))
-    return None if r.errors[errors_before:] else record
+    return None if len(r.errors) > errors_before else record
 
 
 def validate(sections: list, path: str = "") -> tuple:

@@ -102,7 +102,7 @@ def check(path: str, sections: list, providers: dict, records: list) -> tuple:
             if pc is not None:
                 secret_names[sec.name] = REGISTRY[pc.type].secrets
                 _plain_http(sec, pc.options, path, problems, warnings)
-        elif sec.type == "record" and sec.name in by_key:
+        elif sec.type == "record" and "ip_url" in sec.options and sec.name in by_key:
             _plain_http(sec, by_key[sec.name].options, path, problems, warnings)
     _readable(sections, secret_names, path, warnings)
     return problems, warnings

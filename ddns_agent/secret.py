@@ -23,6 +23,7 @@ class Secret:
             if len(part) >= _SHORTEST and part not in _VALUES:
                 _VALUES[part] = None
                 _forms_cache[0] = None
+                _runs_cache.clear()
                 if len(_VALUES) > _KEEP:
                     del _VALUES[next(iter(_VALUES))]
 
@@ -89,7 +90,11 @@ def _all_forms() -> tuple:
         for value in _VALUES:
             forms |= _forms(value)
         _forms_cache[0] = tuple(sorted(forms, key=len, reverse=True))
+        _lower_forms[0] = frozenset(f.lower() for f in _forms_cache[0])
     return _forms_cache[0]
+
+
+_lower_forms: list = [frozenset()]  # _all_forms() in lower case
 
 
 def _mask(text: str, forms: tuple, partial: bool) -> str:
@@ -116,15 +121,31 @@ def _mask(text: str, forms: tuple, partial: bool) -> str:
     return text
 
 
+def _runs(partial: bool) -> tuple:
+    """(need, pieces, pattern) of _hidden_in_base64, built once per set of secrets."""
+    found = _runs_cache.get(partial)
+    if found is None:
+        import re
+
+        pieces = {v[i:i + _PIECE] for v in _VALUES for i in range(len(v) - _PIECE + 1)} if partial else ()
+        # a run decodes to at most 3/4 of its length: one too short to hold any secret (or piece) is
+        # kept without decoding (an ordinary word such as "published" in every log line), and
+        # one that is so even with "==" is not matched at all
+        need = min(min(map(len, _VALUES)), _PIECE) if partial else min(map(len, _VALUES))
+        found = _runs_cache[partial] = (need, pieces, re.compile(
+            r"[A-Za-z0-9+/_-]{%d,}={0,2}" % max(8, -(-4 * need // 3) - 2)))
+    return found
+
+
+_runs_cache: dict = {}  # partial -> _runs(partial); emptied when the secrets change
+
+
 def _hidden_in_base64(text: str, partial: bool) -> str:
     """Mask base64 runs that decode to text holding a secret (Basic auth `user:password`)."""
+    need, pieces, runs = _runs(partial)
+    if runs.search(text) is None:
+        return text
     import base64
-    import re
-
-    pieces = {v[i:i + _PIECE] for v in _VALUES for i in range(len(v) - _PIECE + 1)} if partial else ()
-    # a run decodes to at most 3/4 of its length: one too short to hold any secret (or piece) is
-    # kept without decoding (an ordinary word such as "published" in every log line)
-    need = min(min(map(len, _VALUES)), _PIECE) if partial else min(map(len, _VALUES))
 
     def check(m) -> str:
         run = m.group()
@@ -141,7 +162,7 @@ def _hidden_in_base64(text: str, partial: bool) -> str:
                 if any(v in plain for v in _VALUES) or any(p in plain for p in pieces):
                     return MASK
         return run
-    return re.sub(r"[A-Za-z0-9+/_-]{8,}={0,2}", check, text)
+    return runs.sub(check, text)
 
 
 def scrub(text: str, partial: bool = False) -> str:
@@ -152,7 +173,12 @@ def scrub(text: str, partial: bool = False) -> str:
     """
     if not _VALUES or not text:
         return text
-    return _hidden_in_base64(_mask(text, _all_forms(), partial), partial)
+    forms = _all_forms()
+    low = text.lower()
+    if partial or len(low) != len(text) or any(map(low.__contains__, _lower_forms[0])):
+        text = _mask(text, forms, partial)
+    # else no form is in it (_mask's case-insensitive search, one C loop): the common log line
+    return _hidden_in_base64(text, partial)
 
 
 def has_control(value: str) -> str:

@@ -27,7 +27,12 @@ FIELDS = {"config": (str,), "address": (str,), "id": (str, int), "time": _NUMBER
           "time_failed": _NUMBER, "hold_until": _NUMBER, "next_check": _NUMBER, "result": (str,),
           "error": (str,), "note": (str,), "failures": (int,), "stopped": (bool,), "pending": (str,),
           "failed_address": (str,), "ttl": (int,), "read_error": (str,), "duplicates": (list,),
-          "members": (list,), "conflict": (dict,), "since": _NUMBER}
+          "members": (list,), "conflict": (dict,), "since": _NUMBER, "source": (str,)}
+#: (field, exact type) -> True, or the bound of a number: 0 <= value < bound. A Unix time in
+#: range excludes NaN, inf and 1e300; 2 ** failures must stay small; no bool where a number belongs.
+_LIMITS = {(name, kind): 1e11 if kinds is _NUMBER else True
+           for name, kinds in FIELDS.items() for kind in kinds}
+_LIMITS.update({("failures", int): 1000000, ("ttl", int): 2 ** 31})
 
 
 def _refuse(state_dir: str, why: str) -> ConfigError:
@@ -130,28 +135,17 @@ def read(state_dir: str, notice=None) -> dict:
             _tell(notice, "%s: record %s: not an object; ignored" % (path, key))
             del records[key]
             continue
-        for name, value in list(entry.items()):
-            kinds = FIELDS.get(name)
-            if kinds is None or value is None or (type(value) is str and str in kinds):
-                continue  # not ours to check, or the common case: a string where one belongs
-            if not _fits(name, value, kinds):
-                _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
-                del entry[name]
+        wrong = ()
+        for name, value in entry.items():
+            limit = _LIMITS.get((name, type(value)))
+            if limit is True or (limit is not None and 0 <= value < limit):
+                continue  # the common case, in one lookup: a field of a right type (and in range)
+            if value is not None and name in FIELDS:
+                wrong += (name,)
+        for name in wrong:
+            _tell(notice, "%s: record %s: %s has the wrong type; ignored" % (path, key, name))
+            del entry[name]
     return data
-
-
-def _fits(name: str, value, kinds: tuple) -> bool:
-    if isinstance(value, bool) and bool not in kinds:
-        return False
-    if not isinstance(value, kinds):
-        return False
-    if isinstance(value, float) or (isinstance(value, int) and kinds is _NUMBER):
-        return 0 <= value < 1e11  # a Unix time in range: NaN, inf and 1e300 are not
-    if name == "failures":
-        return 0 <= value < 1000000  # 2 ** failures must stay small
-    if name == "ttl":
-        return 0 <= value < 2 ** 31
-    return True
 
 
 def _tell(notice, text: str) -> None:
@@ -197,17 +191,18 @@ def mark_since(before: dict, saved: dict, now: float) -> None:
     """
     for key, entry in saved.items():
         old = before.get(key) or {}
-
-        def kind(e: dict) -> tuple:
-            r = e.get("result")
-            return ("published" if r in _HOLDS else r), e.get("address")
-
-        if kind(old) != kind(entry) or not entry.get("since"):
+        if _kind(old) != _kind(entry) or not entry.get("since"):
             result, c = entry.get("result"), entry.get("conflict")
             at = entry.get("time_failed") if result == "failed" else entry.get("time")
             if result == "held":
                 at = c.get("seen_at") if isinstance(c, dict) else None
-            entry["since"] = at if kind(entry)[0] in ("published", "failed", "held") and _is_time(at) else now
+            dated = _kind(entry)[0] in ("published", "failed", "held") and _is_time(at)
+            entry["since"] = at if dated else now
+
+
+def _kind(e: dict) -> tuple:
+    r = e.get("result")
+    return ("published" if r in _HOLDS else r), e.get("address")
 
 
 def _is_time(value) -> bool:

@@ -9,7 +9,7 @@ from ddns_agent.errors import ConfigError
 
 # One alternative per lexical element; every character of the input matches one of them.
 # Double quotes use the unrolled-loop form so that an unterminated quote fails in linear time.
-_TOKEN = re.compile(r"""
+_TOKEN_RE = r"""
     (?P<ws>[ \t\r\v\f]+)
   | (?P<nl>\n)
   | (?P<sep>;)
@@ -20,9 +20,17 @@ _TOKEN = re.compile(r"""
   | (?P<cont>\\(?:\r?\n|\Z))
   | (?P<esc>\\.)
   | (?P<open>['"])
-""", re.X | re.S)
-_SPACES = str.maketrans("\t\r\v\f", "    ")  # what _TOKEN's `ws` matches, as spaces
-# Other checks use str methods or re's cache on first use: compiling costs more than a whole parse.
+"""
+_token: list = []  # _TOKEN_RE compiled, on the first line _LINE does not take
+_WORD = r"""[^ \t\r\v\f\n'"\\;\#]+|'[^'\n]*'"""  # a bare word, or single quotes on one line
+# The common line in one match: a bare keyword and at most two more words, each bare or single-quoted
+# and separated by whitespace, then perhaps a comment. Any other line (double quotes, backslashes, `;`,
+# glued parts, a quote going on over lines, more words) goes through _TOKEN_RE; both read such a
+# line the same (tests/test_config.py compares them). `(?:X|)`, not `(?:X)?`: sre runs a branch
+# in a third fewer instructions than an optional group (possessive forms need Python 3.11).
+_LINE = re.compile(r"""[ \t\r\v\f]*(?:([^ \t\r\v\f\n'"\\;\#]+)(?:[ \t\r\v\f]+(%s)(?:[ \t\r\v\f]+(%s)|)|)"""
+                   r"""[ \t\r\v\f]*|)(?:\#[^\n]*|)(?:\n|\Z)""" % (_WORD, _WORD))
+# Other checks use str methods or re's cache on first use: compiling one costs more than parsing a config.
 _DQ_ESCAPE = r"\\(?:\r?\n|(.))"
 _KEYWORDS = {"config": "config", "c": "config", "option": "option", "o": "option",
              "list": "list", "l": "list", "package": "package", "p": "package"}
@@ -61,51 +69,16 @@ class Section:
         return "<Section %s %s line %d: %d options>" % (self.type, self.name, self.line, len(self.options))
 
 
-def _plain_line(text: str, line: int) -> list | None:
-    """_commands' words of a line of bare and single-quoted words only; None for anything else."""
-    if '"' in text or "\\" in text or ";" in text or "#" in text:
-        return None
-    parts = text.split("'")
-    last = len(parts) - 1
-    if last % 2:
-        return None  # an open quote: it may go on over the next lines
-    words = []
-    for i in range(0, last + 1, 2):
-        part = parts[i].translate(_SPACES)
-        if (i and part[:1] != " " and (part or i < last)) or (i < last and part and part[-1] != " "):
-            return None  # a quoted part glued to another part: one word of several parts
-        # printable: no whitespace but " ", so split() splits as _TOKEN does
-        words += [(w, line, True) for w in (part.split() if part.isprintable() else
-                                            filter(None, part.split(" ")))]
-        if i < last:
-            words.append((parts[i + 1], line, False))
-    return words
-
-
-def _commands(text: str, path: str):
-    """Yield (words, line) per command; a word is (text, line, is_plain). Raises on unterminated quotes."""
-    # Line by line with str methods, which costs a few regex matches less per line than _TOKEN's
-    # one match per token; a line _plain_line does not take goes through _TOKEN.
-    pos, line, end = 0, 1, len(text)
-    while pos < end:
-        nl = text.find("\n", pos)
-        if nl < 0:
-            nl = end
-        words = _plain_line(text[pos:nl], line)
-        if words is None:
-            pos, line = yield from _tokens(text, path, pos, line)
-            continue
-        if words:
-            yield words, line
-        line += 1
-        pos = nl + 1
-
-
 def _tokens(text: str, path: str, pos: int, line: int):
-    """Yield _commands' commands from `pos` to the end of its line (or text); return (pos, line) there."""
+    """Yield (words, line) per command from `pos` to the end of its line (or text); return (pos, line) there.
+
+    A word is (text, line, is_plain). Raises on an unterminated quote.
+    """
+    if not _token:
+        _token.append(re.compile(_TOKEN_RE, re.X | re.S))
     words = []
     word = None  # [parts, line, is_plain] while inside a word
-    match = _TOKEN.match
+    match = _token[0].match
     while True:
         m = match(text, pos)
         kind = m.lastgroup if m else "end"
@@ -163,20 +136,9 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
             raise err
         errors.append(err)
 
-    commands = _commands(text, path)
-    while True:
-        try:
-            words, line = next(commands)
-        except StopIteration:
-            return sections
-        except ConfigError as err:
-            if errors is None:
-                raise
-            errors.append(err)
-            return sections
-        keyword, _, is_plain = words[0]
+    def command(keyword: str, is_plain: bool, args: list, line: int) -> None:
+        nonlocal current
         command = _KEYWORDS.get(keyword) if is_plain else None
-        args = [w[0] for w in words[1:]]
         if command is None:
             fail("invalid command %r (expected config, option, list or package)" % keyword, line)
         elif command == "package":
@@ -189,8 +151,7 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
         elif command == "config":
             current = False
             if not args or not args[0]:
-                fail("config needs a section type", line)
-                continue
+                return fail("config needs a section type", line)
             stype = args[0]
             name = args[1] if len(args) > 1 else ""
             if len(args) > 2:
@@ -224,6 +185,40 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
             fail("too many arguments (quote a value that contains spaces)", line, current.name, args[0])
         else:
             _set(current, command == "list", args[0], args[1] if len(args) > 1 else "", line, fail)
+
+    pos, line, end = 0, 1, len(text)
+    match = _LINE.match
+    while pos < end:
+        m = match(text, pos)
+        if m is None:  # a line only the token grammar reads
+            commands = _tokens(text, path, pos, line)
+            try:
+                while True:
+                    words, at = next(commands)
+                    command(words[0][0], words[0][2], [w[0] for w in words[1:]], at)
+            except StopIteration as done:
+                pos, line = done.value
+            except ConfigError as err:  # an unterminated quote ends the parse
+                if errors is None:
+                    raise
+                errors.append(err)
+                return sections
+            continue
+        pos = m.end()
+        line += 1
+        keyword, name, value = m.groups()
+        if keyword == "option" and value and current:  # the common case, as _set would do it
+            v = value[1:-1] if value[0] == "'" else value
+            n = name[1:-1] if name[0] == "'" else name
+            if v and (n.isalnum() and n.isascii() or _is_word(n)):
+                previous = current.options.get(n)
+                if previous is None or type(previous[0]) is str:
+                    current.options[n] = (v, line - 1)
+                    continue
+        if keyword is not None:
+            command(keyword, True, [] if name is None else [w[1:-1] if w[0] == "'" else w for w in (
+                (name,) if value is None else (name, value))], line - 1)
+    return sections
 
 
 def _set(section: Section, is_list: bool, name: str, value: str, line: int, fail) -> None:
@@ -419,16 +414,27 @@ def _dns_labels(value: str, what: str, wildcard: bool = False) -> str:
     return name
 
 
+_DOMAINS: dict = {}  # valid domain -> its form: the records of a config mostly share one or two
+
+
 def domain(value: str) -> str:
     """A zone name of at least two labels, lower-case ASCII (IDNs converted); one trailing dot is dropped."""
+    name = _DOMAINS.get(value)
+    if name is not None:
+        return name
     name = _dns_labels(value[:-1] if value.endswith(".") else value, "domain")
     if "." not in name:
         raise Invalid("invalid domain %r: needs at least two labels, like example.com" % value)
+    if len(_DOMAINS) >= 64:  # `watch` re-reads edited configs for months
+        _DOMAINS.clear()
+    _DOMAINS[value] = name
     return name
 
 
 def relative_name(value: str) -> str:
     """`@` or a name relative to the zone; `*` may be its first label."""
+    if value.isalnum() and value.isascii() and len(value) <= 63:
+        return value.lower()  # one label of letters and digits: what _dns_labels would say, sooner
     return "@" if value == "@" else _dns_labels(value, "name", wildcard=True)
 
 

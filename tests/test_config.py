@@ -115,6 +115,29 @@ def test_a_line_reads_the_same_when_a_semicolon_ends_it(lines):
     assert read(text) == read(text.replace("\n", ";\n"))
 
 
+UCI_SPACE = st.text(" \t\r\v\f", min_size=1, max_size=2)
+UCI_KEYWORD = st.one_of(st.sampled_from(["config", "c", "option", "o", "list", "l", "package", "p"]),
+                        st.sampled_from(["'option'", "confg", "x-y", ""]), UCI_WORD)
+UCI_LINE = st.tuples(
+    st.text(" \t\r", max_size=2), UCI_KEYWORD,
+    st.lists(st.one_of(UCI_WORD, st.sampled_from(["a_b", "''", "'a#b'", "x#y", "type"])), max_size=3),
+    st.lists(UCI_SPACE, min_size=3, max_size=3), st.sampled_from(["", "#", " # c 'd", "#x;y", "\t"]),
+).map(lambda x: x[0] + x[1] + "".join(s + w for s, w in zip(x[3], x[2])) + x[4])
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(UCI_LINE, max_size=8))
+def test_any_line_reads_the_same_on_the_fast_path_and_token_by_token(lines):
+    # _LINE takes most lines in one match; a `;` before each line break sends every one of them
+    # through _TOKEN_RE, the grammar's full form, so both must agree on sections, options and errors
+    def read(text: str):
+        errors = []
+        sections = parse(text, "F", errors)
+        return [(s.type, s.name, s.line, s.options) for s in sections], [str(e) for e in errors]
+    text = "config agent main\n" + "".join(line + "\n" for line in lines)
+    assert read(text) == read(text.replace("\n", ";\n"))
+
+
 def test_quoted_values_span_lines_and_later_lines_keep_their_numbers():
     text = "config agent\n option a 'one\ntwo'\n option b \"x\ny\"\n option c z\n"
     [section] = parse(text, "F")

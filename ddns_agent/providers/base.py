@@ -151,13 +151,14 @@ class Provider:
 
         A dict body goes as JSON with Content-Type set; bytes go as they are.
         """
-        from ddns_agent import jsonlib
+        # modules, not the package: `from package import module` runs importlib's Python each call
         from ddns_agent.errors import UnconfirmedError
         from ddns_agent.http import raise_for_status
+        from ddns_agent.jsonlib import dumps
 
         data = body
         if isinstance(body, dict):
-            data = jsonlib.dumps(body).encode("utf-8")
+            data = dumps(body).encode("utf-8")
             headers = dict(headers, **{"Content-Type": "application/json"})
         resp = self.http.request(method, url, headers, data)
         raise_for_status(resp, self.type)
