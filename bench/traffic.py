@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boxes
 from measure import BenchError, Variant, interleave, ratios, summary, walls
 
@@ -330,14 +332,27 @@ def many_records(root, ca, transport: str, reps: int, n: int = 50) -> dict:
 
             return Variant("%d records" % count, box.argv("update"), env, prepare, check)
 
-        runs = interleave([variant(1), variant(n)], reps)
+        def floor(count: int) -> Variant:
+            # the same PATCHes written and read by hand on one socket + ssl connection: what the fake,
+            # TLS and the interpreter cost per record, with no HTTP library and no agent
+            from callgrind import RAW
+            box, env = sides[count]
+            ids = [v["id"] for v in json.loads((box.state / "state.json").read_text())["records"].values()]
+            fenv = dict(env, FLOOR_URL=boxes.cloudflare_options(served)["endpoint"],
+                        FLOOR_CA=served.server.cafile, FLOOR_IDS=",".join(ids), FLOOR_ADDR=boxes.V4[0],
+                        FLOOR_AUTH="Bearer " + boxes.CF_TOKEN)
+            return Variant("floor %d" % count, [boxes.PY, "-c", RAW], fenv)
+
+        runs = interleave([variant(1), variant(n), floor(1), floor(n)], reps)
     finally:
         served.stop()
+    f_one, f_many = walls(runs["floor 1"]), walls(runs["floor %d" % n])
     one, many = walls(runs["1 records"]), walls(runs["%d records" % n])
     conns_one = sorted({c for _, c in seen[1]})
     conns_many = sorted({c for _, c in seen[n]})
     per_record = [(m - o) / (n - 1) for m, o in zip(many, one)]
     return {"transport": transport, "records": n, "one_ms": summary(one), "many_ms": summary(many),
             "ratio": ratios(many, one), "extra_ms_per_record": summary(per_record),
+            "floor_extra_ms_per_record": summary([(m - o) / (n - 1) for m, o in zip(f_many, f_one)]),
             "requests_one": seen[1][-1][0], "requests_many": seen[n][-1][0],
             "connections_one": conns_one, "connections_many": conns_many}
