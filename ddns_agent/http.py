@@ -1,7 +1,7 @@
-"""Transport seam: one `request` call, over http.client (default) or urllib3 (when asked for).
+"""Transport seam: one `request` call, over the agent's own HTTP/1.1 (default) or urllib3 (when asked for).
 
-This module and its transports (transports.py: http.client, urllib3) are the only ones that catch
-socket, ssl, http.client and urllib3 errors. They leave as:
+This module and its transports (transports.py: HTTP/1.1 on socket + ssl through http1.py, urllib3)
+are the only ones that catch socket, ssl, http.client and urllib3 errors. They leave as:
 
     cannot connect, TLS not verified          TransientError    nothing was sent
     timeout or connection lost after sending  UnconfirmedError  may have been processed
@@ -383,10 +383,11 @@ def __getattr__(name: str):
 
 def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = USER_AGENT,
               transport: str = "auto") -> Http:
-    """An Http over http.client, or urllib3 when asked for (`transport`, env DDNS_AGENT_HTTP).
+    """An Http over the agent's own HTTP/1.1, or urllib3 when asked for (`transport`, env DDNS_AGENT_HTTP).
 
-    auto is http.client: a run's requests to a provider share one kept-alive connection either
-    way, and importing urllib3 costs more than the whole rest of a run (docs/design/http.md).
+    auto is the stdlib transport (socket + ssl, no http.client): a run's requests to a provider
+    share one kept-alive connection either way, and importing urllib3 costs more than the whole
+    rest of a run (docs/design/http.md).
     The system CA store is loaded only at the first https request; a `cacert` is loaded here, so
     a bad one is a config error before anything is sent.
     """

@@ -72,7 +72,7 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
     (default: ddns_agent.http's verified one).
     """
     from ddns_agent.http import _Deadline, _Dest, ssl_context
-    from ddns_agent.transports import _Bad, _Closed, _read_answer, _request_head, _Short, _TooLarge, _Wire
+    from ddns_agent.http1 import Closed, Malformed, Short, TooLarge, Wire, read_answer, request_head
 
     scheme, host, port, path = _host(url)
     if scheme == "https" and context is None:
@@ -90,11 +90,11 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
         sock.connect(infos[0][4])
         if scheme == "https":
             sock = context.wrap_socket(sock, server_hostname=name)
-        wire = _Wire(sock, clock, ANSWER_LIMIT)
-        sock.sendall(_request_head("GET", _Dest(url), {
+        wire = Wire(sock, clock, ANSWER_LIMIT)
+        sock.sendall(request_head("GET", _Dest(url), {
             "Accept": "text/plain, application/json;q=0.9, */*;q=0.1", "User-Agent": _agent(),
             "Accept-Encoding": "identity", "Connection": "close"}, None))
-        status, _, body, _ = _read_answer(wire, "GET")
+        status, _, body, _ = read_answer(wire, "GET")
     except socket.gaierror as e:
         raise SourceError("ip_url %s has no IPv%d address: %s" % (where, family, e.strerror or e))
     except socket.timeout:
@@ -102,9 +102,9 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
     except OSError as e:
         # ssl.SSLError carries the verification failure in `reason` (e.g. CERTIFICATE_VERIFY_FAILED).
         raise SourceError("ip_url %s: %s" % (where, getattr(e, "reason", None) or e.strerror or e))
-    except _TooLarge:
+    except TooLarge:
         raise SourceError("ip_url %s: answer larger than %d KiB" % (where, ANSWER_LIMIT // 1024))
-    except (_Bad, _Closed, _Short) as e:
+    except (Malformed, Closed, Short) as e:
         raise SourceError("ip_url %s: malformed HTTP answer (%s)" % (where, str(e) or "connection closed"))
     finally:
         if sock is not None:

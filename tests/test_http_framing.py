@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from ddns_agent import transports
+from ddns_agent import http as seam
 from ddns_agent.errors import ConfigError, UnconfirmedError
 from ddns_agent.http import Timeouts, make_http
 
@@ -220,7 +220,7 @@ def test_answers_rfc_9112_does_not_frame_are_refused_naming_what(scripted, ca, t
 
 
 def test_a_chunked_body_past_the_limit_is_refused(scripted, ca, tmp_path, monkeypatch):
-    monkeypatch.setattr(transports, "MAX_BODY", 10)
+    monkeypatch.setattr(seam, "MAX_BODY", 10)
     server = scripted((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", "close"))
     with pytest.raises(UnconfirmedError, match="larger than 10 bytes"):
