@@ -55,12 +55,18 @@ def _as_address(token: str, family: int):
     return address if address.version == family else None
 
 
-def _host(url: str) -> tuple:
+def _host(url: str):
+    """The parsed `ip_url` (http._Dest); SourceError naming the option when it is no plain http(s) URL."""
+    from ddns_agent.errors import ConfigError
+    from ddns_agent.http import _Dest
+
     m = re.match(r"(https?)://(\[[0-9A-Fa-f:.]+\]|[^/:?#@\s]+)(?::([0-9]{1,5}))?([/?][^\s]*)?$", url)
-    if m is None:
-        raise SourceError("option ip_url: expected http(s)://host[:port]/path, got a different form")
-    scheme, host, port, path = m.groups()
-    return scheme, host.strip("[]"), int(port) if port else (443 if scheme == "https" else 80), path or "/"
+    try:
+        if m is not None:
+            return _Dest(url)
+    except ConfigError:
+        pass
+    raise SourceError("option ip_url: expected http(s)://host[:port]/path, got a different form")
 
 
 def fetch(url: str, family: int, deadline: float, context=None) -> str:
@@ -71,10 +77,11 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
     through the stdlib transport's HTTP/1.1 reader. `context` is the ssl.SSLContext for https
     (default: ddns_agent.http's verified one).
     """
-    from ddns_agent.http import _Deadline, _Dest, ssl_context
+    from ddns_agent.http import _Deadline, ssl_context
     from ddns_agent.http1 import Closed, Malformed, Short, TooLarge, Wire, read_answer, request_head
 
-    scheme, host, port, path = _host(url)
+    dest = _host(url)
+    scheme, host, port = dest.scheme, dest.host, dest.port
     if scheme == "https" and context is None:
         context = ssl_context()  # verified; falls back to OpenWrt's ca-bundle
     where = "%s://%s" % (scheme, host)
@@ -91,7 +98,7 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
         if scheme == "https":
             sock = context.wrap_socket(sock, server_hostname=name)
         wire = Wire(sock, clock, ANSWER_LIMIT)
-        sock.sendall(request_head("GET", _Dest(url), {
+        sock.sendall(request_head("GET", dest, {
             "Accept": "text/plain, application/json;q=0.9, */*;q=0.1", "User-Agent": _agent(),
             "Accept-Encoding": "identity", "Connection": "close"}, None))
         status, _, body, _ = read_answer(wire, "GET")
@@ -198,7 +205,7 @@ def read(record, family: int, log=None, timeout: float = 3.0, cache=None, state_
     if not url:
         raise SourceError("source url needs option ip_url (an http(s) address answering with our IP)")
     url = str(url)
-    host = _host(url)[1]
+    host = _host(url).host
     if state_dir is None:
         state_dir = getattr(cache, "state_dir", None)
     if state_dir is None:

@@ -109,6 +109,14 @@ def test_certificate_from_another_ca_is_refused(serve, tmp_path):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("url", ["ftp://ip.example.net/", "https://user:pw@ip.example.net/",
+                                 "https://ip.example.net/ip?q=a b", "https://ip.example.net/адрес",
+                                 "https://ip.example.net:99999/"])
+def test_an_ip_url_that_is_no_plain_http_url_is_refused_naming_the_option(tmp_path, url):
+    with pytest.raises(SourceError, match="option ip_url: expected http"):
+        ipurl.read(Record(ip_url=url), 4, state_dir=str(tmp_path))
+
+
 def test_url_source_is_opt_in(tmp_path):
     with pytest.raises(SourceError, match="source url needs option ip_url"):
         ipurl.read(Record(), 4, state_dir=str(tmp_path))
