@@ -36,37 +36,11 @@ for rid in os.environ["FLOOR_IDS"].split(","):
     assert r.status == 200, r.status
 """
 
-# the same PATCHes written and read by hand on socket + ssl: what no HTTP library can undercut
-RAW = """import json, os, socket, ssl
-rest = os.environ["FLOOR_URL"].split("://", 1)[1]
-hostport, _, prefix = rest.partition("/")
-host, _, port = hostport.partition(":")
-s = socket.create_connection((host.encode(), int(port)), 10)
-s = ssl.create_default_context(cafile=os.environ["FLOOR_CA"]).wrap_socket(s, server_hostname=host.encode())
-buf = b""
-for rid in os.environ["FLOOR_IDS"].split(","):
-    zone, record = rid.split("/")
-    body = json.dumps({"content": os.environ["FLOOR_ADDR"]}).encode()
-    s.sendall(("PATCH /%s/zones/%s/dns_records/%s HTTP/1.1\\r\\nHost: %s\\r\\nAuthorization: %s\\r\\n"
-               "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n"
-               % (prefix, zone, record, hostport, os.environ["FLOOR_AUTH"], len(body))).encode() + body)
-    while b"\\r\\n\\r\\n" not in buf:
-        buf += s.recv(65536)
-    head, _, buf = buf.partition(b"\\r\\n\\r\\n")
-    n = int([h.split(b":", 1)[1] for h in head.split(b"\\r\\n")
-             if h.lower().startswith(b"content-length:")][0])
-    while len(buf) < n:
-        buf += s.recv(65536)
-    buf = buf[n:]
-    assert head.startswith(b"HTTP/1.1 200 "), head[:20]
-"""
-
-
 #: the floor under a changed-record run, step by step
 LADDER = [("python3 -c pass", "pass"),
-          ("+ import socket, ssl, json", "import socket, ssl, json"),
+          ("+ import socket, ssl", "import socket, ssl"),
           ("+ a verifying context with the CA file",
-           "import socket, ssl, json, os; ssl.create_default_context(cafile=os.environ['X'])")]
+           "import socket, ssl, os; ssl.create_default_context(cafile=os.environ['X'])")]
 
 
 def instructions(argv: list, env: dict, out: Path) -> int:
@@ -106,7 +80,10 @@ def main() -> int:
                         FLOOR_AUTH="Bearer " + boxes.CF_TOKEN)
             counts["floor", count] = instructions([boxes.PY, "-c", FLOOR], fenv,
                                                   root / ("floor-%d.out" % count))
-            counts["raw", count] = instructions([boxes.PY, "-c", RAW], fenv, root / ("raw-%d.out" % count))
+            raw = boxes.raw_paths_env(env, boxes.cloudflare_options(served)["endpoint"], served.server.cafile,
+                                      ids, boxes.V4[1])
+            counts["raw", count] = instructions([boxes.PY, "-c", boxes.FLOOR_STDLIB], raw,
+                                                root / ("raw-%d.out" % count))
     finally:
         served.stop()
         shutil.rmtree(root, ignore_errors=True)

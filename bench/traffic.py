@@ -335,13 +335,11 @@ def many_records(root, ca, transport: str, reps: int, n: int = 50) -> dict:
         def floor(count: int) -> Variant:
             # the same PATCHes written and read by hand on one socket + ssl connection: what the fake,
             # TLS and the interpreter cost per record, with no HTTP library and no agent
-            from callgrind import RAW
             box, env = sides[count]
             ids = [v["id"] for v in json.loads((box.state / "state.json").read_text())["records"].values()]
-            fenv = dict(env, FLOOR_URL=boxes.cloudflare_options(served)["endpoint"],
-                        FLOOR_CA=served.server.cafile, FLOOR_IDS=",".join(ids), FLOOR_ADDR=boxes.V4[0],
-                        FLOOR_AUTH="Bearer " + boxes.CF_TOKEN)
-            return Variant("floor %d" % count, [boxes.PY, "-c", RAW], fenv)
+            fenv = boxes.raw_paths_env(env, boxes.cloudflare_options(served)["endpoint"],
+                                       served.server.cafile, ids, boxes.V4[0])
+            return Variant("floor %d" % count, boxes.floor_argv("stdlib"), fenv)
 
         runs = interleave([variant(1), variant(n), floor(1), floor(n)], reps)
     finally:
