@@ -174,7 +174,7 @@ def _provider_problems(cfg, path: str) -> list:
     for name, pc in cfg.providers.items():
         try:
             if pc.options.get("cacert"):  # a file that is no CA bundle would fail every update
-                from ddns_agent.http import ssl_context
+                from ddns_agent.transports import ssl_context
 
                 ssl_context(pc.options["cacert"])
             registry.load(pc.type)(pc.options, None)

@@ -25,8 +25,6 @@ from ddns_agent.errors import ConfigError, RateLimitedError, TransientError, Unc
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 #: answers larger than this are refused (a router has little memory)
 MAX_BODY = 4 << 20
-#: CA bundles tried when the default paths hold none (OpenWrt's ca-bundle, Alpine, ...)
-_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem")
 TRANSPORTS = ("auto", "urllib3", "stdlib")
 ENV_TRANSPORT = "DDNS_AGENT_HTTP"
 
@@ -49,9 +47,9 @@ class Response:
 
     def json(self):
         """The body parsed as JSON; garbage raises UnconfirmedError (sent, but no readable answer)."""
-        from ddns_agent import jsonlib
+        from ddns_agent.jsonlib import loads  # a module: no importlib Python per call, as a package has
         try:
-            return jsonlib.loads(self.body.decode("utf-8"))
+            return loads(self.body.decode("utf-8"))
         except (ValueError, OverflowError, RecursionError):
             raise UnconfirmedError("malformed JSON from %s" % _where(self.url), status=self.status)
 
@@ -175,29 +173,45 @@ class _Dest:
 
     def __init__(self, url: str) -> None:
         scheme, sep, rest = url.partition("://")
-        self.scheme = scheme.lower()
-        cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-        authority, target = rest[:cut].rpartition("@")[2], rest[cut:].partition("#")[0]
-        host, port = authority, ""
-        if authority.startswith("["):
-            host, bracket, port = authority[1:].partition("]")
-            if not bracket or port[:1] not in ("", ":"):
-                host = ""
-            port = port[1:]
-        elif ":" in authority:
-            host, _, port = authority.partition(":")
-        default = 443 if self.scheme == "https" else 80
-        port_ok = not port or port.isdigit() and port.isascii() and 0 < int(port) < 65536
-        if not (sep and self.scheme in ("http", "https") and host and port_ok
-                and _printable(host + target) and target.isascii()):
+        cut = len(rest)
+        for mark in "/?#":
+            at = rest.find(mark, 0, cut)
+            cut = at if at >= 0 else cut
+        target = rest[cut:].partition("#")[0]
+        key = url[:len(url) - len(rest) + cut]
+        origin = _ORIGINS.get(key) if sep else None
+        if origin is None:
+            origin = _ORIGINS[key] = _origin(scheme.lower(), rest[:cut].rpartition("@")[2], key, url)
+        if not (sep and _printable(target) and target.isascii()):
             raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
-        self.host = host.lower()
-        self.port = int(port or default)
+        self.scheme, self.host, self.port, self.where, self.host_header, safe = origin
         self.target = target if target.startswith("/") else "/" + target
-        bracketed = "[%s]" % self.host if ":" in self.host else self.host
-        self.where = "%s:%d" % (bracketed, self.port)
-        self.host_header = bracketed if self.port == default else self.where
-        self.safe = safe_url(url)
+        self.safe = safe + target.partition("?")[0]
+
+
+#: "scheme://authority" -> what _Dest takes from it: each endpoint is parsed once per run
+_ORIGINS: dict = {}
+
+
+def _origin(scheme: str, authority: str, key: str, url: str) -> tuple:
+    """(scheme, host, port, host:port, Host header, safe URL up to the path) of an http(s) URL."""
+    host, port = authority, ""
+    if authority.startswith("["):
+        host, bracket, port = authority[1:].partition("]")
+        if not bracket or port[:1] not in ("", ":"):
+            host = ""
+        port = port[1:]
+    elif ":" in authority:
+        host, _, port = authority.partition(":")
+    default = 443 if scheme == "https" else 80
+    port_ok = not port or port.isdigit() and port.isascii() and 0 < int(port) < 65536
+    if not (scheme in ("http", "https") and host and port_ok and _printable(host)):
+        raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
+    host = host.lower()
+    port_n = int(port or default)
+    bracketed = "[%s]" % host if ":" in host else host
+    where = "%s:%d" % (bracketed, port_n)
+    return scheme, host, port_n, where, bracketed if port_n == default else where, safe_url(key)
 
 
 def _printable(text: str) -> bool:
@@ -294,8 +308,10 @@ class Http:
         method = method.upper()
         dest = _Dest(url)
         merged = {"User-Agent": self.user_agent, "Accept-Encoding": "identity"}
-        for key, value in (headers or {}).items():
-            merged = {k: v for k, v in merged.items() if k.lower() != key.lower()}
+        names = {"user-agent": "User-Agent", "accept-encoding": "Accept-Encoding"}
+        for key, value in (headers or {}).items():  # a name given again, in any case, replaces it
+            merged.pop(names.get(key.lower()), None)
+            names[key.lower()] = key
             merged[key] = value
         start = time.monotonic()
         if start >= self.run_deadline:
@@ -315,6 +331,7 @@ class Http:
     def ssl_context(self):
         """The TLS context, made at the first https request: plain HTTP never loads the CA store."""
         if self._ssl_context is None:
+            from ddns_agent.transports import ssl_context
             self._ssl_context = ssl_context()
         return self._ssl_context
 
@@ -337,45 +354,9 @@ class Http:
         self.close()
 
 
-def _hashed_capath(ssl) -> str | None:
-    """The system CA directory when it is hashed (c_rehash links, as Debian, Alpine and OpenWrt's
-    ca-certificates leave it) and SSL_CERT_FILE names no bundle; else None."""
-    paths = ssl.get_default_verify_paths()
-    if os.environ.get(paths.openssl_cafile_env) or not paths.capath:
-        return None
-    try:
-        names = os.listdir(paths.capath)
-    except OSError:
-        return None
-    return paths.capath if any(len(n) == 10 and n.endswith(".0") for n in names) else None
-
-
-def ssl_context(cacert: str | None = None):
-    """A verifying TLS context: `cacert` only when given, else the system's CAs.
-
-    OpenSSL reads a hashed CA directory lazily (only the issuer a server's chain names, at the
-    handshake), where the system bundle file is parsed whole: 150 certificates, about 20 ms here
-    and far more on a router, on every run. So the directory is preferred when there is one.
-    """
-    import ssl
-    try:
-        capath = None if cacert else _hashed_capath(ssl)
-        context = ssl.create_default_context(cafile=cacert or None, capath=capath)
-        if not cacert and not capath and not context.cert_store_stats().get("x509_ca"):
-            for path in _CA_BUNDLES:
-                if os.path.isfile(path):
-                    context.load_verify_locations(cafile=path)
-                    break
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise ConfigError("cannot load CA certificates from %s: %s" % (cacert, _reason(exc)),
-                          option="cacert")
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def __getattr__(name: str):
-    """StdlibHttp and Urllib3Http live in transports.py, loaded only when a transport is made."""
-    if name in ("StdlibHttp", "Urllib3Http"):
+    """StdlibHttp, Urllib3Http and ssl_context live in transports.py, loaded only when needed."""
+    if name in ("StdlibHttp", "Urllib3Http", "ssl_context"):
         from ddns_agent import transports
         return getattr(transports, name)
     raise AttributeError(name)
@@ -395,6 +376,7 @@ def make_http(timeouts: Timeouts, cacert: str | None = None, user_agent: str = U
     if choice not in TRANSPORTS:
         where = ENV_TRANSPORT if transport == "auto" else "transport"
         raise ConfigError("%s: expected urllib3 or stdlib, got %r" % (where, choice))
+    from ddns_agent.transports import ssl_context
     context = ssl_context(cacert) if cacert else None
     if choice == "urllib3":
         try:

@@ -23,17 +23,25 @@ class Wire:
     dripping its answer a byte at a time is cut off like a silent one.
     """
 
-    __slots__ = ("sock", "buf", "deadline", "limit")
+    __slots__ = ("sock", "buf", "deadline", "limit", "timeout")
 
     def __init__(self, sock, deadline: http._Deadline, limit: int | None = None) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.deadline = deadline
         self.limit = http.MAX_BODY if limit is None else limit  # the largest body accepted
+        self.timeout = None
+
+    def arm(self) -> None:
+        """Give the next socket call only the time left (at most `read_s`)."""
+        seconds = min(self.deadline.left(), self.deadline.read_s)
+        if seconds != self.timeout:  # settimeout is a system call; mostly it is read_s again
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
 
     def _fill(self) -> bool:
         """Read what the server sent next into `buf`; False at end of stream."""
-        self.sock.settimeout(min(self.deadline.left(), self.deadline.read_s))
+        self.arm()
         data = self.sock.recv(65536)
         self.buf += data
         return bool(data)
@@ -110,20 +118,16 @@ def read_answer(wire: Wire, method: str) -> tuple:
     """
     first = True
     while True:
-        line = wire.line()
-        if line is None:
+        lines = _head(wire)
+        if lines is None:
             raise Closed() if first and not wire.buf else Short()
         first = False
-        version, _, rest = line.partition(b" ")
-        code = rest[:3]
-        if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or rest[3:4] not in (b"", b" "):
-            raise Malformed("not an HTTP/1.x status line")
-        status = int(code)
-        headers = _read_headers(wire)
+        version, status = _status(lines[0])
+        headers = _fields(lines)
         if not 100 <= status < 200 or status == 101:
             break
-    tokens = {t.strip() for t in headers.get("connection", "").lower().split(",")}
-    keep = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens) and status != 101
+    tokens = {t.strip() for t in headers["connection"].lower().split(",")} if "connection" in headers else ()
+    keep = "close" not in tokens and (version == "HTTP/1.1" or "keep-alive" in tokens) and status != 101
     if method == "HEAD" or status in _NO_BODY or 100 <= status < 200:
         return status, headers, b"", keep
     if "transfer-encoding" in headers:
@@ -134,10 +138,8 @@ def read_answer(wire: Wire, method: str) -> tuple:
     length = headers.get("content-length")
     if length is None:
         return status, headers, wire.rest(), False
-    values = {v.strip() for v in length.split(",")}  # "5, 5" is one length said twice (RFC 9110 8.6)
-    if len(values) != 1 or not next(iter(values)).isdigit() or not next(iter(values)).isascii():
-        raise Malformed("Content-Length %r" % length[:40])
-    n = int(values.pop())
+    n = length if length.isdigit() and length.isascii() else _one_length(length)
+    n = int(n)
     if n > wire.limit:
         raise TooLarge()
     body = wire.take(n)
@@ -146,18 +148,58 @@ def read_answer(wire: Wire, method: str) -> tuple:
     return status, headers, body, keep
 
 
-def _read_headers(wire: Wire) -> dict:
-    """Header fields up to the empty line; names lower-cased, a repeated name keeps its last value."""
+def _head(wire: Wire) -> list | None:
+    """The next head's lines (status line first, then fields) without line endings, its empty line
+    consumed; None when the stream ended first. CRLF or bare LF ends a line."""
+    buf, start, checked = wire.buf, 0, False
+    while True:
+        crlf, lf = buf.find(b"\n\r\n", start), buf.find(b"\n\n", start)
+        if crlf >= 0 or lf >= 0:
+            end, skip = (crlf, 3) if lf < 0 or 0 <= crlf < lf else (lf, 2)
+            lines = bytes(buf[:end]).decode("latin-1").split("\n")
+            del buf[:end + skip]
+            if len(lines) > MAX_HEADERS + 1:
+                _status(lines[0])
+                raise Malformed("more than %d header fields" % MAX_HEADERS)
+            if max(map(len, lines)) > MAX_LINE:
+                raise Malformed("a header line longer than %d bytes" % MAX_LINE)
+            return [line[:-1] if line.endswith("\r") else line for line in lines]
+        if not checked and b"\n" in buf:  # not HTTP: refused before waiting for more
+            _status(bytes(buf[:buf.find(b"\n")]).decode("latin-1").rstrip("\r"))
+            checked = True
+        if len(buf) - buf.rfind(b"\n") - 1 > MAX_LINE:
+            raise Malformed("a header line longer than %d bytes" % MAX_LINE)
+        if buf.count(b"\n") > MAX_HEADERS + 1:
+            raise Malformed("more than %d header fields" % MAX_HEADERS)
+        start = max(0, len(buf) - 2)
+        if not wire._fill():
+            return None
+
+
+def _status(line: str) -> tuple:
+    """(version, status code) of a status line; Malformed when it is not HTTP/1.x."""
+    version, _, rest = line.partition(" ")
+    code = rest[:3]
+    if version not in ("HTTP/1.1", "HTTP/1.0") or not (code.isdigit() and code.isascii()) \
+            or rest[3:4] not in ("", " "):
+        raise Malformed("not an HTTP/1.x status line")
+    return version, int(code)
+
+
+def _one_length(length: str) -> str:
+    """The one length in a Content-Length list ("5, 5" is one length said twice, RFC 9110 8.6)."""
+    values = {v.strip() for v in length.split(",")}
+    if len(values) != 1 or not next(iter(values)).isdigit() or not next(iter(values)).isascii():
+        raise Malformed("Content-Length %r" % length[:40])
+    return values.pop()
+
+
+def _fields(lines: list) -> dict:
+    """Header fields of a head's lines; names lower-cased, a repeated name keeps its last value."""
     headers: dict = {}
     name = None
-    for _ in range(MAX_HEADERS + 1):
-        line = wire.line()
-        if line is None:
-            raise Short()
-        if not line:
-            return headers
-        text = line.decode("latin-1")
-        if text[0] in " \t" and name is not None:  # obsolete line folding: part of the last value
+    for text in lines[1:]:
+        if text[:1] in (" ", "\t") and name is not None:  # obsolete line folding: part of the last value
             headers[name] += " " + text.strip()
             continue
         name, colon, value = text.partition(":")
@@ -165,7 +207,7 @@ def _read_headers(wire: Wire) -> dict:
             raise Malformed("a header line without a field name")
         name = name.lower()
         headers[name] = value.strip()
-    raise Malformed("more than %d header fields" % MAX_HEADERS)
+    return headers
 
 
 def _read_chunked(wire: Wire) -> bytes:

@@ -77,12 +77,13 @@ def fetch(url: str, family: int, deadline: float, context=None) -> str:
     through the stdlib transport's HTTP/1.1 reader. `context` is the ssl.SSLContext for https
     (default: ddns_agent.http's verified one).
     """
-    from ddns_agent.http import _Deadline, ssl_context
+    from ddns_agent.http import _Deadline
     from ddns_agent.http1 import Closed, Malformed, Short, TooLarge, Wire, read_answer, request_head
 
     dest = _host(url)
     scheme, host, port = dest.scheme, dest.host, dest.port
     if scheme == "https" and context is None:
+        from ddns_agent.transports import ssl_context
         context = ssl_context()  # verified; falls back to OpenWrt's ca-bundle
     where = "%s://%s" % (scheme, host)
     clock = _Deadline(max(0.01, deadline - time.monotonic()))  # every read ends by `deadline`

@@ -270,3 +270,45 @@ def test_a_header_with_a_line_break_is_refused_before_connecting(scripted, ca, t
     with pytest.raises(ConfigError, match="line break or colon"):
         _http(server, ca, tmp_path).request("GET", server.url + "/", headers={name: value})
     assert server.connections == 0
+
+
+class _Trickle:
+    """A socket giving `data` back `step` bytes per read: a head split anywhere, even inside CRLF CRLF."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step = data, step
+
+    def settimeout(self, seconds: float) -> None:
+        pass
+
+    def recv(self, n: int) -> bytes:
+        out, self.data = self.data[:min(n, self.step)], self.data[min(n, self.step):]
+        return out
+
+
+HEADS = [
+    b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nX-Folded: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\nContent-Type: a/b\nX-Folded: one\n\ttwo\nContent-Length: 2\n\nok",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: a/b\r\nX-Folded: one\r\n two\n"
+    b"Content-Length: 2\n\r\nok",
+]
+
+
+@pytest.mark.parametrize("answer", HEADS)
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 65536])
+def test_a_head_split_across_reads_anywhere_reads_the_same(answer, step):
+    from ddns_agent import http1
+    wire = http1.Wire(_Trickle(answer, step), seam._Deadline(5.0))
+    wire.deadline.at = float("inf")
+    status, headers, body, keep = http1.read_answer(wire, "GET")
+    assert (status, body, keep) == (200, b"ok", True)
+    assert headers == {"content-type": "a/b", "x-folded": "one two", "content-length": "2"}
+
+
+def test_a_status_line_that_is_not_http_is_refused_before_the_head_ends():
+    from ddns_agent import http1
+    wire = http1.Wire(_Trickle(b"SSH-2.0-OpenSSH_9.2\r\n" + b"x" * 100, 1), seam._Deadline(5.0))
+    wire.deadline.at = float("inf")
+    with pytest.raises(http1.Malformed, match="status line"):
+        http1.read_answer(wire, "GET")
+    assert wire.sock.data  # it did not wait for the rest
