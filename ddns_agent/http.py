@@ -172,6 +172,14 @@ class _Dest:
     __slots__ = ("scheme", "host", "port", "target", "where", "safe", "host_header")
 
     def __init__(self, url: str) -> None:
+        key, origin = _LAST
+        if url.startswith(key) and url[len(key):len(key) + 1] in ("/", "?", "#", ""):
+            target = url[len(key):].partition("#")[0]  # the origin of the last request, as a rule
+            if _printable(target) and target.isascii():
+                self.scheme, self.host, self.port, self.where, self.host_header, safe = origin
+                self.target = target if target.startswith("/") else "/" + target
+                self.safe = safe + target.partition("?")[0]
+                return
         scheme, sep, rest = url.partition("://")
         cut = len(rest)
         for mark in "/?#":
@@ -184,6 +192,7 @@ class _Dest:
             origin = _ORIGINS[key] = _origin(scheme.lower(), rest[:cut].rpartition("@")[2], key, url)
         if not (sep and _printable(target) and target.isascii()):
             raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
+        _LAST[:] = key, origin
         self.scheme, self.host, self.port, self.where, self.host_header, safe = origin
         self.target = target if target.startswith("/") else "/" + target
         self.safe = safe + target.partition("?")[0]
@@ -191,6 +200,7 @@ class _Dest:
 
 #: "scheme://authority" -> what _Dest takes from it: each endpoint is parsed once per run
 _ORIGINS: dict = {}
+_LAST = ["\0", None]  # the last one used, and its origin (no URL starts with NUL)
 
 
 def _origin(scheme: str, authority: str, key: str, url: str) -> tuple:
@@ -308,11 +318,15 @@ class Http:
         method = method.upper()
         dest = _Dest(url)
         merged = {"User-Agent": self.user_agent, "Accept-Encoding": "identity"}
-        names = {"user-agent": "User-Agent", "accept-encoding": "Accept-Encoding"}
-        for key, value in (headers or {}).items():  # a name given again, in any case, replaces it
-            merged.pop(names.get(key.lower()), None)
-            names[key.lower()] = key
-            merged[key] = value
+        given = {k.lower() for k in headers} if headers else ()
+        if len(given) == len(headers or ()) and "user-agent" not in given and "accept-encoding" not in given:
+            merged.update(headers or ())
+        else:
+            names = {"user-agent": "User-Agent", "accept-encoding": "Accept-Encoding"}
+            for key, value in headers.items():  # a name given again, in any case, replaces it
+                merged.pop(names.get(key.lower()), None)
+                names[key.lower()] = key
+                merged[key] = value
         start = time.monotonic()
         if start >= self.run_deadline:
             raise TransientError("not sent to %s: the run's time is up" % dest.where)

@@ -96,16 +96,17 @@ class TooLarge(Exception):
 
 def request_head(method: str, dest: http._Dest, headers: dict, body: bytes | None) -> bytes:
     """The request line and headers, as http.client would write them (Host first, Content-Length)."""
-    lines = ["%s %s HTTP/1.1" % (method, dest.target), "Host: " + dest.host_header]
-    for name, value in headers.items():
-        value = str(value)
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ConfigError("header %s: a line break or colon cannot be sent in an HTTP header" % name)
-        lines.append("%s: %s" % (name, value))
+    fields = "".join(["%s: %s\r\n" % item for item in headers.items()])
+    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers) or ":" in "".join(headers):
+        for name, value in headers.items():  # which one: a line break (or a colon in a name) is in it
+            value = str(value)
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+                raise ConfigError("header %s: a line break or colon cannot be sent in an HTTP header" % name)
     if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append("Content-Length: %d" % len(body or b""))
+        fields += "Content-Length: %d\r\n" % len(body or b"")
     try:
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return ("%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (method, dest.target, dest.host_header, fields)
+                ).encode("latin-1")
     except UnicodeEncodeError:
         raise ConfigError("a header holds a character HTTP cannot carry (only Latin-1)")
 
@@ -156,22 +157,26 @@ def _head(wire: Wire) -> list | None:
         crlf, lf = buf.find(b"\n\r\n", start), buf.find(b"\n\n", start)
         if crlf >= 0 or lf >= 0:
             end, skip = (crlf, 3) if lf < 0 or 0 <= crlf < lf else (lf, 2)
-            lines = bytes(buf[:end]).decode("latin-1").split("\n")
+            text = bytes(buf[:end]).decode("latin-1")
             del buf[:end + skip]
+            text = text[:-1] if text.endswith("\r") else text
+            lines = text.split("\r\n") if text.count("\r\n") == text.count("\n") else [
+                line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
             if len(lines) > MAX_HEADERS + 1:
                 _status(lines[0])
                 raise Malformed("more than %d header fields" % MAX_HEADERS)
             if max(map(len, lines)) > MAX_LINE:
                 raise Malformed("a header line longer than %d bytes" % MAX_LINE)
-            return [line[:-1] if line.endswith("\r") else line for line in lines]
-        if not checked and b"\n" in buf:  # not HTTP: refused before waiting for more
-            _status(bytes(buf[:buf.find(b"\n")]).decode("latin-1").rstrip("\r"))
-            checked = True
-        if len(buf) - buf.rfind(b"\n") - 1 > MAX_LINE:
-            raise Malformed("a header line longer than %d bytes" % MAX_LINE)
-        if buf.count(b"\n") > MAX_HEADERS + 1:
-            raise Malformed("more than %d header fields" % MAX_HEADERS)
-        start = max(0, len(buf) - 2)
+            return lines
+        if buf:  # a part of a head
+            if not checked and b"\n" in buf:  # not HTTP: refused before waiting for more
+                _status(bytes(buf[:buf.find(b"\n")]).decode("latin-1").rstrip("\r"))
+                checked = True
+            if len(buf) - buf.rfind(b"\n") - 1 > MAX_LINE:
+                raise Malformed("a header line longer than %d bytes" % MAX_LINE)
+            if buf.count(b"\n") > MAX_HEADERS + 1:
+                raise Malformed("more than %d header fields" % MAX_HEADERS)
+            start = len(buf) - 2
         if not wire._fill():
             return None
 
@@ -199,14 +204,14 @@ def _fields(lines: list) -> dict:
     headers: dict = {}
     name = None
     for text in lines[1:]:
-        if text[:1] in (" ", "\t") and name is not None:  # obsolete line folding: part of the last value
+        field, colon, value = text.partition(":")
+        if colon and field and field == field.strip():
+            name = field.lower()
+            headers[name] = value.strip()
+        elif text[:1] in (" ", "\t") and name is not None:  # obsolete line folding: part of the last value
             headers[name] += " " + text.strip()
-            continue
-        name, colon, value = text.partition(":")
-        if not colon or not name or name != name.strip():
+        else:
             raise Malformed("a header line without a field name")
-        name = name.lower()
-        headers[name] = value.strip()
     return headers
 
 
