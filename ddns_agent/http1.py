@@ -39,6 +39,13 @@ class Wire:
             self.sock.settimeout(seconds)
             self.timeout = seconds
 
+    def send(self, data: bytes) -> None:
+        """Send all of `data` within the time left."""
+        self.arm()
+        sent = self.sock.send(data)  # TLS writes it whole (no partial writes): ssl's sendall loop spared
+        if sent < len(data):
+            self.sock.sendall(data[sent:])
+
     def _fill(self) -> bool:
         """Read what the server sent next into `buf`; False at end of stream."""
         self.arm()

@@ -127,8 +127,7 @@ class StdlibHttp(Http):
             wire = self._open(dest)
         try:
             try:
-                wire.arm()
-                wire.sock.sendall(data)
+                wire.send(data)
             except OSError as exc:
                 if not reused or isinstance(exc, self._timeouts):
                     raise
@@ -137,8 +136,7 @@ class StdlibHttp(Http):
                 # a fresh connection is safe.
                 wire.close()
                 wire = self._open(dest)
-                wire.arm()
-                wire.sock.sendall(data)
+                wire.send(data)
             status, headers_in, body_in, keep = http1.read_answer(wire, method)
         except (OSError, http1.Malformed, http1.Closed, http1.Short, http1.TooLarge) as exc:
             wire.close()
