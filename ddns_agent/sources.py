@@ -22,7 +22,8 @@ class Cache:
     def get(self, key: tuple, read):
         """`read()` the first time `key` is asked for, the same value (or SourceError) afterwards.
 
-        Keys: ("netifd", interface) -> status dict; ("netlink", device) -> (is_up, candidates).
+        Keys: ("netifd", interface) -> status dict; ("netlink", device) -> (is_up, candidates);
+        ("netifd", interface, family, suffix, allow_private) -> Selection, and the same for netlink.
         """
         if key not in self._seen:
             try:
@@ -43,14 +44,24 @@ def _family(record) -> int:
     return 6 if str(record.type).upper() == "AAAA" else 4
 
 
+def _selection_key(kind: str, name: str, record, family: int) -> tuple:
+    # everything a local source's answer depends on: records sharing an interface share one answer
+    return kind, name, family, record.ipv6_suffix if family == 6 else None, bool(record.allow_private)
+
+
 def _from_netifd(record, family: int, cache: Cache) -> Selection:
+    name = record.interface
+    if not name:
+        return Selection(None, ERROR, "source netifd needs option interface", "netifd")
+    return cache.get(_selection_key("netifd", name, record, family),
+                     lambda: _read_netifd(record, family, cache, name))
+
+
+def _read_netifd(record, family: int, cache: Cache, name: str) -> Selection:
     from ddns_agent import netifd
     from ddns_agent.addresses import refusal
 
-    name = record.interface
     origin = "netifd %s" % name
-    if not name:
-        return Selection(None, ERROR, "source netifd needs option interface", "netifd")
     status = cache.get(("netifd", name), lambda: netifd.status(name))
     if not netifd.is_up(status):
         return Selection(None, DOWN, netifd.down_reason(status, name), origin)
@@ -73,12 +84,17 @@ def _from_netifd(record, family: int, cache: Cache) -> Selection:
 
 
 def _from_netlink(record, family: int, cache: Cache) -> Selection:
-    from ddns_agent import netlink
-
     name = record.device
-    origin = "netlink %s" % name
     if not name:
         return Selection(None, ERROR, "source netlink needs option device", "netlink")
+    return cache.get(_selection_key("netlink", name, record, family),
+                     lambda: _read_netlink(record, family, cache, name))
+
+
+def _read_netlink(record, family: int, cache: Cache, name: str) -> Selection:
+    from ddns_agent import netlink
+
+    origin = "netlink %s" % name
     up, found = cache.get(("netlink", name), lambda: (netlink.is_up(name), netlink.addresses(name)))
     if not up:
         return Selection(None, DOWN, "%s is down" % name, origin)

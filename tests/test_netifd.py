@@ -431,12 +431,17 @@ def test_records_on_one_interface_share_one_ubus_call(ubus_dir):
                record("wan6", "AAAA", key="c"), record("lan", "AAAA", key="d"),
                record("lan", "AAAA", "::1234", key="e"), record("lan", "A", key="f"),
                record("wan", "A", key="g", source=("pigeon",)),
-               record("wan", "A", key="h", source=("pigeon", "netifd"))]
+               record("wan", "A", key="h", source=("pigeon", "netifd")),
+               # one read, one answer per interface: still each record's own suffix and allow_private
+               record("lan", "AAAA", "::5678", key="i"), record("lan", "A", key="j", allow_private=True),
+               record("lan", "AAAA", "::1234", key="k")]
     chosen = sources.observe_all(records)
     assert {k: (s.status, s.address) for k, s in chosen.items()} == {
         "a": ("ok", "203.0.113.62"), "b": ("none", None), "c": ("ok", "2001:db8:0:1::1674"),
         "d": ("ok", "2001:db8:200:ff00::1"), "e": ("ok", "2001:db8:200:ff00::1234"),
-        "f": ("refused", None), "g": ("error", None), "h": ("ok", "203.0.113.62")}
+        "f": ("refused", None), "g": ("error", None), "h": ("ok", "203.0.113.62"),
+        "i": ("ok", "2001:db8:200:ff00::5678"), "j": ("ok", "192.168.1.1"),
+        "k": ("ok", "2001:db8:200:ff00::1234")}
     assert chosen["g"].reason == "source pigeon is not available in this build"
     assert sorted(calls(ubus_dir)) == ["-S call network.interface.%s status" % n
                                        for n in ("lan", "wan", "wan6")]
