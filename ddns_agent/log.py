@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ddns_agent.secret import scrub
+
 LEVELS = {"debug": 7, "info": 6, "notice": 5, "warning": 4, "error": 3}
 _NAMES = {v: k for k, v in LEVELS.items()}
 
@@ -34,8 +36,6 @@ class Log:
         """Emit `message` if `priority` passes the level (lower number = more severe)."""
         if priority > self.level:
             return
-        from ddns_agent.secret import scrub
-
         message = scrub(message)  # the last guard: a credential never reaches syslog or stderr
         if not message.isprintable():  # one message, one line: no forged entries
             message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
@@ -52,8 +52,6 @@ class Log:
         ddns`); stderr (`ddns-agent: message`) gets it at a terminal or when there is no syslog.
         Not both off a terminal: procd would log the stderr copy a second time.
         """
-        from ddns_agent.secret import scrub
-
         message = scrub(message)
         if self._syslog is not None:
             self._syslog.syslog(3, message)

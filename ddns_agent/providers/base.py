@@ -8,6 +8,9 @@ publish.py, written once.
 
 from __future__ import annotations
 
+from ddns_agent.errors import UnconfirmedError
+from ddns_agent.jsonlib import dumps  # state.py loaded it already: the run read the state first
+
 
 class RecordSpec:
     """What a provider needs to know about one record."""
@@ -151,17 +154,15 @@ class Provider:
 
         A dict body goes as JSON with Content-Type set; bytes go as they are.
         """
-        # modules, not the package: `from package import module` runs importlib's Python each call
-        from ddns_agent.errors import UnconfirmedError
-        from ddns_agent.http import raise_for_status
-        from ddns_agent.jsonlib import dumps
-
         data = body
         if isinstance(body, dict):
             data = dumps(body).encode("utf-8")
-            headers = dict(headers, **{"Content-Type": "application/json"})
+            headers = {**headers, "Content-Type": "application/json"}
         resp = self.http.request(method, url, headers, data)
-        raise_for_status(resp, self.type)
+        if resp.status == 429 or resp.status >= 500:  # an import statement per request costs ~1 us
+            from ddns_agent.http import raise_for_status
+
+            raise_for_status(resp, self.type)
         try:
             return resp, resp.json()
         except UnconfirmedError:

@@ -49,6 +49,7 @@ class Cloudflare(Provider):
         self._headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
         self._token = token
         self.endpoint = options.get("endpoint") or DEFAULT_ENDPOINT
+        self._base = url_join(self.endpoint, "")  # `endpoint/`: _call appends each path to it
         zone_id = options.get("zone_id")
         self._fixed_zone = str(zone_id) if zone_id else None
         self._zone_ids: dict = {}  # domain -> zone id, looked up once
@@ -172,8 +173,8 @@ class Cloudflare(Provider):
     def _call(self, method: str, path: str, query: dict | None = None, body: dict | None = None,
               accept: frozenset = frozenset()) -> dict:
         """One API call; returns the envelope of a success (or of an error whose code is in `accept`)."""
-        url = url_join(self.endpoint, path) + ("?" + urlencode(query) if query else "")
-        resp, env = self.exchange(method, url, dict(self._headers), body)
+        url = self._base + path.lstrip("/") + ("?" + urlencode(query) if query else "")
+        resp, env = self.exchange(method, url, self._headers, body)  # exchange and Http copy, never change it
         if not isinstance(env, dict) or not isinstance(env.get("success"), bool):
             if resp.status in (401, 403):
                 raise AuthError("Cloudflare refused the API token (HTTP %d)" % resp.status,
