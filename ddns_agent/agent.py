@@ -26,18 +26,26 @@ MAX_DUPLICATES = 10      # other records of one name listed in the log and state
 RUN_TIMEOUTS = 6
 
 
-def config_hash(record, provider) -> str:
+def config_hash(record, provider, tail: str | None = None) -> str:
     """A short digest of everything that defines a record, so a config change resets its state.
 
     Secrets go into the digest (a new password must lift a `badauth` stop) but never in clear.
+    `tail`: provider_tail(provider), when the caller computed it once for many records.
     """
-    parts = [record.provider, record.domain, record.name, record.type, str(record.ttl),
-             provider.type]
-    parts += ["%s=%s" % (k, record.options[k]) for k in sorted(record.options)]
+    parts = [record.provider, record.domain, record.name, record.type, str(record.ttl), provider.type]
+    if record.options:
+        parts += ["%s=%s" % (k, record.options[k]) for k in sorted(record.options)]
+    text = "\0".join(parts) + (provider_tail(provider) if tail is None else tail)
+    return sha256(text.encode()).hexdigest()[:16]
+
+
+def provider_tail(provider) -> str:
+    """The provider's part of config_hash: "\0k=v" per option, sorted."""
+    out = []
     for k in sorted(provider.options):
         v = provider.options[k]
-        parts.append("%s=%s" % (k, v.reveal() if hasattr(v, "reveal") else v))
-    return sha256("\0".join(parts).encode()).hexdigest()[:16]
+        out.append("\0%s=%s" % (k, v.reveal() if hasattr(v, "reveal") else v))
+    return "".join(out)
 
 
 class Observer:
@@ -125,7 +133,9 @@ class Agent:
     def _plan(self, records: list, saved: dict, force: bool, event: bool = False, handed: dict | None = None):
         observer = Observer(self.state_dir, handed)
         selections = {r.key: observer.observe(r) for r in records}
-        hashes = {r.key: config_hash(r, self.cfg.providers[r.provider]) for r in records}
+        providers = self.cfg.providers
+        tails = {name: provider_tail(pc) for name, pc in providers.items()}
+        hashes = {r.key: config_hash(r, providers[r.provider], tails[r.provider]) for r in records}
         blind = frozenset(r.key for r in records if not self._readable(r))
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
                           self.cfg.agent.force_interval, hashes, blind, event)

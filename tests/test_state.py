@@ -209,3 +209,22 @@ def test_a_state_file_that_is_not_state_starts_afresh_with_a_notice(env, text):
     if text:
         assert "is not agent state; starting afresh" in done.stderr
     assert env.saved()["home"]["result"] == "published"
+
+
+def test_an_upgrade_keeps_each_record_s_state_the_config_digest_is_stable():
+    # state.json keys each record's entry to this digest; a new value after an upgrade would drop
+    # every record's id, `since` and any stop, and send one request per record to find them again
+    from ddns_agent.agent import config_hash
+    from ddns_agent.config import ProviderConfig, RecordConfig
+    from ddns_agent.secret import Secret
+
+    home = RecordConfig("home", "cf", "example.com", "home", "AAAA", interface="wan6", ttl=300,
+                        options={"proxied": "0"})
+    plain = RecordConfig("plain", "cf", "example.com")
+    cf = ProviderConfig("cf", "cloudflare", {"api_token": Secret("tok-123"), "zone_id": "abc"})
+    log = ProviderConfig("lg", "log", {})
+    digests = [config_hash(home, cf), config_hash(plain, cf), config_hash(plain, log), config_hash(home, log)]
+    assert digests == [
+        "9042df9551db796b", "183f10e3b43fb8e1", "f5b0b2db92e4ce48", "ad69094a1ab2f45f"]
+    cf.options["api_token"] = Secret("tok-124")  # a new token lifts a `badauth` stop
+    assert config_hash(plain, cf) != "183f10e3b43fb8e1"
