@@ -216,7 +216,7 @@ def write(state_dir: str, data: dict) -> None:
     parts = []
     for key, value in data.items():
         if key == "records" and isinstance(value, dict) and value:
-            value = "{\n" + ",\n".join("%s: %s" % (dumps(k), dumps(v)) for k, v in value.items()) + "\n}"
+            value = "{\n" + ",\n".join(jsonlib.items(value)) + "\n}"
         else:
             value = dumps(value)
         parts.append("%s: %s" % (dumps(key), value))
