@@ -198,7 +198,7 @@ class Agent:
                        handed: dict | None = None) -> int:
         data = state.read(self.state_dir, self.log.notice)
         saved = data["records"]
-        before = dict((k, dict(v)) for k, v in saved.items())
+        before = {k: dict(v) for k, v in saved.items()}
         records = self._records(interface)
         p, hashes, observer = self._plan(records, saved, force, event, handed)
         now = self.clock()

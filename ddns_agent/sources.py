@@ -164,7 +164,7 @@ SOURCES = {"auto": _auto, "netifd": _from_netifd, "netlink": _from_netlink,
            "url": _upstream("url")}
 
 
-_UPSTREAM = ("upnp", "natpmp", "stun", "url")
+_UPSTREAM = frozenset(("upnp", "natpmp", "stun", "url"))
 
 
 def _one(name: str, record, family: int, cache: Cache) -> Selection:
@@ -194,7 +194,7 @@ def observe(record, family: int | None = None, cache: Cache | None = None) -> Se
     names = record.source or ("auto",)
     if isinstance(names, str):
         names = (names,)
-    upstream = _upstream_module() if any(n in _UPSTREAM for n in names) else None
+    upstream = None if _UPSTREAM.isdisjoint(names) else _upstream_module()
     if upstream is not None:  # words for a private WAN, CGNAT, double NAT
         return upstream.observe(names, lambda n: _one(n, record, family, cache), family)
     first = None

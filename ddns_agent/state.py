@@ -190,13 +190,13 @@ def mark_since(before: dict, saved: dict, now: float) -> None:
     Here, not in status.py (which reads it): a run that writes state need not load the command.
     """
     for key, entry in saved.items():
-        old = before.get(key) or {}
-        if _kind(old) != _kind(entry) or not entry.get("since"):
+        kind = _kind(entry)
+        if kind != _kind(before.get(key) or {}) or not entry.get("since"):
             result, c = entry.get("result"), entry.get("conflict")
             at = entry.get("time_failed") if result == "failed" else entry.get("time")
             if result == "held":
                 at = c.get("seen_at") if isinstance(c, dict) else None
-            dated = _kind(entry)[0] in ("published", "failed", "held") and _is_time(at)
+            dated = kind[0] in ("published", "failed", "held") and _is_time(at)
             entry["since"] = at if dated else now
 
 
