@@ -215,6 +215,15 @@ def parse(text: str, path: str = "", errors: list | None = None) -> list:
                 if previous is None or type(previous[0]) is str:
                     current.options[n] = (v, line - 1)
                     continue
+        if keyword == "config" and value:  # a named section, as command() would open it
+            stype = name[1:-1] if name[0] == "'" else name
+            named = value[1:-1] if value[0] == "'" else value
+            if (stype.isalpha() and stype.isascii() and named.isalnum() and named.isascii()
+                    and named not in by_name):
+                counts[stype] = counts.get(stype, 0) + 1
+                current = by_name[named] = Section(stype, named, line - 1)
+                sections.append(current)
+                continue
         if keyword is not None:
             command(keyword, True, [] if name is None else [w[1:-1] if w[0] == "'" else w for w in (
                 (name,) if value is None else (name, value))], line - 1)
