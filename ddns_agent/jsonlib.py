@@ -14,10 +14,7 @@ if os.environ.get("DDNS_AGENT_JSON") == "ujson":
     def dumps(obj, indent: int = 0) -> str:
         """Serialise `obj`; `indent` > 0 pretty-prints."""
         return _json.dumps(obj, indent=indent, ensure_ascii=False, escape_forward_slashes=False)
-
-    def items(mapping: dict) -> list:
-        """`"key": value` for each item of `mapping` (str keys), the value compact: state.json's lines."""
-        return ["%s: %s" % (dumps(k), dumps(v)) for k, v in mapping.items()]
+    _encode = _scan = None
 else:
     import json as _json
 
@@ -36,17 +33,19 @@ else:
         if not indent:
             return "".join(_encode(obj, 0)) if _encode is not None else _COMPACT.encode(obj)
         return _json.dumps(obj, indent=indent, ensure_ascii=False, separators=(", ", ": "))
+    _scan = _json._default_decoder.scan_once  # the C scanner json.loads ends in
 
-    def items(mapping: dict) -> list:
-        """`"key": value` for each item of `mapping` (str keys), the value compact: state.json's lines."""
-        if _encode is None:  # pragma: no cover
-            return ["%s: %s" % (dumps(k), dumps(v)) for k, v in mapping.items()]
-        key, encode = _json.encoder.encode_basestring, _encode  # what dumps() runs, minus 2 calls per item
-        return ["%s: %s" % (key(k), "".join(encode(v, 0))) for k, v in mapping.items()]
+
+def items(mapping: dict) -> list:
+    """`"key": value` per item of `mapping` (str keys), values compact: the lines of state.json."""
+    if _encode is None:
+        return ["%s: %s" % (dumps(k), dumps(v)) for k, v in mapping.items()]
+    key = _json.encoder.encode_basestring  # what dumps() runs, minus two calls per item
+    return ["%s: %s" % (key(k), "".join(_encode(v, 0))) for k, v in mapping.items()]
 
 
 def _parse(text):
-    """json.loads; a str that starts with its value and ends with it skips json.loads' Python layers."""
+    """json.loads; a str holding only its value skips json.loads' Python layers."""
     if _scan is not None and type(text) is str:
         try:
             obj, end = _scan(text, 0)
@@ -55,9 +54,6 @@ def _parse(text):
         if end == len(text):
             return obj
     return _json.loads(text)
-
-
-_scan = getattr(getattr(_json, "_default_decoder", None), "scan_once", None)  # the C scanner (stdlib)
 
 
 def loads(text):
