@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ddns_agent import uci
+from ddns_agent import ucitypes
 from ddns_agent.errors import ConfigError
 from ddns_agent.providers import COMMON_OPTIONS, REGISTRY
 from ddns_agent.secret import Secret, has_control
@@ -131,25 +131,25 @@ def _read_secret(path: str) -> str:
     except ValueError:  # a NUL in the path
         inside = False
     if not inside:  # realpath: a symlink inside the directory pointing out is out too
-        raise uci.Invalid("%r is outside %s, the directory secret files must be in" % (path, base))
+        raise ucitypes.Invalid("%r is outside %s, the directory secret files must be in" % (path, base))
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
-            raise uci.Invalid("cannot read %r: not a regular file" % path)
+            raise ucitypes.Invalid("cannot read %r: not a regular file" % path)
         with open(path, "rb") as f:
             data = f.read(_SECRET_MAX + 1)
     except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        raise uci.Invalid("cannot read %r: %s" % (path, getattr(e, "strerror", None) or e))
+        raise ucitypes.Invalid("cannot read %r: %s" % (path, getattr(e, "strerror", None) or e))
     try:
         text = data.decode("utf-8").rstrip()
     except UnicodeDecodeError:
-        raise uci.Invalid("cannot read %r: not UTF-8 text" % path)
+        raise ucitypes.Invalid("cannot read %r: not UTF-8 text" % path)
     if len(data) > _SECRET_MAX:
-        raise uci.Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
+        raise ucitypes.Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
     if not text:
-        raise uci.Invalid("%r is empty" % path)
+        raise ucitypes.Invalid("%r is empty" % path)
     bad = has_control(text)
     if bad:  # an HTTP library would quote the whole value in its error; never show it
-        raise uci.Invalid("%r holds %s; a secret must be one line of printable text" % (path, bad))
+        raise ucitypes.Invalid("%r holds %s; a secret must be one line of printable text" % (path, bad))
     return text
 
 
@@ -171,7 +171,7 @@ class _Reader:
         """Report every option not in `allowed`, with a hint when one is close."""
         for name, (_, line) in self.section.options.items():
             if name not in allowed:
-                self.fail("unknown option%s" % uci.hint(name, allowed), name, line)
+                self.fail("unknown option%s" % ucitypes.hint(name, allowed), name, line)
 
     def get(self, name: str, convert=str, default=None, required: bool = False):
         """The converted value of a single-value option, or `default` when absent or invalid."""
@@ -183,14 +183,14 @@ class _Reader:
         value, line = entry
         try:
             if type(value) is list:
-                raise uci.Invalid("expected a single value (use option, not list)")
+                raise ucitypes.Invalid("expected a single value (use option, not list)")
             if not value.isprintable():  # headers, URLs and secrets are single lines; may be a secret
                 bad = has_control(value.replace("\n", "").replace("\r", "").replace("\t", "")
                                   if name in _MULTILINE else value)
                 if bad:
-                    raise uci.Invalid("holds %s; expected one line of printable text" % bad)
+                    raise ucitypes.Invalid("holds %s; expected one line of printable text" % bad)
             return convert(value)
-        except uci.Invalid as e:
+        except ucitypes.Invalid as e:
             self.fail(str(e), name, line)
             return default
 
@@ -203,16 +203,16 @@ def _agent(r: _Reader) -> AgentConfig:
     r.allow(AgentConfig.__slots__)
     d = AgentConfig()
     agent = AgentConfig(
-        r.get("enabled", uci.to_bool, d.enabled),
-        r.get("log_level", uci.choice(_LOG_LEVELS), d.log_level),
-        r.get("state_dir", uci.absolute_path, d.state_dir),
-        r.get("force_interval", uci.number("a duration like 3600, 30m, 24h or 7d (0 = off)", 0, None,
+        r.get("enabled", ucitypes.to_bool, d.enabled),
+        r.get("log_level", ucitypes.choice(_LOG_LEVELS), d.log_level),
+        r.get("state_dir", ucitypes.absolute_path, d.state_dir),
+        r.get("force_interval", ucitypes.number("a duration like 3600, 30m, 24h or 7d (0 = off)", 0, None,
                                         units=True), d.force_interval),
-        r.get("retry_max", uci.number("0-10", 0, 10), d.retry_max),
-        r.get("retry_base", uci.number("seconds, more than 0 and at most 3600", 0, 3600, False, True,
+        r.get("retry_max", ucitypes.number("0-10", 0, 10), d.retry_max),
+        r.get("retry_base", ucitypes.number("seconds, more than 0 and at most 3600", 0, 3600, False, True,
                                     above=True), d.retry_base),
-        r.get("retry_cap", uci.number("seconds 0-86400", 0, 86400, False, True), d.retry_cap),
-        r.get("timeout", uci.number("seconds 1-120", 1, 120, False), d.timeout))
+        r.get("retry_cap", ucitypes.number("seconds 0-86400", 0, 86400, False, True), d.retry_cap),
+        r.get("timeout", ucitypes.number("seconds 1-120", 1, 120, False), d.timeout))
     if agent.retry_cap < agent.retry_base:
         r.fail("must be at least retry_base (%g), got %g" % (agent.retry_base, agent.retry_cap),
                "retry_cap", r.line("retry_cap"))
@@ -227,7 +227,7 @@ def _provider(r: _Reader) -> ProviderConfig | None:
     ptype = r.get("type", required=True)
     info = REGISTRY.get(ptype) if ptype else None
     if ptype and info is None:
-        r.fail("unknown provider type %r%s; known types: %s" % (ptype, uci.hint(ptype, REGISTRY),
+        r.fail("unknown provider type %r%s; known types: %s" % (ptype, ucitypes.hint(ptype, REGISTRY),
                                                                 ", ".join(sorted(REGISTRY))),
                "type", r.line("type"))
     if info is None:
@@ -249,8 +249,8 @@ def _provider(r: _Reader) -> ProviderConfig | None:
                    name)
         if value is not None:
             options[name] = Secret(value) if name in info.secrets else value
-    for name, convert in (("endpoint", uci.url), ("cacert", uci.existing_file),
-                          ("timeout", uci.number("seconds 1-120", 1, 120, False))):
+    for name, convert in (("endpoint", ucitypes.url), ("cacert", ucitypes.existing_file),
+                          ("timeout", ucitypes.number("seconds 1-120", 1, 120, False))):
         value = r.get(name, convert)
         if value is not None:
             options[name] = value
@@ -265,13 +265,13 @@ def _sources(r: _Reader) -> tuple:
     words = " ".join(values if isinstance(values, list) else [values]).split()
     for word in words:
         if word not in _SOURCES:
-            r.fail("unknown source %r%s; expected some of %s" % (word, uci.hint(word, _SOURCES),
+            r.fail("unknown source %r%s; expected some of %s" % (word, ucitypes.hint(word, _SOURCES),
                                                                  " ".join(_SOURCES)), "source", line)
     return tuple(dict.fromkeys(w for w in words if w in _SOURCES)) or ("auto",)
 
 
-_TYPE = uci.choice(("A", "AAAA"), str.upper)
-_TTL = uci.number("an integer 1-86400", 1, 86400)
+_TYPE = ucitypes.choice(("A", "AAAA"), str.upper)
+_TTL = ucitypes.number("an integer 1-86400", 1, 86400)
 _UNSET = (None, 0)
 _RECORD_TYPES: dict = {}  # provider type -> what _record_options gives for it
 
@@ -286,7 +286,7 @@ def _record_options(ptype: str | None) -> tuple:
             extra = tuple(o for info in REGISTRY.values() for o in info.record_options)
         known = _RECORD_TYPES[ptype] = (
             _RECORD_OPTIONS + extra, frozenset(_RECORD_OPTIONS + extra),
-            (("stun_server", uci.host_port), ("ip_url", uci.url), ("takeover", uci.to_bool))
+            (("stun_server", ucitypes.host_port), ("ip_url", ucitypes.url), ("takeover", ucitypes.to_bool))
             + tuple((o, str) for o in extra))
     return known
 
@@ -297,17 +297,17 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
     errors_before = len(r.errors)
     provider = r.get("provider", required=True)
     if provider is not None and provider not in provider_types:
-        r.fail("no provider section named %r%s" % (provider, uci.hint(provider, provider_types)),
+        r.fail("no provider section named %r%s" % (provider, ucitypes.hint(provider, provider_types)),
                "provider", r.line("provider"))
     ptype = provider_types.get(provider)
     allowed, allowed_set, converters = _record_options(ptype)
     if not allowed_set.issuperset(opts):
         r.allow(allowed)
     # options left out cost no call: a config of many records reads each of them
-    domain = r.get("domain", uci.domain, required=True)
-    name = r.get("name", uci.relative_name, "@")
+    domain = r.get("domain", ucitypes.domain, required=True)
+    name = r.get("name", ucitypes.relative_name, "@")
     rtype = r.get("type", _TYPE, "A")
-    suffix = r.get("ipv6_suffix", uci.ipv6_suffix) if "ipv6_suffix" in opts else None
+    suffix = r.get("ipv6_suffix", ucitypes.ipv6_suffix) if "ipv6_suffix" in opts else None
     if suffix is not None and rtype != "AAAA":
         r.fail("needs type AAAA (this record is type %s)" % rtype, "ipv6_suffix",
                r.line("ipv6_suffix"))
@@ -318,8 +318,8 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
 
         interface, device, listed = read_members(r, ptype, source, _UPSTREAM_SOURCES)
     else:
-        interface = r.get("interface", uci.interface_name)
-        device = r.get("device", uci.device_name) if "device" in opts else None
+        interface = r.get("interface", ucitypes.interface_name)
+        device = r.get("device", ucitypes.device_name) if "device" in opts else None
     if not ("interface" in opts or "device" in opts or _UPSTREAM_SOURCES.issuperset(source)):
         r.fail("needs option interface (a netifd name like wan) or device (like eth0) "
                "for source %s" % " ".join(source), "interface")
@@ -332,8 +332,8 @@ def _record(r: _Reader, provider_types: dict) -> RecordConfig | None:
     record = RecordConfig(
         sec.name, provider, domain, name, rtype, interface, device, suffix,
         r.get("ttl", _TTL) if "ttl" in opts else None,
-        r.get("enabled", uci.to_bool, True) if "enabled" in opts else True,
-        r.get("allow_private", uci.to_bool, False) if "allow_private" in opts else False, source,
+        r.get("enabled", ucitypes.to_bool, True) if "enabled" in opts else True,
+        r.get("allow_private", ucitypes.to_bool, False) if "allow_private" in opts else False, source,
         options, sec.line)
     record.members = listed
     if domain and len(record.fqdn) > 253:
@@ -381,7 +381,7 @@ def validate(sections: list, path: str = "") -> tuple:
             n = notifyconf.section(r, [s.name for s in sections if s.type == "record"], _read_secret)
             notify += [n] if n is not None else []
         else:
-            r.fail("unknown section type %r%s" % (sec.type, uci.hint(sec.type, _SECTION_TYPES)))
+            r.fail("unknown section type %r%s" % (sec.type, ucitypes.hint(sec.type, _SECTION_TYPES)))
     from ddns_agent import exposure
 
     problems, warnings = exposure.check(path, sections, providers, records)

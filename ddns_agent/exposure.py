@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ddns_agent import uci
+from ddns_agent import ucitypes
 from ddns_agent.errors import ConfigError
 
 OPT_IN = "allow_insecure_http"
@@ -33,9 +33,9 @@ def _opted_in(sec, path: str, problems: list) -> bool:
     value, line = sec.options.get(OPT_IN, ("0", sec.line))
     try:
         if isinstance(value, list):
-            raise uci.Invalid("expected a single value (use option, not list)")
-        return uci.to_bool(value)
-    except uci.Invalid as e:
+            raise ucitypes.Invalid("expected a single value (use option, not list)")
+        return ucitypes.to_bool(value)
+    except ucitypes.Invalid as e:
         problems.append(ConfigError(str(e), path, line, sec.name, OPT_IN))
         return False
 

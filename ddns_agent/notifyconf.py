@@ -3,7 +3,7 @@ without the ddns-agent-notify package that sends notifications (docs/notify.md).
 
 from __future__ import annotations
 
-from ddns_agent import uci
+from ddns_agent import ucitypes
 from ddns_agent.secret import Secret, has_control
 
 EVENTS = ("change", "failure", "recovery")
@@ -67,7 +67,7 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
     r.allow(_OPTIONS)
     opts = {}
     for name in SECRETS:
-        convert = str if name == "token" else uci.url
+        convert = str if name == "token" else ucitypes.url
         value = r.get(name, convert)
         if name + "_file" in sec.options:
             if value is not None:
@@ -75,9 +75,10 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
             value = r.get(name + "_file", lambda path, c=convert: c(read_secret(path)))
         if value is not None:
             opts[name] = Secret(value)
-    for name, convert in (("preset", uci.choice(PRESETS)), ("chat_id", str), ("body", str),
-                          ("method", uci.choice(METHODS, str.upper)), ("command", uci.absolute_path),
-                          ("endpoint", uci.url), ("cacert", uci.existing_file)):
+    for name, convert in (("preset", ucitypes.choice(PRESETS)), ("chat_id", str), ("body", str),
+                          ("method", ucitypes.choice(METHODS, str.upper)),
+                          ("command", ucitypes.absolute_path), ("endpoint", ucitypes.url),
+                          ("cacert", ucitypes.existing_file)):
         value = r.get(name, convert)
         if value is not None:
             opts[name] = value
@@ -92,7 +93,8 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
     records = tuple(v for v, _ in listed)
     for value, line in listed:
         if value not in record_keys:
-            r.fail("no record section named %r%s" % (value, uci.hint(value, record_keys)), "record", line)
+            r.fail("no record section named %r%s" % (value, ucitypes.hint(value, record_keys)), "record",
+                   line)
     on = tuple(w for v, _ in _words(r, "on") for w in v.split())
     for word in on:
         if word not in EVENTS:
@@ -114,7 +116,7 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
         r.fail("missing required option (preset telegram needs it)", "chat_id")
     if not (preset or "url" in opts or "command" in opts or "ping_url" in opts or "fail_url" in opts):
         r.fail("needs option command, url, preset, ping_url or fail_url: nothing to notify through")
-    if not r.get("allow_insecure_http", uci.to_bool, False):
+    if not r.get("allow_insecure_http", ucitypes.to_bool, False):
         for name in ("url", "ping_url", "fail_url", "endpoint"):
             value = opts.get(name)
             if (value.reveal() if isinstance(value, Secret) else str(value or "")).lower().startswith("http://"):
@@ -124,11 +126,12 @@ def section(r, record_keys, read_secret) -> NotifyConfig | None:
         r.fail("a body needs method POST, PUT or PATCH", "body", r.line("body"))
     n = NotifyConfig(
         sec.name, opts, records, tuple(dict.fromkeys(on)) or EVENTS,
-        r.get("failures", uci.number("an integer 1-100", 1, 100), 3),
-        r.get("min_interval", uci.number("a duration 0-86400 like 300, 5m or 1h", 0, 86400, units=True), 300),
-        r.get("max_per_hour", uci.number("an integer 1-1000", 1, 1000), 20),
-        r.get("timeout", uci.number("seconds 1-60", 1, 60, False), 10.0), sec.line)
-    if not r.get("enabled", uci.to_bool, True):
+        r.get("failures", ucitypes.number("an integer 1-100", 1, 100), 3),
+        r.get("min_interval", ucitypes.number("a duration 0-86400 like 300, 5m or 1h", 0, 86400, units=True),
+              300),
+        r.get("max_per_hour", ucitypes.number("an integer 1-1000", 1, 1000), 20),
+        r.get("timeout", ucitypes.number("seconds 1-60", 1, 60, False), 10.0), sec.line)
+    if not r.get("enabled", ucitypes.to_bool, True):
         return None
     return None if r.errors[before:] else n
 

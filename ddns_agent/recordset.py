@@ -15,15 +15,15 @@ def read_members(r, ptype: str | None, source: tuple, upstream: frozenset) -> tu
     One name in all is a plain record; two or more make a set, which reads each one locally, on
     a provider that can hold several records of one name.
     """
-    from ddns_agent import providers, uci
+    from ddns_agent import providers, ucitypes
 
     listed = []
-    for option, convert in (("interface", uci.interface_name), ("device", uci.device_name)):
+    for option, convert in (("interface", ucitypes.interface_name), ("device", ucitypes.device_name)):
         values, line = r.section.options.get(option, ([], 0))
         for value in values if isinstance(values, list) else [values]:
             try:
                 listed.append((option, convert(value)))
-            except uci.Invalid as e:
+            except ucitypes.Invalid as e:
                 r.fail(str(e), option, line)
     if len(listed) == 1:
         return (listed[0][1], None, ()) if listed[0][0] == "interface" else (None, listed[0][1], ())

@@ -1,4 +1,4 @@
-"""config.py and uci.py: UCI grammar as libuci reads it, validation into Config, every problem named."""
+"""config.py, uci.py, ucitypes.py: UCI as libuci reads it, validation into Config, every problem named."""
 
 from __future__ import annotations
 
