@@ -172,14 +172,6 @@ class _Dest:
     __slots__ = ("scheme", "host", "port", "target", "where", "safe", "host_header")
 
     def __init__(self, url: str) -> None:
-        key, origin = _LAST
-        if url.startswith(key) and url[len(key):len(key) + 1] in ("/", "?", "#", ""):
-            target = url[len(key):].partition("#")[0]  # the origin of the last request, as a rule
-            if _printable(target) and target.isascii():
-                self.scheme, self.host, self.port, self.where, self.host_header, safe = origin
-                self.target = target if target.startswith("/") else "/" + target
-                self.safe = safe + target.partition("?")[0]
-                return
         scheme, sep, rest = url.partition("://")
         cut = len(rest)
         for mark in "/?#":
@@ -192,7 +184,6 @@ class _Dest:
             origin = _ORIGINS[key] = _origin(scheme.lower(), rest[:cut].rpartition("@")[2], key, url)
         if not (sep and _printable(target) and target.isascii()):
             raise ConfigError("expected an http(s) URL, got %r" % safe_url(url), option="endpoint")
-        _LAST[:] = key, origin
         self.scheme, self.host, self.port, self.where, self.host_header, safe = origin
         self.target = target if target.startswith("/") else "/" + target
         self.safe = safe + target.partition("?")[0]
@@ -200,7 +191,6 @@ class _Dest:
 
 #: "scheme://authority" -> what _Dest takes from it: each endpoint is parsed once per run
 _ORIGINS: dict = {}
-_LAST = ["\0", None]  # the last one used, and its origin (no URL starts with NUL)
 
 
 def _origin(scheme: str, authority: str, key: str, url: str) -> tuple:
