@@ -9,14 +9,6 @@ from ddns_agent import sources, state
 from ddns_agent.errors import DdnsError
 from ddns_agent.providers import REGISTRY
 
-try:  # the builtin module skips loading OpenSSL: this runs on the no-change path
-    from _sha2 import sha256
-except ImportError:
-    try:
-        from _sha256 import sha256
-    except ImportError:  # pragma: no cover
-        from hashlib import sha256
-
 FAILED, OK = 1, 0
 RETRY_FIRST_S = 60       # first re-check after a failed run, doubled per failure
 RETRY_LONGEST_S = 3600
@@ -24,75 +16,6 @@ MAX_DUPLICATES = 10      # other records of one name listed in the log and state
 #: a run (and so the state lock) lasts at most this many request timeouts: a dead provider costs
 #: every record (1 + retry_max) timeouts plus backoff, so runs piled up behind the lock for ever
 RUN_TIMEOUTS = 6
-
-
-def config_hash(record, provider, tail: str | None = None) -> str:
-    """A short digest of everything that defines a record, so a config change resets its state.
-
-    Secrets go into the digest (a new password must lift a `badauth` stop) but never in clear.
-    `tail`: provider_tail(provider), when the caller computed it once for many records.
-    """
-    parts = [record.provider, record.domain, record.name, record.type, str(record.ttl), provider.type]
-    if record.options:
-        parts += ["%s=%s" % (k, record.options[k]) for k in sorted(record.options)]
-    text = "\0".join(parts) + (provider_tail(provider) if tail is None else tail)
-    return sha256(text.encode()).hexdigest()[:16]
-
-
-def provider_tail(provider) -> str:
-    """The provider's part of config_hash: "\0k=v" per option, sorted."""
-    out = []
-    for k in sorted(provider.options):
-        v = provider.options[k]
-        out.append("\0%s=%s" % (k, v.reveal() if hasattr(v, "reveal") else v))
-    return "".join(out)
-
-
-class Observer:
-    """Reads each interface or device once per cycle; also gives netifd fingerprints from that read.
-
-    Read under the state lock: a run that waited for the lock must publish the address of now, not
-    the one it saw when it started. `handed`: {interface: `ubus call` output} the fast path read
-    before the lock, which quick.handed_over() vouches is still the newest look (one spawn fewer).
-    """
-
-    def __init__(self, state_dir: str | None = None, handed: dict | None = None) -> None:
-        self.cache = sources.Cache(state_dir)
-        for interface, text in (handed or {}).items():
-            from ddns_agent import netifd
-
-            try:
-                self.cache.put(("netifd", interface), netifd.decode(text, interface))
-            except DdnsError:  # malformed: the cycle reads it itself and says why
-                pass
-
-    def observe(self, record):
-        """The record's Selection (address or reason); [(source, Selection)] for a record set."""
-        return sources.observe(record, None, self.cache)
-
-    def fingerprint(self, interface: str) -> str | None:
-        """The netifd fingerprint of `interface` (see netifd.fingerprint), None when unreadable."""
-        from ddns_agent import netifd
-        from ddns_agent.errors import SourceError
-
-        try:
-            status = self.cache.get(("netifd", interface), lambda: netifd.status(interface))
-        except SourceError:
-            return None
-        return netifd.fingerprint(status)
-
-    def device_fingerprint(self, device: str) -> str | None:
-        """quick.device_fingerprint of `device` from this cycle's netlink read, None when unreadable."""
-        from ddns_agent import netlink, quick
-        from ddns_agent.errors import SourceError
-
-        try:
-            up, found = self.cache.get(("netlink", device),
-                                       lambda: (netlink.is_up(device), netlink.addresses(device)))
-        except SourceError:
-            return None
-        return quick.device_fingerprint(up, [(c.address.packed, c.preferred, c.deprecated,
-                                              c.temporary, c.tentative) for c in found])
 
 
 def _jitter() -> float:
@@ -131,11 +54,11 @@ class Agent:
         return records
 
     def _plan(self, records: list, saved: dict, force: bool, event: bool = False, handed: dict | None = None):
-        observer = Observer(self.state_dir, handed)
+        observer = sources.Observer(self.state_dir, handed)
         selections = {r.key: observer.observe(r) for r in records}
         providers = self.cfg.providers
-        tails = {name: provider_tail(pc) for name, pc in providers.items()}
-        hashes = {r.key: config_hash(r, providers[r.provider], tails[r.provider]) for r in records}
+        tails = {name: state.provider_tail(pc) for name, pc in providers.items()}
+        hashes = {r.key: state.config_hash(r, providers[r.provider], tails[r.provider]) for r in records}
         blind = frozenset(r.key for r in records if not self._readable(r))
         p = plan_mod.plan(records, selections, saved, self.clock(), force,
                           self.cfg.agent.force_interval, hashes, blind, event)

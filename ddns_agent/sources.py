@@ -7,7 +7,7 @@ One run reads each interface or device once, however many records use it.
 from __future__ import annotations
 
 from ddns_agent.addresses import DOWN, ERROR, NONE, OK, Selection, select
-from ddns_agent.errors import SourceError
+from ddns_agent.errors import DdnsError, SourceError
 
 
 class Cache:
@@ -36,7 +36,7 @@ class Cache:
         return value
 
     def put(self, key: tuple, value) -> None:
-        """Take `value` as what `key` reads in this run (agent.Observer: the fast path's look)."""
+        """Take `value` as what `key` reads in this run (Observer: the fast path's look)."""
         self._seen[key] = (value, None)
 
 
@@ -276,3 +276,46 @@ def _reads_netifd(record) -> bool:
     return "netifd" in names or "auto" in names
 
 
+class Observer:
+    """Reads each interface or device once per cycle; also gives netifd fingerprints from that read.
+
+    Read under the state lock: a run that waited for the lock must publish the address of now, not
+    the one it saw when it started. `handed`: {interface: `ubus call` output} the fast path read
+    before the lock, which quick.handed_over() vouches is still the newest look (one spawn fewer).
+    """
+
+    def __init__(self, state_dir: str | None = None, handed: dict | None = None) -> None:
+        self.cache = Cache(state_dir)
+        for interface, text in (handed or {}).items():
+            from ddns_agent import netifd
+
+            try:
+                self.cache.put(("netifd", interface), netifd.decode(text, interface))
+            except DdnsError:  # malformed: the cycle reads it itself and says why
+                pass
+
+    def observe(self, record):
+        """The record's Selection (address or reason); [(source, Selection)] for a record set."""
+        return observe(record, None, self.cache)
+
+    def fingerprint(self, interface: str) -> str | None:
+        """The netifd fingerprint of `interface` (see netifd.fingerprint), None when unreadable."""
+        from ddns_agent import netifd
+
+        try:
+            status = self.cache.get(("netifd", interface), lambda: netifd.status(interface))
+        except SourceError:
+            return None
+        return netifd.fingerprint(status)
+
+    def device_fingerprint(self, device: str) -> str | None:
+        """quick.device_fingerprint of `device` from this cycle's netlink read, None when unreadable."""
+        from ddns_agent import netlink, quick
+
+        try:
+            up, found = self.cache.get(("netlink", device),
+                                       lambda: (netlink.is_up(device), netlink.addresses(device)))
+        except SourceError:
+            return None
+        return quick.device_fingerprint(up, [(c.address.packed, c.preferred, c.deprecated,
+                                              c.temporary, c.tentative) for c in found])

@@ -16,6 +16,14 @@ import os
 from ddns_agent import jsonlib
 from ddns_agent.errors import ConfigError, StateError
 
+try:  # the builtin module: hashlib would load OpenSSL's libcrypto for one digest a record
+    from _sha2 import sha256
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        from hashlib import sha256
+
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 NEXT_CHECK_FILE = "next_check"
@@ -272,3 +280,25 @@ def write_next_check(state_dir: str, when: float | None) -> None:
             raise StateError("cannot remove %s: %s" % (path, _why(e)))
     else:
         write_atomic(path, "%d\n" % int(when))
+
+
+def config_hash(record, provider, tail: str | None = None) -> str:
+    """A short digest of everything that defines a record, so a config change resets its state.
+
+    Secrets go into the digest (a new password must lift a `badauth` stop) but never in clear.
+    `tail`: provider_tail(provider), when the caller computed it once for many records.
+    """
+    parts = [record.provider, record.domain, record.name, record.type, str(record.ttl), provider.type]
+    if record.options:
+        parts += ["%s=%s" % (k, record.options[k]) for k in sorted(record.options)]
+    text = "\0".join(parts) + (provider_tail(provider) if tail is None else tail)
+    return sha256(text.encode()).hexdigest()[:16]
+
+
+def provider_tail(provider) -> str:
+    """The provider's part of config_hash: "\0k=v" per option, sorted."""
+    out = []
+    for k in sorted(provider.options):
+        v = provider.options[k]
+        out.append("\0%s=%s" % (k, v.reveal() if hasattr(v, "reveal") else v))
+    return "".join(out)

@@ -87,7 +87,7 @@ def test_uci_with_junk_ends_in_a_config_or_errors_that_name_file_and_line(tmp_pa
         assert str(e).startswith("%s:" % path) and "\n" not in str(e)
         assert 0 <= e.line <= last
     if cfg is not None:
-        from ddns_agent.agent import config_hash
+        from ddns_agent.state import config_hash
 
         for r in cfg.records:  # a valid config is usable as a whole
             assert r.provider in cfg.providers and r.type in ("A", "AAAA")

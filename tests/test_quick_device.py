@@ -35,7 +35,7 @@ config record 'home6'
 BOTH = """
 import sys
 from ddns_agent import quick
-from ddns_agent.agent import Observer
+from ddns_agent.sources import Observer
 print(quick._read_device(sys.argv[1]))
 print(Observer().device_fingerprint(sys.argv[1]))
 """

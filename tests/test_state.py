@@ -214,9 +214,9 @@ def test_a_state_file_that_is_not_state_starts_afresh_with_a_notice(env, text):
 def test_an_upgrade_keeps_each_record_s_state_the_config_digest_is_stable():
     # state.json keys each record's entry to this digest; a new value after an upgrade would drop
     # every record's id, `since` and any stop, and send one request per record to find them again
-    from ddns_agent.agent import config_hash
     from ddns_agent.config import ProviderConfig, RecordConfig
     from ddns_agent.secret import Secret
+    from ddns_agent.state import config_hash
 
     home = RecordConfig("home", "cf", "example.com", "home", "AAAA", interface="wan6", ttl=300,
                         options={"proxied": "0"})
