@@ -22,10 +22,6 @@ __all__ = ["DEFAULT_PATH", "AgentConfig", "ProviderConfig", "RecordConfig", "Con
 
 DEFAULT_PATH = "/etc/config/ddns_agent"
 DEFAULT_STATE_DIR = "/var/run/ddns_agent"
-#: the one directory every `<secret>_file` must be in (the LuCI page stores secrets in its
-#: `secrets/`): whoever may edit the config must not get any root-readable file sent to a URL of
-#: their choice (issue 10). DDNS_AGENT_SECRET_DIR moves it; UCI cannot.
-SECRET_DIR = "/etc/ddns_agent"
 
 
 class AgentConfig:
@@ -120,37 +116,7 @@ _RECORD_OPTIONS = ("provider", "domain", "name", "type", "interface", "device", 
                    "enabled", "allow_private", "source", "stun_server", "ip_url", "allow_insecure_http",
                    "takeover")
 _SECTION_TYPES = ("agent", "provider", "record", "notify")
-_SECRET_MAX = 65536
 _MULTILINE = ("body",)  # may span lines (a JSON template); every other value is one line
-
-
-def _read_secret(path: str) -> str:
-    base = os.path.realpath(os.environ.get("DDNS_AGENT_SECRET_DIR") or SECRET_DIR)
-    try:
-        inside = os.path.commonpath([base, os.path.realpath(path)]) == base
-    except ValueError:  # a NUL in the path
-        inside = False
-    if not inside:  # realpath: a symlink inside the directory pointing out is out too
-        raise ucitypes.Invalid("%r is outside %s, the directory secret files must be in" % (path, base))
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
-            raise ucitypes.Invalid("cannot read %r: not a regular file" % path)
-        with open(path, "rb") as f:
-            data = f.read(_SECRET_MAX + 1)
-    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        raise ucitypes.Invalid("cannot read %r: %s" % (path, getattr(e, "strerror", None) or e))
-    try:
-        text = data.decode("utf-8").rstrip()
-    except UnicodeDecodeError:
-        raise ucitypes.Invalid("cannot read %r: not UTF-8 text" % path)
-    if len(data) > _SECRET_MAX:
-        raise ucitypes.Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
-    if not text:
-        raise ucitypes.Invalid("%r is empty" % path)
-    bad = has_control(text)
-    if bad:  # an HTTP library would quote the whole value in its error; never show it
-        raise ucitypes.Invalid("%r holds %s; a secret must be one line of printable text" % (path, bad))
-    return text
 
 
 class _Reader:
@@ -240,7 +206,7 @@ def _provider(r: _Reader) -> ProviderConfig | None:
         value = r.get(name)
         if name in from_file and name + "_file" in sec.options:
             if value is None:
-                value = r.get(name + "_file", _read_secret)
+                value = r.get(name + "_file", ucitypes.secret_file)
             else:
                 r.fail("give %s or %s_file, not both" % (name, name), name + "_file",
                        r.line(name + "_file"))
@@ -378,7 +344,7 @@ def validate(sections: list, path: str = "") -> tuple:
         elif sec.type == "notify":
             from ddns_agent import notifyconf
 
-            n = notifyconf.section(r, [s.name for s in sections if s.type == "record"], _read_secret)
+            n = notifyconf.section(r, [s.name for s in sections if s.type == "record"], ucitypes.secret_file)
             notify += [n] if n is not None else []
         else:
             r.fail("unknown section type %r%s" % (sec.type, ucitypes.hint(sec.type, _SECTION_TYPES)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 
 def is_word(text: str, extra: str = "_") -> bool:
@@ -15,6 +16,11 @@ def is_word(text: str, extra: str = "_") -> bool:
     return text.isascii() and text.isalnum()
 
 
+#: the one directory every `<secret>_file` must be in (the LuCI page stores secrets in its
+#: `secrets/`): whoever may edit the config must not get any root-readable file sent to a URL of
+#: their choice (issue 10). DDNS_AGENT_SECRET_DIR moves it; UCI cannot.
+SECRET_DIR = "/etc/ddns_agent"
+_SECRET_MAX = 65536
 _BOOLS = {"1": True, "on": True, "true": True, "yes": True, "enabled": True,
           "0": False, "off": False, "false": False, "no": False, "disabled": False}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -212,3 +218,33 @@ def relative_name(value: str) -> str:
     return "@" if value == "@" else _dns_labels(value, "name", wildcard=True)
 
 
+def secret_file(path: str) -> str:
+    """The text of a `<secret>_file`: one line of printable UTF-8 in SECRET_DIR, at most 64 KiB."""
+    from ddns_agent.secret import has_control
+
+    base = os.path.realpath(os.environ.get("DDNS_AGENT_SECRET_DIR") or SECRET_DIR)
+    try:
+        inside = os.path.commonpath([base, os.path.realpath(path)]) == base
+    except ValueError:  # a NUL in the path
+        inside = False
+    if not inside:  # realpath: a symlink inside the directory pointing out is out too
+        raise Invalid("%r is outside %s, the directory secret files must be in" % (path, base))
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise Invalid("cannot read %r: not a regular file" % path)
+        with open(path, "rb") as f:
+            data = f.read(_SECRET_MAX + 1)
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise Invalid("cannot read %r: %s" % (path, getattr(e, "strerror", None) or e))
+    try:
+        text = data.decode("utf-8").rstrip()
+    except UnicodeDecodeError:
+        raise Invalid("cannot read %r: not UTF-8 text" % path)
+    if len(data) > _SECRET_MAX:
+        raise Invalid("%r is larger than %d bytes" % (path, _SECRET_MAX))
+    if not text:
+        raise Invalid("%r is empty" % path)
+    bad = has_control(text)
+    if bad:  # an HTTP library would quote the whole value in its error; never show it
+        raise Invalid("%r holds %s; a secret must be one line of printable text" % (path, bad))
+    return text
