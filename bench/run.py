@@ -310,7 +310,7 @@ def main(argv: list | None = None) -> int:
                     elif group == "requests":
                         group_requests(rows, root, ca)
                     elif group == "records":
-                        group_records(rows, root, ca, max(5, args.reps * 2 // 3))
+                        group_records(rows, root, ca, args.reps * 2)  # (50-record - 1-record run) / 49
                     elif group == "event":
                         group_event(rows, root, EVENT_CHANGES)
                     elif group == "openwrt":
