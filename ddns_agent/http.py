@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 
-from ddns_agent import USER_AGENT
+from ddns_agent import USER_AGENT, jsonlib
 from ddns_agent.errors import ConfigError, RateLimitedError, TransientError, UnconfirmedError
 
 #: read-only methods; only these are resent after a connection closed without any answer
@@ -47,9 +47,8 @@ class Response:
 
     def json(self):
         """The body parsed as JSON; garbage raises UnconfirmedError (sent, but no readable answer)."""
-        from ddns_agent.jsonlib import loads  # a module: no importlib Python per call, as a package has
         try:
-            return loads(self.body.decode("utf-8"))
+            return jsonlib.loads(self.body.decode("utf-8"))
         except (ValueError, OverflowError, RecursionError):
             raise UnconfirmedError("malformed JSON from %s" % _where(self.url), status=self.status)
 
