@@ -183,7 +183,7 @@ def _head(wire: Wire) -> list | None:
                 raise Malformed("a header line longer than %d bytes" % MAX_LINE)
             if buf.count(b"\n") > MAX_HEADERS + 1:
                 raise Malformed("more than %d header fields" % MAX_HEADERS)
-            start = len(buf) - 2
+            start = max(0, len(buf) - 2)  # the empty line may begin in what is already here
         if not wire._fill():
             return None
 

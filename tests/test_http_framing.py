@@ -275,14 +275,16 @@ def test_a_header_with_a_line_break_is_refused_before_connecting(scripted, ca, t
 class _Trickle:
     """A socket giving `data` back `step` bytes per read: a head split anywhere, even inside CRLF CRLF."""
 
-    def __init__(self, data: bytes, step: int) -> None:
-        self.data, self.step = data, step
+    def __init__(self, data: bytes, step: int, first: int | None = None) -> None:
+        self.data, self.step, self.first = data, step, first
 
     def settimeout(self, seconds: float) -> None:
         pass
 
     def recv(self, n: int) -> bytes:
-        out, self.data = self.data[:min(n, self.step)], self.data[min(n, self.step):]
+        size = min(n, self.step if self.first is None else self.first)
+        self.first = None
+        out, self.data = self.data[:size], self.data[size:]
         return out
 
 
@@ -295,10 +297,11 @@ HEADS = [
 
 
 @pytest.mark.parametrize("answer", HEADS)
-@pytest.mark.parametrize("step", [1, 2, 3, 7, 65536])
-def test_a_head_split_across_reads_anywhere_reads_the_same(answer, step):
+@pytest.mark.parametrize("step, first", [(1, None), (2, None), (3, None), (7, None), (65536, None),
+                                         (65536, 1), (65536, 2)])
+def test_a_head_split_across_reads_anywhere_reads_the_same(answer, step, first):
     from ddns_agent import http1
-    wire = http1.Wire(_Trickle(answer, step), seam._Deadline(5.0))
+    wire = http1.Wire(_Trickle(answer, step, first), seam._Deadline(5.0))
     wire.deadline.at = float("inf")
     status, headers, body, keep = http1.read_answer(wire, "GET")
     assert (status, body, keep) == (200, b"ok", True)
