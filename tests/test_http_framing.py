@@ -201,6 +201,18 @@ def test_the_request_is_one_write_with_host_length_and_user_agent(scripted, ca, 
     assert body == b'{"content": "203.0.113.5"}'
 
 
+@pytest.mark.parametrize("given", [{"user-agent": "Prog/1.0 (a@example.com)"},
+                                   {"X-A": "1", "User-Agent": "Prog/1.0 (a@example.com)", "x-a": "2"}])
+def test_a_header_given_again_in_any_case_replaces_the_earlier_one(scripted, ca, tmp_path, given):
+    server = scripted(OK)
+    _http(server, ca, tmp_path).request("GET", server.url + "/", headers=given)
+    lines = server.requests[0][0].split("\r\n")
+    agents = [line for line in lines if line.lower().startswith("user-agent:")]
+    assert agents == ["%s: Prog/1.0 (a@example.com)" % next(k for k in given if k.lower() == "user-agent")]
+    x_a = [line for line in lines if line.lower().startswith("x-a:")]
+    assert x_a == (["x-a: 2"] if "x-a" in given else [])
+
+
 @pytest.mark.parametrize("answer, words", [
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n", "chunk size"),
