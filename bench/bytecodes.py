@@ -77,6 +77,7 @@ def main() -> int:
     finally:
         sys.stderr.flush()
         os.dup2(stderr, 2)
+        os.close(stderr)
         os.close(devnull)
         os.environ.clear()
         os.environ.update(saved_env)
