@@ -44,17 +44,17 @@ def _family(record) -> int:
     return 6 if str(record.type).upper() == "AAAA" else 4
 
 
-def _selection_key(kind: str, name: str, record, family: int) -> tuple:
+def _shared(kind: str, option: str, name: str, record, family: int, cache: Cache, read) -> Selection:
+    """`read(record, family, cache, name)`, once per run for all the records it would answer alike."""
+    if not name:
+        return Selection(None, ERROR, "source %s needs option %s" % (kind, option), kind)
     # everything a local source's answer depends on: records sharing an interface share one answer
-    return kind, name, family, record.ipv6_suffix if family == 6 else None, bool(record.allow_private)
+    key = kind, name, family, record.ipv6_suffix if family == 6 else None, bool(record.allow_private)
+    return cache.get(key, lambda: read(record, family, cache, name))
 
 
 def _from_netifd(record, family: int, cache: Cache) -> Selection:
-    name = record.interface
-    if not name:
-        return Selection(None, ERROR, "source netifd needs option interface", "netifd")
-    return cache.get(_selection_key("netifd", name, record, family),
-                     lambda: _read_netifd(record, family, cache, name))
+    return _shared("netifd", "interface", record.interface, record, family, cache, _read_netifd)
 
 
 def _read_netifd(record, family: int, cache: Cache, name: str) -> Selection:
@@ -84,11 +84,7 @@ def _read_netifd(record, family: int, cache: Cache, name: str) -> Selection:
 
 
 def _from_netlink(record, family: int, cache: Cache) -> Selection:
-    name = record.device
-    if not name:
-        return Selection(None, ERROR, "source netlink needs option device", "netlink")
-    return cache.get(_selection_key("netlink", name, record, family),
-                     lambda: _read_netlink(record, family, cache, name))
+    return _shared("netlink", "device", record.device, record, family, cache, _read_netlink)
 
 
 def _read_netlink(record, family: int, cache: Cache, name: str) -> Selection:
